@@ -1,0 +1,72 @@
+# Customer lifecycle orchestration on Kafka. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+UV_VERSION := 0.13.9
+KAFKA_JARS := deploy/kafka/lib/.fetched
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test test-unit test-integration lint format contracts kafka-start kafka-stop kafka-status clean
+
+help: ## List the targets, one line each
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+setup: .venv/.synced $(KAFKA_JARS) prometheus-installed ## Install what is missing: uv, Python packages (locked), Kafka jars, Prometheus
+
+.venv/.synced: uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml deploy/admin/pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+$(KAFKA_JARS): deploy/kafka/pom.xml
+	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies
+	@touch $@
+
+.PHONY: prometheus-installed
+prometheus-installed:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's prometheus package"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "prometheus is missing: run 'sudo apt-get install prometheus'"; exit 1; \
+	  fi; \
+	fi
+
+run: setup ## Run the whole system locally: Kafka, topics, services, Prometheus (Ctrl-C stops)
+	$(UV) run --frozen lifecycle-admin run-local
+
+test: setup ## Run the whole test suite (starts its own broker on free ports)
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-unit: setup ## Run only the fast tests that need no broker
+	$(UV) run --frozen pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup ## Run only the tests against the real broker
+	$(UV) run --frozen pytest tests/integration $(PYTEST_ARGS)
+
+lint: setup ## ruff (lint + format check) and mypy --strict
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy schemas/src deploy/admin/src services/*/src tests
+
+format: setup ## Format and auto-fix the code
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+contracts: setup ## Regenerate the JSON Schemas and the AsyncAPI document from the models
+	$(UV) run --frozen python -m lifecycle_schemas.generate
+
+kafka-start: setup ## Start the local broker on 9092 (idempotent)
+	deploy/local/kafka start
+
+kafka-stop: ## Stop the local broker
+	deploy/local/kafka stop
+
+kafka-status: ## Is the local broker running?
+	deploy/local/kafka status
+
+clean: kafka-stop ## Stop the broker and delete local state (.cache)
+	rm -rf .cache

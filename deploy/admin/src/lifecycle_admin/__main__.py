@@ -1,0 +1,3 @@
+from lifecycle_admin.cli import main
+
+raise SystemExit(main())

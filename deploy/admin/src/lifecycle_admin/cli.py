@@ -1,0 +1,85 @@
+"""`lifecycle-admin`: operator commands for the local stack and any Kafka cluster."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from lifecycle_admin.kafka_admin import BrokerUnavailableError, create_topics, wait_for_broker
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def _bootstrap_default() -> str:
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+
+
+def _wait_broker(args: argparse.Namespace) -> int:
+    try:
+        brokers = wait_for_broker(args.bootstrap, args.timeout)
+    except BrokerUnavailableError as error:
+        print(f"lifecycle-admin: {error}", file=sys.stderr)
+        return 1
+    print(f"broker answered at {args.bootstrap} ({brokers} broker(s) in the cluster)")
+    return 0
+
+
+def _create_topics(args: argparse.Namespace) -> int:
+    try:
+        wait_for_broker(args.bootstrap, args.timeout)
+    except BrokerUnavailableError as error:
+        print(f"lifecycle-admin: {error}", file=sys.stderr)
+        return 1
+    results = create_topics(args.bootstrap, prefix=args.prefix, replication_factor=args.replication)
+    for result in results:
+        state = "created" if result.created else "exists "
+        print(
+            f"{state} {result.name} partitions={result.partitions} "
+            f"replication={result.replication_factor}"
+        )
+    return 0
+
+
+def _run_local(args: argparse.Namespace) -> int:
+    from lifecycle_admin.local_stack import run_local_stack
+
+    return run_local_stack(with_simulator=not args.no_simulator)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifecycle-admin", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    wait = commands.add_parser("wait-broker", help="wait until the broker answers metadata")
+    wait.add_argument("--bootstrap", default=_bootstrap_default())
+    wait.add_argument("--timeout", type=float, default=60.0, help="seconds")
+    wait.set_defaults(handler=_wait_broker)
+
+    topics = commands.add_parser("create-topics", help="create the registry's topics")
+    topics.add_argument("--bootstrap", default=_bootstrap_default())
+    topics.add_argument(
+        "--prefix",
+        default=os.environ.get("LIFECYCLE_TOPIC_PREFIX", ""),
+        help="namespace prepended to every topic name",
+    )
+    topics.add_argument(
+        "--replication",
+        type=int,
+        default=None,
+        help="replication factor (default: 3, or the broker count when smaller)",
+    )
+    topics.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
+    topics.set_defaults(handler=_create_topics)
+
+    run = commands.add_parser("run-local", help="run the whole stack locally (make run)")
+    run.add_argument("--no-simulator", action="store_true", help="start no traffic simulator")
+    run.set_defaults(handler=_run_local)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `lifecycle-admin`."""
+    args = build_parser().parse_args(argv)
+    handler = args.handler
+    return int(handler(args))

@@ -1,0 +1,131 @@
+"""Broker administration with kafka-python: wait for a broker, create the registry's topics."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from lifecycle_schemas.topics import TOPICS, TopicSpec
+
+# Production durability: with three or more brokers every topic keeps three copies and an
+# acknowledged write needs two of them (see deploy/README.md).
+PRODUCTION_REPLICATION_FACTOR = 3
+PRODUCTION_MIN_INSYNC_REPLICAS = 2
+
+
+class BrokerUnavailableError(RuntimeError):
+    """The broker did not answer a metadata request before the deadline."""
+
+
+@dataclass(frozen=True)
+class TopicCreation:
+    name: str
+    created: bool
+    partitions: int
+    replication_factor: int
+
+
+def wait_for_broker(bootstrap_servers: str, timeout_s: float = 60.0) -> int:
+    """Block until the cluster answers a metadata request; return the number of brokers."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap_servers,
+                request_timeout_ms=3000,
+                client_id="lifecycle-admin",
+            )
+            try:
+                cluster = admin.describe_cluster()
+                brokers = len(cluster.get("brokers", []))
+                if brokers > 0:
+                    return brokers
+            finally:
+                admin.close()
+        except (KafkaError, OSError, ValueError) as error:
+            last_error = error
+        time.sleep(0.2)
+    raise BrokerUnavailableError(
+        f"no Kafka broker answered at {bootstrap_servers} within {timeout_s:.0f}s: {last_error!r}"
+    )
+
+
+def replication_for(broker_count: int) -> tuple[int, dict[str, str]]:
+    """Replication factor and extra config for a cluster of this size."""
+    replication = min(PRODUCTION_REPLICATION_FACTOR, broker_count)
+    extra: dict[str, str] = {}
+    if replication >= PRODUCTION_REPLICATION_FACTOR:
+        extra["min.insync.replicas"] = str(PRODUCTION_MIN_INSYNC_REPLICAS)
+        extra["unclean.leader.election.enable"] = "false"
+    return replication, extra
+
+
+def create_topics(
+    bootstrap_servers: str,
+    prefix: str = "",
+    topics: Iterable[TopicSpec] | None = None,
+    replication_factor: int | None = None,
+) -> list[TopicCreation]:
+    """Create every registry topic (under a name prefix) that does not exist yet.
+
+    Existing topics are left as they are: Kafka does not shrink partitions, and a topic's
+    config is an operator's decision once it exists.
+    """
+    specs = tuple(topics) if topics is not None else TOPICS.all()
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lifecycle-admin")
+    try:
+        brokers = len(admin.describe_cluster().get("brokers", []))
+        auto_replication, durability_config = replication_for(max(brokers, 1))
+        replication = replication_factor or auto_replication
+        existing = set(admin.list_topics())
+        results: list[TopicCreation] = []
+        to_create: list[NewTopic] = []
+        for spec in specs:
+            name = spec.name_in(prefix)
+            results.append(TopicCreation(name, name not in existing, spec.partitions, replication))
+            if name not in existing:
+                to_create.append(
+                    NewTopic(
+                        name=name,
+                        num_partitions=spec.partitions,
+                        replication_factor=replication,
+                        topic_configs={**spec.topic_config(), **durability_config},
+                    )
+                )
+        if to_create:
+            # Another process may create them between list and create: the outcome is the same.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(to_create, timeout_ms=30_000, wait_for_metadata=True)
+        return results
+    finally:
+        admin.close()
+
+
+def describe_topic_configs(
+    bootstrap_servers: str, names: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """The current topic-level configuration of each named topic."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lifecycle-admin")
+    try:
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+        by_type = admin.describe_configs(resources, config_filter="all")
+        configs: dict[str, dict[str, str]] = {}
+        for by_name in by_type.values():
+            for name, entries in by_name.items():
+                configs[name] = {key: str(_config_value(data)) for key, data in entries.items()}
+        return configs
+    finally:
+        admin.close()
+
+
+def _config_value(data: object) -> object:
+    # kafka-python 3 reports each entry as a dict with its value and source.
+    if isinstance(data, dict):
+        return data.get("value")
+    return data

@@ -1,0 +1,239 @@
+"""`make run`: the whole system on this machine, with a real broker and a real Prometheus.
+
+Starts (or reuses) the local Kafka broker, creates the registry's topics, starts Prometheus
+and every service that exists, prints where each listens, and on Ctrl-C stops them all in
+reverse order. Logs go to .cache/logs/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
+from lifecycle_admin.stack import KAFKA_PORT, PROMETHEUS_PORT, SERVICES, StackService
+
+HEALTH_TIMEOUT_S = 60.0
+STOP_GRACE_S = 15.0
+
+
+def repository_root() -> Path:
+    """The checkout this package runs from (it is installed editable by uv)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "deploy" / "local" / "kafka").exists():
+            return parent
+    raise RuntimeError("cannot find the repository root (deploy/local/kafka) above " + str(here))
+
+
+@dataclass
+class RunningProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    url: str
+
+
+def port_of(service: StackService) -> int:
+    """The service's port, overridable by its environment variable."""
+    return int(os.environ.get(service.port_env, service.port))
+
+
+def local_prometheus_config(root: Path) -> dict[str, Any]:
+    """deploy/prometheus/prometheus.yml with its targets pointed at this machine's ports."""
+    source = root / "deploy" / "prometheus" / "prometheus.yml"
+    config: dict[str, Any] = yaml.safe_load(source.read_text())
+    ports = {service.name: port_of(service) for service in SERVICES}
+    prometheus_port = int(os.environ.get("PROMETHEUS_PORT", PROMETHEUS_PORT))
+    ports["prometheus"] = prometheus_port
+    for job in config["scrape_configs"]:
+        port = ports.get(job["job_name"])
+        if port is None:
+            continue
+        for static in job.get("static_configs", []):
+            static["targets"] = [f"127.0.0.1:{port}"]
+    config["rule_files"] = [str(root / "deploy" / "prometheus" / "rules" / "*.yml")]
+    return config
+
+
+def _wait_http_ok(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (local URL)
+                if response.status < 500:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+class _StopRequestedError(Exception):
+    """Ctrl-C or SIGTERM arrived: stop the stack in order."""
+
+
+class _StopOnFirstSignal:
+    # A Ctrl-C reaches the runner twice (from the terminal and forwarded by `uv run`): the
+    # first starts the orderly stop, later ones must not interrupt it.
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, _signum: int, _frame: FrameType | None) -> None:
+        if not self.requested:
+            self.requested = True
+            raise _StopRequestedError
+
+
+def run_local_stack(with_simulator: bool = True) -> int:
+    """Run everything until Ctrl-C; return the exit status."""
+    started_at = time.monotonic()
+    root = repository_root()
+    cache = root / ".cache"
+    logs = cache / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    # Installed explicitly: a runner started in the background inherits SIGINT ignored.
+    stop_handler = _StopOnFirstSignal()
+    signal.signal(signal.SIGINT, stop_handler)
+    signal.signal(signal.SIGTERM, stop_handler)
+
+    kafka_script = root / "deploy" / "local" / "kafka"
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    started_kafka = False
+    running: list[RunningProcess] = []
+    try:
+        if external:
+            bootstrap = external
+            wait_for_broker(bootstrap, 30)
+        else:
+            env = {**os.environ, "KAFKA_PORT": os.environ.get("KAFKA_PORT", str(KAFKA_PORT))}
+            result = subprocess.run(
+                [str(kafka_script), "start"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+                start_new_session=True,
+            )
+            if result.returncode != 0:
+                print(result.stderr, file=sys.stderr)
+                print("make run: the Kafka broker did not start", file=sys.stderr)
+                return 1
+            bootstrap = result.stdout.strip().splitlines()[-1]
+            started_kafka = True
+        created = create_topics(bootstrap)
+        print(
+            f"kafka       {bootstrap}  ({sum(t.created for t in created)} topics created, "
+            f"{len(created)} in the registry)"
+        )
+
+        service_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        for service in SERVICES:
+            if not service.is_installed():
+                continue
+            port = port_of(service)
+            log_path = logs / f"{service.name}.log"
+            process = subprocess.Popen(
+                [sys.executable, "-m", service.module, *service.arguments],
+                env={**service_env, service.port_env: str(port)},
+                stdout=log_path.open("wb"),
+                stderr=subprocess.STDOUT,
+                cwd=root,
+                start_new_session=True,  # stopped in order by us, not by the Ctrl-C
+            )
+            running.append(
+                RunningProcess(service.name, process, log_path, f"http://127.0.0.1:{port}")
+            )
+
+        prometheus_binary = shutil.which("prometheus")
+        if prometheus_binary:
+            prometheus_dir = cache / "prometheus"
+            prometheus_dir.mkdir(parents=True, exist_ok=True)
+            config_path = prometheus_dir / "prometheus.yml"
+            config_path.write_text(yaml.safe_dump(local_prometheus_config(root), sort_keys=False))
+            prometheus_port = int(os.environ.get("PROMETHEUS_PORT", PROMETHEUS_PORT))
+            log_path = logs / "prometheus.log"
+            process = subprocess.Popen(
+                [
+                    prometheus_binary,
+                    f"--config.file={config_path}",
+                    f"--storage.tsdb.path={prometheus_dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                    "--storage.tsdb.retention.time=1d",
+                ],
+                stdout=log_path.open("wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            running.append(
+                RunningProcess(
+                    "prometheus", process, log_path, f"http://127.0.0.1:{prometheus_port}"
+                )
+            )
+        else:
+            print("prometheus  not installed (make setup installs Debian's package)")
+
+        for entry in running:
+            health = "/-/ready" if entry.name == "prometheus" else "/healthz"
+            ok = _wait_http_ok(entry.url + health, entry.process, HEALTH_TIMEOUT_S)
+            state = "up  " if ok else "DOWN"
+            print(f"{entry.name:<12}{entry.url}  [{state}]  log {entry.log_path.relative_to(root)}")
+            if not ok:
+                print(_tail(entry.log_path), file=sys.stderr)
+        missing = [s.name for s in SERVICES if not s.is_installed()]
+        if missing:
+            print(f"not built yet: {', '.join(missing)}")
+        print(f"stack ready in {time.monotonic() - started_at:.1f}s; Ctrl-C stops everything")
+
+        while True:
+            for entry in running:
+                code = entry.process.poll()
+                if code is not None:
+                    print(
+                        f"{entry.name} exited with {code}; last log lines:\n"
+                        + _tail(entry.log_path),
+                        file=sys.stderr,
+                    )
+                    running.remove(entry)
+                    break
+            time.sleep(1)
+    except (KeyboardInterrupt, _StopRequestedError):
+        print("\nstopping…")
+        return 0
+    finally:
+        for entry in reversed(running):
+            _stop(entry.process)
+        if started_kafka:
+            subprocess.run([str(kafka_script), "stop"], check=False, start_new_session=True)
