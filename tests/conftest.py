@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
 from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace
 from lifecycle_testing.paths import KAFKA_SCRIPT

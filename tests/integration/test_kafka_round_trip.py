@@ -8,6 +8,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaConsumer, KafkaProducer
+
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.kafka import KafkaNamespace
 

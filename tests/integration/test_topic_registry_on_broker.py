@@ -8,6 +8,7 @@ import sys
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaTimeoutError
+
 from lifecycle_admin.kafka_admin import create_topics, describe_topic_configs
 from lifecycle_schemas.topics import TOPICS, CleanupPolicy
 from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+
 from lifecycle_schemas.topics import TOPICS, TopicSpec
 
 # Production durability: with three or more brokers every topic keeps three copies and an

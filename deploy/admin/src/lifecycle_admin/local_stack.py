@@ -121,7 +121,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
     """Run everything until Ctrl-C; return the exit status."""
     started_at = time.monotonic()
     root = repository_root()
-    cache = root / ".cache"
+    cache = Path(os.environ.get("LIFECYCLE_STATE_DIR", root / ".cache"))
     logs = cache / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # Installed explicitly: a runner started in the background inherits SIGINT ignored.
@@ -209,7 +209,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
             health = "/-/ready" if entry.name == "prometheus" else "/healthz"
             ok = _wait_http_ok(entry.url + health, entry.process, HEALTH_TIMEOUT_S)
             state = "up  " if ok else "DOWN"
-            print(f"{entry.name:<12}{entry.url}  [{state}]  log {entry.log_path.relative_to(root)}")
+            print(f"{entry.name:<12}{entry.url}  [{state}]  log {entry.log_path}")
             if not ok:
                 print(_tail(entry.log_path), file=sys.stderr)
         missing = [s.name for s in SERVICES if not s.is_installed()]
