@@ -13,27 +13,46 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from lifecycle_schemas.catalogue import (
+    ACTION_TYPES,
+    DEPARTMENT_EVENT_TYPES,
+    ORCHESTRATOR_OUTPUT_TYPES,
+    OUTCOME_TYPES,
+    UnknownRecordTypeError,
+    action_types_for,
+    event_types_for,
+)
+from lifecycle_schemas.departments import Department, Service
+from lifecycle_schemas.outputs import (
+    CustomerMerged,
+    CustomerProfile,
+    DecisionRecorded,
+    HandoffDeadlineMissed,
+    OwnerChanged,
+    SegmentEntered,
+    SegmentExited,
+)
+
+__all__ = [
+    "DAY_MS",
+    "TOPICS",
+    "CleanupPolicy",
+    "Department",
+    "RecordKey",
+    "Service",
+    "TopicRegistry",
+    "TopicSpec",
+    "actions_topic_for",
+    "events_topic_for",
+    "topic_for_type",
+]
+
 DAY_MS = 24 * 60 * 60 * 1000
 
 
-class Department(StrEnum):
-    """The departments that publish events and receive actions."""
-
-    MARKETING = "marketing"
-    SALES = "sales"
-    SERVICE_DESK = "service-desk"
-
-
-class Service(StrEnum):
-    """Every service that produces to or consumes from a topic."""
-
-    MARKETING = "marketing"
-    SALES = "sales"
-    SERVICE_DESK = "service-desk"
-    ORCHESTRATOR = "orchestrator"
-
-
 class CleanupPolicy(StrEnum):
+    """How Kafka keeps a topic's records: by age, or the latest per key."""
+
     DELETE = "delete"
     COMPACT = "compact"
 
@@ -58,6 +77,8 @@ class TopicSpec:
 
     name: str
     key: RecordKey
+    # The record `type` strings a topic carries (see lifecycle_schemas.catalogue); empty for the
+    # dead-letter topic, whose values are the original bytes of records that failed.
     value_types: tuple[str, ...]
     description: str
     producers: tuple[Service, ...]
@@ -85,7 +106,7 @@ def _department_events(department: Department, service: Service) -> TopicSpec:
     return TopicSpec(
         name=f"lifecycle.{department.value}.events.v1",
         key=RecordKey.CUSTOMER_REFERENCE,
-        value_types=(f"{department.value} events",),
+        value_types=tuple(sorted(event_types_for(department))),
         description=f"Customer events published by the {department.value} department.",
         producers=(service,),
         consumers=(Service.ORCHESTRATOR,),
@@ -96,8 +117,9 @@ def _department_actions(department: Department, service: Service) -> TopicSpec:
     return TopicSpec(
         name=f"lifecycle.{department.value}.actions.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=(f"{department.value} actions",),
-        description=f"Treatment actions the orchestrator asks of the {department.value} department.",
+        value_types=tuple(sorted(action_types_for(department))),
+        description=f"Treatment actions the orchestrator asks of the {department.value} "
+        "department.",
         producers=(Service.ORCHESTRATOR,),
         consumers=(service,),
     )
@@ -136,7 +158,7 @@ TOPICS = TopicRegistry(
     action_outcomes=TopicSpec(
         name="lifecycle.action-outcomes.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=("action outcomes",),
+        value_types=tuple(sorted(OUTCOME_TYPES)),
         description="What a department did with an action: accepted, completed, declined, "
         "failed, expired.",
         producers=(Service.MARKETING, Service.SALES, Service.SERVICE_DESK),
@@ -145,7 +167,8 @@ TOPICS = TopicRegistry(
     events_by_customer=TopicSpec(
         name="lifecycle.orchestrator.events-by-customer.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=("department events with their resolved customer id",),
+        # The department events unchanged; only the key is now the resolved customer id.
+        value_types=tuple(sorted(DEPARTMENT_EVENT_TYPES)),
         description="Internal: events re-keyed by resolved customer id after identity "
         "resolution, so the state agent is co-partitioned with the customer table.",
         producers=(Service.ORCHESTRATOR,),
@@ -155,7 +178,7 @@ TOPICS = TopicRegistry(
     decision_log=TopicSpec(
         name="lifecycle.decision-log.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=("decision log records",),
+        value_types=(DecisionRecorded.record_type(),),
         description="Every candidate action with its score, and why it won, lost or was "
         "suppressed.",
         producers=(Service.ORCHESTRATOR,),
@@ -165,7 +188,8 @@ TOPICS = TopicRegistry(
     customer_profiles=TopicSpec(
         name="lifecycle.customer-profiles.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=("customer profile (golden record); null is a tombstone after erasure",),
+        # A null value is a tombstone: the customer's profile is erased.
+        value_types=(CustomerProfile.record_type(),),
         description="The current golden record per customer, for departments to read one truth.",
         producers=(Service.ORCHESTRATOR,),
         consumers=(Service.MARKETING, Service.SALES, Service.SERVICE_DESK),
@@ -181,7 +205,7 @@ TOPICS = TopicRegistry(
     customer_merges=TopicSpec(
         name="lifecycle.customer-merges.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=("customer merged",),
+        value_types=(CustomerMerged.record_type(),),
         description="Two customer records proven to be one person: the surviving id and the alias.",
         producers=(Service.ORCHESTRATOR,),
         consumers=(),
@@ -190,7 +214,7 @@ TOPICS = TopicRegistry(
     segment_changes=TopicSpec(
         name="lifecycle.segment-changes.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=("segment entered", "segment exited"),
+        value_types=(SegmentEntered.record_type(), SegmentExited.record_type()),
         description="Customers entering and leaving segments.",
         producers=(Service.ORCHESTRATOR,),
         consumers=(),
@@ -198,7 +222,7 @@ TOPICS = TopicRegistry(
     owner_changes=TopicSpec(
         name="lifecycle.owner-changes.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=("owner changed",),
+        value_types=(OwnerChanged.record_type(),),
         description="The one accountable owner of a customer changed (a hand-off).",
         producers=(Service.ORCHESTRATOR,),
         consumers=(),
@@ -206,7 +230,7 @@ TOPICS = TopicRegistry(
     deadlines_missed=TopicSpec(
         name="lifecycle.deadlines-missed.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=("hand-off deadline missed",),
+        value_types=(HandoffDeadlineMissed.record_type(),),
         description="Actions not acknowledged by their deadline, escalated.",
         producers=(Service.ORCHESTRATOR,),
         consumers=(),
@@ -214,7 +238,7 @@ TOPICS = TopicRegistry(
     dead_letter=TopicSpec(
         name="lifecycle.dead-letter.v1",
         key=RecordKey.ORIGINAL_KEY,
-        value_types=("the original record bytes; the reason is in the headers",),
+        value_types=(),
         description="Records that could not be decoded or applied, with topic, partition, "
         "offset, error class and message in headers.",
         producers=(Service.ORCHESTRATOR, Service.MARKETING, Service.SALES, Service.SERVICE_DESK),
@@ -244,3 +268,34 @@ def events_topic_for(department: Department) -> TopicSpec:
 def actions_topic_for(department: Department) -> TopicSpec:
     """The topic the orchestrator sends a department's actions to."""
     return _ACTIONS_BY_DEPARTMENT[department]
+
+
+def _publish_topics() -> dict[str, TopicSpec]:
+    by_type: dict[str, TopicSpec] = {}
+    for spec in TOPICS.all():
+        if spec.internal:
+            continue
+        for record_type in spec.value_types:
+            if record_type in by_type:
+                raise RuntimeError(f"{record_type} is carried by two public topics")
+            by_type[record_type] = spec
+    missing = (
+        DEPARTMENT_EVENT_TYPES | ACTION_TYPES | OUTCOME_TYPES | ORCHESTRATOR_OUTPUT_TYPES
+    ) - by_type.keys()
+    if missing:
+        raise RuntimeError(f"record types with no topic: {sorted(missing)}")
+    return by_type
+
+
+_TOPIC_OF_TYPE = _publish_topics()
+
+
+def topic_for_type(record_type: str) -> TopicSpec:
+    """The (public) topic records of this type are published to.
+
+    Raises :class:`~lifecycle_schemas.catalogue.UnknownRecordTypeError` for an unknown type.
+    """
+    try:
+        return _TOPIC_OF_TYPE[record_type]
+    except KeyError:
+        raise UnknownRecordTypeError(record_type) from None
