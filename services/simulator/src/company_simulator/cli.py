@@ -1,0 +1,154 @@
+"""`simulate`: play a living company against the running department services.
+
+    simulate --customers 2000 --seed 42 --days-per-minute 2 --rate 200
+    simulate --mode siloed --offline --summary-json siloed.json   # no services needed
+
+The run ends after `--sim-days` of simulated time (or `--duration` real seconds) and prints a
+summary; `--summary-json` also writes it as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from company_simulator.population import build_population
+from company_simulator.runner import DepartmentEndpoint, RunCounters, Runner, load_api_keys
+from company_simulator.world import Mode, Tally, World
+from lifecycle_schemas.departments import Department
+
+DEFAULT_PORTS = {Department.MARKETING: 8101, Department.SALES: 8102, Department.SERVICE_DESK: 8103}
+PORT_ENV = {
+    Department.MARKETING: "MARKETING_PORT",
+    Department.SALES: "SALES_PORT",
+    Department.SERVICE_DESK: "SERVICE_DESK_PORT",
+}
+
+
+def _endpoint_url(department: Department) -> str:
+    explicit = os.environ.get(f"{PORT_ENV[department].removesuffix('_PORT')}_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    port = os.environ.get(PORT_ENV[department], str(DEFAULT_PORTS[department]))
+    return f"http://127.0.0.1:{port}"
+
+
+def summarise(
+    tally: Tally, counters: RunCounters | None, mode: Mode, customers: int
+) -> dict[str, Any]:
+    """The end-of-run summary: outcomes the world counted, and what crossed the wire."""
+    hot = max(tally.hot_leads, 1)
+    won = max(tally.deals_won, 1)
+    summary: dict[str, Any] = {
+        "mode": mode.value,
+        "customers": customers,
+        "events": tally.events,
+        "hot_leads": tally.hot_leads,
+        "deals_won": tally.deals_won,
+        "conversion_rate": round(tally.deals_won / hot, 4),
+        "churned": tally.churned,
+        "churn_rate": round(tally.churned / won, 4),
+        "revenue_per_customer_eur": round(tally.revenue_minor / 100 / max(customers, 1), 2),
+        "promotions_sent": tally.promotions_sent,
+        "conflicting_contacts": tally.conflicting_contacts,
+        "median_handoff_hours": tally.median_handoff_hours(),
+        "cases_opened": tally.cases_opened,
+        "complaints": tally.complaints,
+        "actions_received": tally.actions_received,
+        "actions_completed": tally.actions_completed,
+        "actions_declined": tally.actions_declined,
+        "actions_let_slip": tally.actions_let_slip,
+    }
+    if counters is not None:
+        summary["wire"] = asdict(counters)
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simulate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.COORDINATED.value)
+    parser.add_argument(
+        "--days-per-minute",
+        type=float,
+        default=2.0,
+        help="simulated days per real minute (speed factor)",
+    )
+    parser.add_argument("--rate", type=float, default=200.0, help="at most this many events/s")
+    parser.add_argument("--sim-days", type=float, default=60.0, help="simulated days to run")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop after this many real seconds (default: when --sim-days end)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="run the world alone, posting nothing (siloed counterfactuals)",
+    )
+    parser.add_argument(
+        "--keys-file",
+        default=os.environ.get("SIMULATOR_API_KEYS_FILE"),
+        help="plain department API keys (make run writes .cache/keys/...)",
+    )
+    parser.add_argument("--summary-json", type=Path, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `simulate`."""
+    args = build_parser().parse_args(argv)
+    mode = Mode(args.mode)
+    start = datetime.now(UTC).replace(microsecond=0)
+    world = World(
+        build_population(args.customers, args.seed), seed=args.seed, start=start, mode=mode
+    )
+    counters: RunCounters | None = None
+    if args.offline:
+        world.advance(start + timedelta(days=args.sim_days))
+    else:
+        if not args.keys_file:
+            print("simulate: --keys-file (or SIMULATOR_API_KEYS_FILE) is required", file=sys.stderr)
+            return 2
+        keys = load_api_keys(args.keys_file)
+        missing = [d.value for d in Department if d not in keys]
+        if missing:
+            print(
+                f"simulate: no API key for {', '.join(missing)} in {args.keys_file}",
+                file=sys.stderr,
+            )
+            return 2
+        endpoints = [DepartmentEndpoint(d, _endpoint_url(d), keys[d]) for d in Department]
+        speed = args.days_per_minute * 24 * 60  # simulated seconds per real second
+        runner = Runner(
+            world,
+            endpoints,
+            simulated_seconds_per_second=speed,
+            events_per_second=args.rate,
+            progress=lambda line: print(line, flush=True),
+        )
+        duration = args.duration if args.duration is not None else float("inf")
+        try:
+            counters = asyncio.run(runner.run(duration, args.sim_days))
+        except KeyboardInterrupt:
+            counters = runner.counters
+    summary = summarise(world.tally, counters, mode, args.customers)
+    print(json.dumps(summary, indent=2))
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

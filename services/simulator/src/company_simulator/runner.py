@@ -1,0 +1,265 @@
+"""Plays the simulated world against the running department services over HTTP.
+
+The only adapter with I/O: it advances the world with the wall clock scaled by the speed
+factor, posts each department's events to that department's service (batched, rate limited,
+retried on 503 with the server's Retry-After), works the departments' inboxes, and posts the
+staff's outcomes. Records are stamped with the real time they are sent, so the services'
+clock-skew check holds whatever the speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from company_simulator.world import Mode, OutcomeReport, OutgoingEvent, World
+from lifecycle_schemas.codec import encode_record
+from lifecycle_schemas.departments import Department
+
+BATCH_SIZE = 100
+TICK_S = 0.2
+MAX_BACKOFF_S = 10.0
+
+
+@dataclass(frozen=True)
+class DepartmentEndpoint:
+    """Where a department's service listens, and the key its systems use."""
+
+    department: Department
+    base_url: str
+    api_key: str
+
+
+@dataclass
+class RunCounters:
+    """What crossed the wire."""
+
+    events_sent: int = 0
+    events_rejected: int = 0
+    retries: int = 0
+    actions_seen: int = 0
+    outcomes_sent: int = 0
+    outcomes_refused: int = 0
+    first_rejection: str | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class _Lane:
+    """One department's outbox."""
+
+    endpoint: DepartmentEndpoint
+    events: deque[OutgoingEvent] = field(default_factory=deque)
+    outcomes: deque[OutcomeReport] = field(default_factory=deque)
+
+
+class TokenBucket:
+    """At most `rate` events per second, in bursts of at most one batch."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._tokens = float(BATCH_SIZE)
+        self._updated = clock()
+
+    def take(self, wanted: int) -> int:
+        """How many of `wanted` may go now (0 means wait)."""
+        now = self._clock()
+        self._tokens = min(float(BATCH_SIZE), self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+        granted = min(wanted, int(self._tokens))
+        self._tokens -= granted
+        return granted
+
+
+def load_api_keys(path: str) -> dict[Department, str]:
+    """Plain department keys from the file `make run` writes.
+
+    The file holds ``{"keys": {"local-<department>": "<key>"}}``.
+    """
+    with open(path, encoding="utf-8") as handle:
+        document = json.load(handle)
+    keys = document.get("keys", document)
+    found: dict[Department, str] = {}
+    for department in Department:
+        for name in (f"local-{department.value}", department.value):
+            if isinstance(keys.get(name), str):
+                found[department] = keys[name]
+                break
+    return found
+
+
+class Runner:
+    """Drives one world against the department services until a deadline."""
+
+    def __init__(
+        self,
+        world: World,
+        endpoints: list[DepartmentEndpoint],
+        *,
+        simulated_seconds_per_second: float,
+        events_per_second: float,
+        poll_interval_s: float = 2.0,
+        progress: Callable[[str], None] = print,
+    ) -> None:
+        self.world = world
+        self.counters = RunCounters()
+        self._lanes = {e.department: _Lane(e) for e in endpoints}
+        self._speed = simulated_seconds_per_second
+        self._bucket = TokenBucket(events_per_second)
+        self._poll_interval_s = poll_interval_s
+        self._progress = progress
+
+    async def run(self, duration_s: float, simulated_days: float) -> RunCounters:
+        """Run until `duration_s` of real time or `simulated_days` of simulated time pass."""
+        started = time.monotonic()
+        sim_start = self.world.now
+        sim_end = sim_start + timedelta(days=simulated_days)
+        last_poll = last_progress = 0.0
+        async with httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as client:
+            while True:
+                elapsed = time.monotonic() - started
+                sim_now = min(sim_end, sim_start + timedelta(seconds=elapsed * self._speed))
+                for step in self.world.advance(sim_now):
+                    lane = self._lanes[step.department]
+                    if isinstance(step, OutgoingEvent):
+                        lane.events.append(step)
+                    else:
+                        lane.outcomes.append(step)
+                await asyncio.gather(*(self._drain(client, lane) for lane in self._lanes.values()))
+                if (
+                    self.world.mode is Mode.COORDINATED
+                    and elapsed - last_poll >= self._poll_interval_s
+                ):
+                    last_poll = elapsed
+                    await asyncio.gather(
+                        *(self._poll_inbox(client, lane) for lane in self._lanes.values())
+                    )
+                if elapsed - last_progress >= 2.0:
+                    last_progress = elapsed
+                    self._progress(self.progress_line(sim_now))
+                backlog = sum(len(lane.events) for lane in self._lanes.values())
+                if elapsed >= duration_s or (sim_now >= sim_end and backlog == 0):
+                    break
+                await asyncio.sleep(TICK_S)  # pacing of the simulated clock, not synchronisation
+        self._progress(self.progress_line(self.world.now))
+        return self.counters
+
+    def progress_line(self, sim_now: datetime) -> str:
+        """One line of progress for the terminal."""
+        c, t = self.counters, self.world.tally
+        backlog = sum(len(lane.events) for lane in self._lanes.values())
+        return (
+            f"sim {sim_now:%Y-%m-%d %H:%M} | events sent {c.events_sent} rejected "
+            f"{c.events_rejected} retried {c.retries} backlog {backlog} | actions seen "
+            f"{c.actions_seen} outcomes {c.outcomes_sent} | won {t.deals_won} churned "
+            f"{t.churned} conflicts {t.conflicting_contacts}"
+        )
+
+    async def _drain(self, client: httpx.AsyncClient, lane: _Lane) -> None:
+        while lane.events:
+            granted = self._bucket.take(min(BATCH_SIZE, len(lane.events)))
+            if granted == 0:
+                return
+            batch = [lane.events.popleft() for _ in range(granted)]
+            if not await self._post_events(client, lane.endpoint, batch):
+                lane.events.extendleft(reversed(batch))  # keep order; retried next tick
+                return
+        while lane.outcomes:
+            report = lane.outcomes[0]
+            if not await self._post_outcome(client, lane.endpoint, report):
+                return
+            lane.outcomes.popleft()
+
+    async def _post_events(
+        self, client: httpx.AsyncClient, endpoint: DepartmentEndpoint, batch: list[OutgoingEvent]
+    ) -> bool:
+        sent_at = datetime.now(UTC)
+        body = (
+            b"["
+            + b",".join(encode_record(e.record.model_copy(update={"time": sent_at})) for e in batch)
+            + b"]"
+        )
+        try:
+            response = await client.post(
+                f"{endpoint.base_url}/v1/events",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {endpoint.api_key}",
+                },
+            )
+        except httpx.HTTPError as error:
+            self.counters.retries += 1
+            self.counters.last_error = f"{endpoint.department.value}: {type(error).__name__}"
+            await asyncio.sleep(1.0)  # back off while the service is unreachable
+            return False
+        if response.status_code in (200, 202):
+            self.counters.events_sent += len(batch)
+            return True
+        if response.status_code == 503 or response.status_code == 429:
+            self.counters.retries += 1
+            retry_after = float(response.headers.get("Retry-After", "1") or 1)
+            await asyncio.sleep(min(retry_after, MAX_BACKOFF_S))
+            return False
+        # Bad input is the simulator's bug: count it, keep the first reason, drop the batch.
+        self.counters.events_rejected += len(batch)
+        if self.counters.first_rejection is None:
+            self.counters.first_rejection = f"{response.status_code}: {response.text[:500]}"
+        return True
+
+    async def _post_outcome(
+        self, client: httpx.AsyncClient, endpoint: DepartmentEndpoint, report: OutcomeReport
+    ) -> bool:
+        try:
+            response = await client.post(
+                f"{endpoint.base_url}/v1/actions/{report.action_id}/outcome",
+                json=report.body,
+                headers={"Authorization": f"Bearer {endpoint.api_key}"},
+            )
+        except httpx.HTTPError as error:
+            self.counters.last_error = f"{endpoint.department.value}: {type(error).__name__}"
+            return False
+        if response.status_code == 503:
+            return False
+        if response.status_code < 300:
+            self.counters.outcomes_sent += 1
+        else:
+            # 409: the action is already final (e.g. expired); the staff's report is moot.
+            self.counters.outcomes_refused += 1
+        return True
+
+    async def _poll_inbox(self, client: httpx.AsyncClient, lane: _Lane) -> None:
+        endpoint = lane.endpoint
+        try:
+            response = await client.get(
+                f"{endpoint.base_url}/v1/actions",
+                params={"status": "open", "limit": 200},
+                headers={"Authorization": f"Bearer {endpoint.api_key}"},
+            )
+        except httpx.HTTPError as error:
+            self.counters.last_error = f"{endpoint.department.value}: {type(error).__name__}"
+            return
+        if response.status_code != 200:
+            return
+        for action in _items(response.json()):
+            if self.world.receive_action(endpoint.department, action):
+                self.counters.actions_seen += 1
+
+
+def _items(page: Any) -> list[dict[str, Any]]:
+    if isinstance(page, list):
+        return [item for item in page if isinstance(item, dict)]
+    if isinstance(page, dict):
+        for key in ("items", "actions", "data"):
+            if isinstance(page.get(key), list):
+                return [item for item in page[key] if isinstance(item, dict)]
+    return []

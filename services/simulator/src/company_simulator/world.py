@@ -1,0 +1,707 @@
+"""The simulated company as a discrete-event world: pure, seeded, no I/O, no clock.
+
+`World.advance(until)` runs everything due up to a simulated time and returns what the
+departments' systems would send: customer events, and outcomes of the actions their staff
+worked on. `World.receive_action(...)` hands the world an action read from a department's
+inbox; the staff decide (accept, complete, decline, or let it slip past its deadline) and the
+customer responds to what was done, by the treatment-response rules in `behaviour`.
+
+Each customer draws from a random stream of their own, so the same seed gives the same
+customers and the same untreated behaviour in coordinated and siloed runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from company_simulator.behaviour import BehaviourModel, TreatmentEffect, effect_of_action
+from company_simulator.population import SimulatedCustomer
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.envelope import CloudEvent, stable_id
+from lifecycle_schemas.events import marketing, sales, service_desk
+from lifecycle_schemas.outcomes import DeclineReason
+from lifecycle_schemas.vocabulary import (
+    CaseChannel,
+    CasePriority,
+    ConsentStatus,
+    ContactChannel,
+    DealKind,
+    Money,
+    OwnerRef,
+    ProductLine,
+)
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+URGENT_PRIORITIES = frozenset({CasePriority.P1, CasePriority.P2})
+PRODUCTS = ("analytics-suite", "forecasting", "data-connectors", "support-plus")
+
+
+class Mode(StrEnum):
+    """Coordinated: departments work the orchestrator's actions. Siloed: their own rules only."""
+
+    COORDINATED = "coordinated"
+    SILOED = "siloed"
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    """A customer event a department's system posts to its department service."""
+
+    at: datetime
+    department: Department
+    record: CloudEvent[Any]
+
+
+@dataclass(frozen=True)
+class OutcomeReport:
+    """What a department's staff did with an action, posted to the action's outcome endpoint."""
+
+    at: datetime
+    department: Department
+    action_id: str
+    body: dict[str, Any]
+
+
+Step = OutgoingEvent | OutcomeReport
+
+
+@dataclass
+class Journey:
+    """Where one customer stands; the world's ground truth, never sent as such."""
+
+    customer: SimulatedCustomer
+    rng: random.Random
+    lead_score: int = 0
+    hot_since: datetime | None = None
+    first_sales_contact: datetime | None = None
+    qualified: bool = False
+    opportunity_id: str | None = None
+    contract_id: str | None = None
+    won: bool = False
+    lost: bool = False
+    churned: bool = False
+    erased: bool = False
+    revenue_minor: int = 0
+    open_cases: dict[str, CasePriority] = field(default_factory=dict)
+    complaint_at: datetime | None = None
+    promotions_suppressed_until: datetime | None = None
+    email_consent: bool = True
+    effects: set[TreatmentEffect] = field(default_factory=set)
+    handled_actions: set[str] = field(default_factory=set)
+
+    @property
+    def active(self) -> bool:
+        return not (self.churned or self.erased)
+
+    def has_urgent_case(self) -> bool:
+        return any(priority in URGENT_PRIORITIES for priority in self.open_cases.values())
+
+
+@dataclass
+class Tally:
+    """What happened, counted by the world itself: the simulator's summary."""
+
+    events: int = 0
+    leads: int = 0
+    hot_leads: int = 0
+    deals_won: int = 0
+    deals_lost: int = 0
+    churned: int = 0
+    revenue_minor: int = 0
+    promotions_sent: int = 0
+    conflicting_contacts: int = 0
+    cases_opened: int = 0
+    complaints: int = 0
+    actions_received: int = 0
+    actions_completed: int = 0
+    actions_declined: int = 0
+    actions_let_slip: int = 0
+    handoff_hours: list[float] = field(default_factory=list, repr=False)
+
+    def median_handoff_hours(self) -> float | None:
+        """Median time from a lead turning hot to the first sales contact."""
+        if not self.handoff_hours:
+            return None
+        ordered = sorted(self.handoff_hours)
+        return ordered[len(ordered) // 2]
+
+
+class World:
+    """A company of `population` customers from simulated time `start` on."""
+
+    def __init__(
+        self,
+        population: list[SimulatedCustomer],
+        *,
+        seed: int,
+        start: datetime,
+        mode: Mode = Mode.COORDINATED,
+        behaviour: BehaviourModel | None = None,
+        arrival_days: float = 20.0,
+    ) -> None:
+        self.mode = mode
+        self.behaviour = behaviour or BehaviourModel()
+        self.tally = Tally()
+        self.now = start
+        self._seed = seed
+        self._start = start
+        self._queue: list[tuple[datetime, int, Callable[[], Iterator[Step]]]] = []
+        self._sequence = itertools.count()
+        self._record_numbers = itertools.count()
+        self._journeys = [
+            Journey(customer, random.Random(f"customer:{seed}:{customer.number}"))
+            for customer in population
+        ]
+        self._by_identifier: dict[str, Journey] = {}
+        for journey in self._journeys:
+            c = journey.customer
+            for identifier in (
+                c.email,
+                c.phone,
+                c.marketing_contact_id,
+                c.crm_account_id,
+                c.helpdesk_requester_id,
+            ):
+                self._by_identifier[identifier] = journey
+        arrivals = random.Random(f"arrivals:{seed}")
+        for journey in self._journeys:
+            arrives = start + timedelta(days=arrivals.uniform(0, arrival_days))
+            self._schedule(arrives, functools.partial(self._arrive, journey))
+        self._schedule(start + timedelta(days=arrivals.uniform(3, 10)), self._product_incident)
+        self._schedule(start + 7 * DAY, self._weekly_promotion)
+
+    # -- the public surface -------------------------------------------------------------------
+
+    def advance(self, until: datetime) -> list[Step]:
+        """Run everything due up to `until`; return what the departments send, in time order."""
+        steps: list[Step] = []
+        while self._queue and self._queue[0][0] <= until:
+            at, _, handler = heapq.heappop(self._queue)
+            self.now = at
+            steps.extend(handler())
+        self.now = max(self.now, until)
+        self.tally.events += sum(isinstance(step, OutgoingEvent) for step in steps)
+        return steps
+
+    def receive_action(self, department: Department, action: dict[str, Any]) -> bool:
+        """An action seen in a department's inbox; False when it is unknown or already handled."""
+        record = action.get("record") or {}
+        data = record.get("data") or {}
+        journey = self._journey_for(data.get("customer") or {})
+        action_id = str(action.get("action_id") or record.get("id") or "")
+        if journey is None or not action_id or action_id in journey.handled_actions:
+            return False
+        journey.handled_actions.add(action_id)
+        self.tally.actions_received += 1
+        action_type = str(action.get("type") or record.get("type") or "")
+        deadline = _parse_time(action.get("deadline") or data.get("deadline"), self.now + DAY)
+        self._staff_work(journey, department, action_id, action_type, data, deadline)
+        return True
+
+    def journeys(self) -> list[Journey]:
+        """Every customer's journey (read-only use: reports and tests)."""
+        return list(self._journeys)
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _schedule(self, at: datetime, handler: Callable[[], Iterator[Step]]) -> None:
+        heapq.heappush(self._queue, (at, next(self._sequence), handler))
+
+    def _later(self, journey: Journey, low_hours: float, high_hours: float) -> datetime:
+        return self.now + timedelta(hours=journey.rng.uniform(low_hours, high_hours))
+
+    def _event(
+        self, department: Department, model: type[CloudEvent[Any]], data: Any
+    ) -> OutgoingEvent:
+        number = next(self._record_numbers)
+        record = model.build(data, time=self.now, id=stable_id("simulated", self._seed, number))
+        return OutgoingEvent(self.now, department, record)
+
+    def _journey_for(self, identifiers: dict[str, Any]) -> Journey | None:
+        for value in identifiers.values():
+            journey = self._by_identifier.get(str(value))
+            if journey is not None:
+                return journey
+        return None
+
+    # -- engage -------------------------------------------------------------------------------
+
+    def _arrive(self, journey: Journey) -> Iterator[Step]:
+        c = journey.customer
+        self.tally.leads += 1
+        yield self._event(
+            Department.MARKETING,
+            marketing.ContactCaptured,
+            marketing.ContactCapturedData(
+                customer=c.reference_for(Department.MARKETING),
+                lead_source=journey.rng.choice(("web-form", "webinar", "referral", "trade-show")),
+                campaign_id="cmp-sim-acquisition",
+                profile=marketing.ContactProfile(
+                    given_name=c.given_name, family_name=c.family_name, company=c.company
+                ),
+            ),
+        )
+        self._schedule(self._later(journey, 6, 48), lambda: self._nurture(journey))
+        self._schedule(self._later(journey, 24 * 5, 24 * 60), lambda: self._open_case(journey))
+
+    def _nurture(self, journey: Journey) -> Iterator[Step]:
+        if not journey.active or journey.won or journey.lost:
+            return
+        c = journey.customer
+        reference = c.reference_for(Department.MARKETING)
+        message_id = f"msg-{c.number}-{next(self._record_numbers)}"
+        if journey.email_consent:
+            yield self._event(
+                Department.MARKETING,
+                marketing.CampaignMessageSent,
+                marketing.CampaignMessageSentData(
+                    customer=reference,
+                    campaign_id="cmp-sim-nurture",
+                    message_id=message_id,
+                    channel=ContactChannel.EMAIL,
+                    promotional=False,
+                ),
+            )
+        if journey.rng.random() < 0.45:
+            yield self._event(
+                Department.MARKETING,
+                marketing.EmailOpened,
+                marketing.EmailOpenedData(customer=reference, message_id=message_id),
+            )
+            if journey.rng.random() < 0.4:
+                product = journey.rng.choice(PRODUCTS)
+                yield self._event(
+                    Department.MARKETING,
+                    marketing.WebPageVisited,
+                    marketing.WebPageVisitedData(
+                        customer=reference,
+                        url=f"https://www.example.com/{product}/pricing",
+                        product_interest=product,
+                    ),
+                )
+                previous = journey.lead_score
+                journey.lead_score = min(100, previous + journey.rng.randint(10, 35))
+                yield self._event(
+                    Department.MARKETING,
+                    marketing.LeadScored,
+                    marketing.LeadScoredData(
+                        customer=reference,
+                        score=journey.lead_score,
+                        previous_score=previous,
+                        scoring_model="sim-mql",
+                    ),
+                )
+                if journey.lead_score >= self.behaviour.hot_lead_score and not journey.hot_since:
+                    journey.hot_since = self.now
+                    self.tally.hot_leads += 1
+                    self._schedule(
+                        self.now + self.behaviour.siloed_sales_pickup(journey.rng),
+                        lambda: self._sales_picks_up_lead(journey),
+                    )
+        if journey.rng.random() < self.behaviour.consent_withdrawal_probability:
+            journey.email_consent = False
+            yield self._event(
+                Department.MARKETING,
+                marketing.ConsentChanged,
+                marketing.ConsentChangedData(
+                    customer=reference,
+                    channel=ContactChannel.EMAIL,
+                    status=ConsentStatus.WITHDRAWN,
+                    captured_via="preference-centre",
+                ),
+            )
+        self._schedule(self._later(journey, 24, 24 * 4), lambda: self._nurture(journey))
+
+    def _weekly_promotion(self) -> Iterator[Step]:
+        """Marketing's weekly promotional send to everyone it may contact."""
+        for journey in self._journeys:
+            if not journey.active or not journey.email_consent or journey.hot_since is None:
+                continue
+            suppressed = (
+                journey.promotions_suppressed_until is not None
+                and journey.promotions_suppressed_until > self.now
+            )
+            if self.mode is Mode.COORDINATED and suppressed:
+                continue
+            yield from self._send_promotion(journey, "cmp-sim-weekly-offer")
+        self._schedule(self.now + 7 * DAY, self._weekly_promotion)
+
+    def _send_promotion(self, journey: Journey, campaign_id: str) -> Iterator[Step]:
+        c = journey.customer
+        self.tally.promotions_sent += 1
+        if journey.has_urgent_case():
+            # The contradiction the product exists to prevent: an offer during an urgent case.
+            self.tally.conflicting_contacts += 1
+            journey.effects.add(TreatmentEffect.PROMOTION_DURING_URGENT_CASE)
+        yield self._event(
+            Department.MARKETING,
+            marketing.CampaignMessageSent,
+            marketing.CampaignMessageSentData(
+                customer=c.reference_for(Department.MARKETING),
+                campaign_id=campaign_id,
+                message_id=f"msg-{c.number}-{next(self._record_numbers)}",
+                channel=ContactChannel.EMAIL,
+                promotional=True,
+            ),
+        )
+
+    # -- transact -----------------------------------------------------------------------------
+
+    def _sales_picks_up_lead(self, journey: Journey) -> Iterator[Step]:
+        if not journey.active or journey.qualified:
+            return
+        journey.qualified = True
+        self._first_sales_contact(journey)
+        c = journey.customer
+        yield self._event(
+            Department.SALES,
+            sales.LeadQualified,
+            sales.LeadQualifiedData(
+                customer=c.handed_over_lead(),
+                lead_id=f"lead-{c.number}",
+                product_interest=journey.rng.choice(PRODUCTS),
+                estimated_value=Money(amount_minor=c.deal_amount_minor(), currency="EUR"),
+            ),
+        )
+        journey.opportunity_id = f"opp-{c.number}"
+        yield self._event(
+            Department.SALES,
+            sales.OpportunityCreated,
+            sales.OpportunityCreatedData(
+                customer=c.reference_for(Department.SALES),
+                opportunity_id=journey.opportunity_id,
+                name=f"{c.company} - new business",
+                kind=DealKind.NEW_BUSINESS,
+                stage="discovery",
+                estimated_value=Money(amount_minor=c.deal_amount_minor(), currency="EUR"),
+            ),
+        )
+        self._schedule(self._later(journey, 24 * 3, 24 * 10), lambda: self._quote(journey))
+
+    def _first_sales_contact(self, journey: Journey) -> None:
+        if journey.first_sales_contact is None and journey.hot_since is not None:
+            journey.first_sales_contact = self.now
+            hours = (self.now - journey.hot_since).total_seconds() / 3600
+            self.tally.handoff_hours.append(hours)
+
+    def _quote(self, journey: Journey) -> Iterator[Step]:
+        if not journey.active or journey.opportunity_id is None:
+            return
+        c = journey.customer
+        amount = Money(amount_minor=c.deal_amount_minor(), currency="EUR")
+        yield self._event(
+            Department.SALES,
+            sales.QuoteIssued,
+            sales.QuoteIssuedData(
+                customer=c.reference_for(Department.SALES),
+                quote_id=f"q-{c.number}",
+                opportunity_id=journey.opportunity_id,
+                amount=amount,
+                products=(ProductLine(sku="SIM-SUITE", quantity=1),),
+                valid_until=(self.now + 14 * DAY).date(),
+            ),
+        )
+        self._schedule(self._later(journey, 24 * 2, 24 * 14), lambda: self._decide_deal(journey))
+
+    def _decide_deal(self, journey: Journey) -> Iterator[Step]:
+        if not journey.active or journey.opportunity_id is None:
+            return
+        c = journey.customer
+        fast_contact = (
+            journey.hot_since is not None
+            and journey.first_sales_contact is not None
+            and journey.first_sales_contact - journey.hot_since <= self.behaviour.fast_contact
+        )
+        if journey.rng.random() < self.behaviour.conversion_probability(fast_contact):
+            journey.won = True
+            amount = c.deal_amount_minor()
+            journey.revenue_minor += amount
+            journey.contract_id = f"ctr-{c.number}"
+            self.tally.deals_won += 1
+            self.tally.revenue_minor += amount
+            yield self._event(
+                Department.SALES,
+                sales.DealWon,
+                sales.DealWonData(
+                    customer=c.reference_for(Department.SALES),
+                    opportunity_id=journey.opportunity_id,
+                    kind=DealKind.NEW_BUSINESS,
+                    amount=Money(amount_minor=amount, currency="EUR"),
+                    products=(ProductLine(sku="SIM-SUITE", quantity=1),),
+                    contract_term_months=c.contract_term_months(),
+                    contract_id=journey.contract_id,
+                ),
+            )
+            self._schedule(self._later(journey, 24 * 2, 24 * 8), lambda: self._deliver(journey))
+            renewal_notice = timedelta(days=30 * c.contract_term_months() - 30)
+            self._schedule(self.now + renewal_notice, lambda: self._renewal_due(journey))
+        else:
+            journey.lost = True
+            self.tally.deals_lost += 1
+            yield self._event(
+                Department.SALES,
+                sales.DealLost,
+                sales.DealLostData(
+                    customer=c.reference_for(Department.SALES),
+                    opportunity_id=journey.opportunity_id,
+                    reason_code=journey.rng.choice(("price", "timing", "competitor")),
+                ),
+            )
+
+    # -- fulfil -------------------------------------------------------------------------------
+
+    def _deliver(self, journey: Journey) -> Iterator[Step]:
+        if not journey.active:
+            return
+        c = journey.customer
+        order_id = f"so-{c.number}"
+        yield self._event(
+            Department.SALES,
+            sales.OrderFulfilled,
+            sales.OrderFulfilledData(
+                customer=c.reference_for(Department.SALES),
+                order_id=order_id,
+                opportunity_id=journey.opportunity_id,
+                products=(ProductLine(sku="SIM-SUITE", quantity=1),),
+                delivered_at=self.now,
+            ),
+        )
+        onboarded = TreatmentEffect.ONBOARDING_STARTED in journey.effects
+        if journey.rng.random() < self.behaviour.fulfilment_problem_probability(onboarded):
+            yield self._event(
+                Department.SERVICE_DESK,
+                service_desk.FulfilmentProblemReported,
+                service_desk.FulfilmentProblemReportedData(
+                    customer=c.reference_for(Department.SERVICE_DESK),
+                    order_id=order_id,
+                    problem="damaged",
+                ),
+            )
+            yield from self._open_case_now(journey, CasePriority.P2)
+
+    def _renewal_due(self, journey: Journey) -> Iterator[Step]:
+        if not journey.active or journey.contract_id is None:
+            return
+        c = journey.customer
+        yield self._event(
+            Department.SALES,
+            sales.RenewalDue,
+            sales.RenewalDueData(
+                customer=c.reference_for(Department.SALES),
+                contract_id=journey.contract_id,
+                renewal_date=(self.now + 30 * DAY).date(),
+                current_value=Money(amount_minor=c.deal_amount_minor(), currency="EUR"),
+                auto_renews=False,
+            ),
+        )
+
+    # -- service ------------------------------------------------------------------------------
+
+    def _open_case(self, journey: Journey) -> Iterator[Step]:
+        if not journey.active:
+            return
+        roll = journey.rng.random()
+        priority = (
+            CasePriority.P1 if roll < 0.05 else
+            CasePriority.P2 if roll < 0.2 else
+            CasePriority.P3 if roll < 0.6 else CasePriority.P4
+        )  # fmt: skip
+        yield from self._open_case_now(journey, priority)
+        self._schedule(self._later(journey, 24 * 10, 24 * 60), lambda: self._open_case(journey))
+
+    def _product_incident(self) -> Iterator[Step]:
+        """A burst: an outage makes a share of customers open urgent cases within hours."""
+        rng = random.Random(f"incident:{self._seed}")
+        for journey in self._journeys:
+            if journey.active and rng.random() < self.behaviour.incident_share:
+                when = self.now + timedelta(hours=rng.uniform(0, 6))
+                self._schedule(
+                    when, functools.partial(self._open_case_now, journey, CasePriority.P1)
+                )
+        return iter(())
+
+    def _open_case_now(self, journey: Journey, priority: CasePriority) -> Iterator[Step]:
+        c = journey.customer
+        case_id = f"case-{c.number}-{next(self._record_numbers)}"
+        journey.open_cases[case_id] = priority
+        self.tally.cases_opened += 1
+        yield self._event(
+            Department.SERVICE_DESK,
+            service_desk.CaseOpened,
+            service_desk.CaseOpenedData(
+                customer=c.reference_for(Department.SERVICE_DESK),
+                case_id=case_id,
+                priority=priority,
+                category=journey.rng.choice(("billing", "technical", "delivery", "how-to")),
+                channel=journey.rng.choice(tuple(CaseChannel)),
+            ),
+        )
+        hours = self.behaviour.resolution_hours(priority, journey.rng)
+        self._schedule(self.now + timedelta(hours=hours), lambda: self._resolve(journey, case_id))
+
+    def _resolve(self, journey: Journey, case_id: str) -> Iterator[Step]:
+        priority = journey.open_cases.pop(case_id, None)
+        if priority is None or not journey.active:
+            return
+        c = journey.customer
+        reference = c.reference_for(Department.SERVICE_DESK)
+        yield self._event(
+            Department.SERVICE_DESK,
+            service_desk.CaseResolved,
+            service_desk.CaseResolvedData(
+                customer=reference,
+                case_id=case_id,
+                resolution_code="resolved",
+                resolution_time_seconds=1,
+            ),
+        )
+        annoyed = TreatmentEffect.PROMOTION_DURING_URGENT_CASE in journey.effects
+        csat = self.behaviour.satisfaction(priority, annoyed, journey.rng)
+        yield self._event(
+            Department.SERVICE_DESK,
+            service_desk.SatisfactionReceived,
+            service_desk.SatisfactionReceivedData(
+                customer=reference,
+                survey_id=f"srv-{case_id}",
+                case_id=case_id,
+                csat=csat,
+                nps=min(10, max(0, csat * 2 + journey.rng.randint(-1, 1))),
+            ),
+        )
+        if csat <= 2 and journey.rng.random() < self.behaviour.complaint_probability:
+            journey.complaint_at = self.now
+            self.tally.complaints += 1
+            yield self._event(
+                Department.SERVICE_DESK,
+                service_desk.ComplaintReceived,
+                service_desk.ComplaintReceivedData(
+                    customer=reference,
+                    complaint_id=f"cmp-{case_id}",
+                    category="service",
+                    channel=CaseChannel.EMAIL,
+                    case_id=case_id,
+                ),
+            )
+        if journey.won:
+            self._schedule(
+                self._later(journey, 24 * 7, 24 * 21), lambda: self._churn_check(journey)
+            )
+
+    def _churn_check(self, journey: Journey) -> Iterator[Step]:
+        if not journey.active or journey.contract_id is None:
+            return
+        if journey.rng.random() >= self.behaviour.churn_probability(
+            journey.effects, journey.complaint_at is not None
+        ):
+            return
+        journey.churned = True
+        self.tally.churned += 1
+        yield self._event(
+            Department.SALES,
+            sales.ContractCancelled,
+            sales.ContractCancelledData(
+                customer=journey.customer.reference_for(Department.SALES),
+                contract_id=journey.contract_id,
+                effective_date=(self.now + 30 * DAY).date(),
+                reason_code="dissatisfied",
+            ),
+        )
+
+    # -- departments' staff -------------------------------------------------------------------
+
+    def _staff_work(
+        self,
+        journey: Journey,
+        department: Department,
+        action_id: str,
+        action_type: str,
+        data: dict[str, Any],
+        deadline: datetime,
+    ) -> None:
+        rng = journey.rng
+        roll = rng.random()
+        staff = self.behaviour.staff
+        if roll < staff.let_slip_probability:
+            self.tally.actions_let_slip += 1  # never acted on: the deadline passes
+            return
+        if roll < staff.let_slip_probability + staff.decline_probability:
+            reason = rng.choice(
+                (DeclineReason.NO_CAPACITY, DeclineReason.NOT_RELEVANT, DeclineReason.BAD_TIMING)
+            )
+            at = self.now + timedelta(hours=rng.uniform(0.5, 8))
+            self._schedule(at, lambda: self._report(department, action_id, {
+                "outcome": "declined",
+                "reason_code": reason.value,
+                "reason_text": "Simulated staff declined the action.",
+            }))  # fmt: skip
+            return
+        late = rng.random() < staff.late_probability
+        accept_at = (
+            deadline + HOUR if late else self.now + (deadline - self.now) * rng.uniform(0.1, 0.8)
+        )
+        accept_at = max(accept_at, self.now)
+        complete_at = accept_at + timedelta(hours=rng.uniform(1, 24))
+        self._schedule(
+            accept_at, lambda: self._report(department, action_id, {"outcome": "accepted"})
+        )
+
+        def complete() -> Iterator[Step]:
+            effect = effect_of_action(action_type)
+            if effect is not None:
+                yield from self._apply_effect(journey, effect, data)
+            self.tally.actions_completed += 1
+            yield from self._report(department, action_id, {"outcome": "completed"})
+
+        self._schedule(complete_at, complete)
+
+    def _report(
+        self, department: Department, action_id: str, body: dict[str, Any]
+    ) -> Iterator[Step]:
+        if body["outcome"] == "declined":
+            self.tally.actions_declined += 1
+        yield OutcomeReport(self.now, department, action_id, body)
+
+    def _apply_effect(
+        self, journey: Journey, effect: TreatmentEffect, data: dict[str, Any]
+    ) -> Iterator[Step]:
+        journey.effects.add(effect)
+        if effect is TreatmentEffect.PROMOTIONS_SUPPRESSED:
+            parameters = data.get("parameters") or {}
+            journey.promotions_suppressed_until = _parse_time(
+                parameters.get("until"), self.now + 14 * DAY
+            )
+        elif effect is TreatmentEffect.PROMOTIONS_RESUMED:
+            journey.promotions_suppressed_until = None
+        elif effect is TreatmentEffect.SALES_CALLED:
+            self._first_sales_contact(journey)
+            if not journey.qualified:
+                yield from self._sales_picks_up_lead(journey)
+        elif effect is TreatmentEffect.OFFER_SENT and journey.email_consent:
+            yield from self._send_promotion(journey, "cmp-sim-orchestrated-offer")
+        elif effect is TreatmentEffect.OWNER_ASSIGNED:
+            yield self._event(
+                Department.SALES,
+                sales.AccountOwnerAssigned,
+                sales.AccountOwnerAssignedData(
+                    customer=journey.customer.reference_for(Department.SALES),
+                    owner=OwnerRef(department=Department.SALES, owner_id="sim-account-exec"),
+                ),
+            )
+
+
+def _parse_time(value: Any, default: datetime) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return default
+    return default
