@@ -23,6 +23,7 @@ MEMBERS = {
     "sales-service": "sales_service",
     "service-desk-service": "service_desk_service",
     "orchestrator": "orchestrator",
+    "company-simulator": "company_simulator",
 }
 
 IMPORT_EVERY_MODULE = """

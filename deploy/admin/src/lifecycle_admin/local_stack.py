@@ -8,6 +8,8 @@ reverse order. Logs go to .cache/logs/.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -45,6 +47,32 @@ class RunningProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     url: str
+    health_path: str | None = "/healthz"
+
+
+SIMULATOR_MODULE = "company_simulator.cli"
+# make run's traffic: a year of company life at two simulated days per real minute.
+SIMULATOR_ARGUMENTS = ("--sim-days", "365", "--days-per-minute", "2", "--rate", "200")
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def development_keys(directory: Path) -> tuple[Path, Path] | None:
+    """Local API keys for the department services: (hashed file, plain file), if they exist.
+
+    The department services' library writes them; the runner only asks for them, so this tool
+    does not depend on the services it starts.
+    """
+    if not _module_exists("department_kit.api_keys"):
+        return None
+    api_keys = importlib.import_module("department_kit.api_keys")
+    hashed = Path(api_keys.write_development_keys(directory))
+    return hashed, hashed.parent / str(api_keys.PLAIN_KEYS_FILE_NAME)
 
 
 def port_of(service: StackService) -> int:
@@ -161,13 +189,23 @@ def run_local_stack(with_simulator: bool = True) -> int:
 
         service_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
         for service in SERVICES:
+            service_env[service.port_env] = str(port_of(service))
+        keys = development_keys(cache / "keys")
+        if keys is not None:
+            service_env["DEPARTMENT_API_KEYS_FILE"] = str(keys[0])
+            service_env["SIMULATOR_API_KEYS_FILE"] = str(keys[1])
+            print(f"api keys    {keys[1]}  (plain development keys, one per department)")
+        for service in SERVICES:
             if not service.is_installed():
                 continue
             port = port_of(service)
             log_path = logs / f"{service.name}.log"
+            data_env = (
+                "ORCHESTRATOR_DATA_DIR" if service.name == "orchestrator" else "DEPARTMENT_DATA_DIR"
+            )
             process = subprocess.Popen(
                 [sys.executable, "-m", service.module, *service.arguments],
-                env={**service_env, service.port_env: str(port)},
+                env={**service_env, data_env: str(cache / service.name)},
                 stdout=log_path.open("wb"),
                 stderr=subprocess.STDOUT,
                 cwd=root,
@@ -199,19 +237,34 @@ def run_local_stack(with_simulator: bool = True) -> int:
             )
             running.append(
                 RunningProcess(
-                    "prometheus", process, log_path, f"http://127.0.0.1:{prometheus_port}"
+                    "prometheus",
+                    process,
+                    log_path,
+                    f"http://127.0.0.1:{prometheus_port}",
+                    health_path="/-/ready",
                 )
             )
         else:
             print("prometheus  not installed (make setup installs Debian's package)")
 
         for entry in running:
-            health = "/-/ready" if entry.name == "prometheus" else "/healthz"
-            ok = _wait_http_ok(entry.url + health, entry.process, HEALTH_TIMEOUT_S)
+            ok = _wait_http_ok(f"{entry.url}{entry.health_path}", entry.process, HEALTH_TIMEOUT_S)
             state = "up  " if ok else "DOWN"
             print(f"{entry.name:<12}{entry.url}  [{state}]  log {entry.log_path}")
             if not ok:
                 print(_tail(entry.log_path), file=sys.stderr)
+        if with_simulator and keys is not None and _module_exists(SIMULATOR_MODULE):
+            log_path = logs / "simulator.log"
+            process = subprocess.Popen(
+                [sys.executable, "-m", SIMULATOR_MODULE, *SIMULATOR_ARGUMENTS],
+                env=service_env,
+                stdout=log_path.open("wb"),
+                stderr=subprocess.STDOUT,
+                cwd=root,
+                start_new_session=True,
+            )
+            running.append(RunningProcess("simulator", process, log_path, "", None))  # stops first
+            print(f"simulator   2,000 customers, 2 simulated days per minute  log {log_path}")
         missing = [s.name for s in SERVICES if not s.is_installed()]
         if missing:
             print(f"not built yet: {', '.join(missing)}")
