@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 KAFKA_JARS := deploy/kafka/lib/.fetched
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-unit test-integration lint format contracts kafka-start kafka-stop kafka-status clean
+.PHONY: help setup run test test-unit test-integration lint format contracts bench bench-quick kafka-start kafka-stop kafka-status clean
 
 help: ## List the targets, one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -50,7 +50,7 @@ test-integration: setup ## Run only the tests against the real broker
 lint: setup ## ruff (lint + format check) and mypy --strict
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy schemas/src deploy/admin/src services/*/src tests
+	$(UV) run --frozen mypy schemas/src deploy/admin/src services/*/src bench/src tests
 
 format: setup ## Format and auto-fix the code
 	$(UV) run --frozen ruff format .
@@ -58,6 +58,12 @@ format: setup ## Format and auto-fix the code
 
 contracts: setup ## Regenerate the JSON Schemas and the AsyncAPI document from the models
 	$(UV) run --frozen python -m lifecycle_schemas.generate
+
+bench: setup ## Benchmark (own broker): ceiling, peers; writes bench/results/<timestamp>.{json,md,png}
+	$(UV) run --frozen lifecycle-bench run
+
+bench-quick: setup ## A short benchmark run (under 3 minutes), same outputs
+	$(UV) run --frozen lifecycle-bench run --quick
 
 kafka-start: setup ## Start the local broker on 9092 (idempotent)
 	deploy/local/kafka start

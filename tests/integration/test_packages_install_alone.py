@@ -24,6 +24,7 @@ MEMBERS = {
     "service-desk-service": "service_desk_service",
     "orchestrator": "orchestrator",
     "company-simulator": "company_simulator",
+    "lifecycle-bench": "lifecycle_bench",
 }
 
 IMPORT_EVERY_MODULE = """

@@ -1,0 +1,412 @@
+"""The HTTP API of a department service (FastAPI): routes translate HTTP into runtime commands."""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from department_kit.actions import ActionStatus, OutcomeRequest
+from department_kit.api_keys import ApiKeyEntry, Scope
+from department_kit.department import NativePayloadError
+from department_kit.ingest import Validation, parse_body, validate_items
+from department_kit.problems import (
+    PROBLEM_CONTENT_TYPE,
+    FieldProblem,
+    ProblemError,
+    forbidden,
+    unauthorized,
+)
+from department_kit.runtime import DepartmentRuntime
+from department_kit.store import AcceptedEvent, StoredAction
+
+logger = logging.getLogger(__name__)
+
+STREAM_POLL_S = 0.2
+STREAM_KEEPALIVE_S = 15.0
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def _problem_response(error: ProblemError, request: Request) -> JSONResponse:
+    return JSONResponse(
+        error.body(instance=request.url.path),
+        status_code=error.status,
+        headers=error.headers,
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def action_view(runtime: DepartmentRuntime, action: StoredAction) -> dict[str, Any]:
+    """How an action is shown to the department (inbox, stream)."""
+    now = runtime.clock()
+    return {
+        "action_id": action.action_id,
+        "cursor": action.seq,
+        "type": action.action_type,
+        "status": action.status_at(now).value,
+        "summary": runtime.summarise(action),
+        "customer_id": action.customer_id,
+        "priority": action.priority,
+        "deadline": action.deadline.isoformat(),
+        "expires_at": action.expires_at.isoformat(),
+        "received_at": action.received_at.isoformat(),
+        "record": action.record,
+        "outcome": action.outcome,
+    }
+
+
+def _accepted_view(event: AcceptedEvent) -> dict[str, Any]:
+    return {
+        "id": event.event_id,
+        "type": event.event_type,
+        "topic": event.topic,
+        "partition": event.partition,
+        "offset": event.offset,
+    }
+
+
+def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAPI:
+    """The department service's FastAPI app over ``runtime``.
+
+    ``background=False`` starts neither the action consumer nor the webhook pusher (for tests
+    of the HTTP layer alone).
+    """
+    department = runtime.department
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if background:
+            runtime.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(runtime.stop)
+
+    app = FastAPI(
+        title=f"{department.value} department service",
+        description=f"The {department.value} department's door onto Kafka: events in, actions out.",
+        version="1",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, error: ProblemError) -> JSONResponse:
+        return _problem_response(error, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            FieldProblem(
+                pointer="/" + "/".join(str(p) for p in detail["loc"][1:]),
+                rule=str(detail["type"]),
+                detail=str(detail["msg"]),
+            )
+            for detail in error.errors()
+        ]
+        return _problem_response(
+            ProblemError(422, "invalid-request", "Invalid request", errors=problems), request
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        return _problem_response(ProblemError(error.status_code, slug, str(error.detail)), request)
+
+    @app.middleware("http")
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        runtime.metrics.http_requests.labels(
+            template, request.method, str(response.status_code)
+        ).inc()
+        elapsed = time.perf_counter() - started
+        runtime.metrics.http_duration.labels(template, request.method).observe(elapsed)
+        # The route template, never the raw path or query: no ids or personal data in the log.
+        logger.info(
+            "request",
+            extra={
+                "route": template,
+                "method": request.method,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
+        )
+        return response
+
+    def require(scope: Scope) -> Callable[..., ApiKeyEntry]:
+        def authorise(
+            bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+            header_key: Annotated[str | None, Depends(_api_key_header)],
+        ) -> ApiKeyEntry:
+            presented = bearer.credentials if bearer is not None else header_key
+            if not presented:
+                raise unauthorized("an API key is required (Authorization: Bearer <key>)")
+            entry = runtime.keys.identify(presented)
+            if entry is None:
+                raise unauthorized("the API key is not known")
+            if entry.department != department:
+                raise forbidden(f"this key belongs to the {entry.department.value} department")
+            if scope not in entry.scopes:
+                raise forbidden(f"this key lacks the {scope.value} scope")
+            return entry
+
+        return authorise
+
+    async def read_body(request: Request) -> bytes:
+        limit = runtime.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        too_large = ProblemError(
+            413,
+            "body-too-large",
+            "The body is too large",
+            f"a request body is at most {limit} bytes",
+            [FieldProblem(pointer="", rule="body_too_large", detail=f"at most {limit} bytes")],
+        )
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            runtime.metrics.events_rejected.labels(reason="body_too_large").inc()
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                runtime.metrics.events_rejected.labels(reason="body_too_large").inc()
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def reject(validation: Validation) -> ProblemError:
+        errors = [problem for item in validation.invalid for problem in item.errors]
+        for item in validation.invalid:
+            runtime.metrics.events_rejected.labels(reason=item.errors[0].rule).inc()
+        foreign = any(p.rule == "wrong_department" for p in errors)
+        return ProblemError(
+            422,
+            "foreign-event-type" if foreign else "invalid-events",
+            "Invalid events",
+            f"{len(validation.invalid)} of {len(validation.invalid) + len(validation.valid)} "
+            "events are invalid; none was accepted",
+            errors,
+        )
+
+    async def publish(validation: Validation, per_item: bool) -> Response:
+        if validation.invalid and not per_item:
+            raise reject(validation)
+        records = [item.record for item in validation.valid]
+        accepted = await run_in_threadpool(runtime.accept_events, records) if records else []
+        if not per_item:
+            return JSONResponse(
+                {"accepted": [_accepted_view(a) for a in accepted]}, status_code=202
+            )
+        for item in validation.invalid:
+            runtime.metrics.events_rejected.labels(reason=item.errors[0].rule).inc()
+        results: list[dict[str, Any]] = [
+            {"index": item.index, "status": 202, **_accepted_view(event)}
+            for item, event in zip(validation.valid, accepted, strict=True)
+        ]
+        results.extend(
+            {"index": item.index, "status": 422, "errors": [p.model_dump() for p in item.errors]}
+            for item in validation.invalid
+        )
+        results.sort(key=lambda result: int(result["index"]))
+        return JSONResponse({"results": results}, status_code=207)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is alive (says nothing about Kafka)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> dict[str, str]:
+        """Kafka is reachable and the action consumer has its partitions."""
+        ready, reason = runtime.ready()
+        if not ready:
+            raise ProblemError(503, "not-ready", "Not ready", reason, headers={"Retry-After": "5"})
+        return {"status": "ready"}
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        runtime.refresh_inbox_gauge()
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/events", status_code=202, tags=["events"])
+    async def post_events(
+        request: Request,
+        _key: Annotated[ApiKeyEntry, Depends(require(Scope.EVENTS_WRITE))],
+        per_item: Annotated[bool, Query(description="answer 207 with a status per event")] = False,
+    ) -> Response:
+        """Publish one event, a JSON array or NDJSON; 202 once Kafka acknowledged every event."""
+        body = await read_body(request)
+        try:
+            parsed = parse_body(
+                body, request.headers.get("content-type"), runtime.settings.max_batch_events
+            )
+        except ProblemError as error:
+            runtime.metrics.events_rejected.labels(reason=error.slug).inc()
+            raise
+        validation = validate_items(parsed.items, department, runtime.clock(), parsed.is_batch)
+        return await publish(validation, per_item)
+
+    @app.post("/v1/native/{vendor}", status_code=202, tags=["events"])
+    async def post_native(
+        vendor: str,
+        request: Request,
+        _key: Annotated[ApiKeyEntry, Depends(require(Scope.EVENTS_WRITE))],
+    ) -> Response:
+        """A vendor's webhook payload, mapped to canonical events and published like them."""
+        adapter = runtime.spec.native_formats.get(vendor)
+        if adapter is None:
+            known = ", ".join(sorted(runtime.spec.native_formats)) or "none"
+            raise ProblemError(
+                404, "unknown-format", "Unknown native format", f"formats here: {known}"
+            )
+        body = await read_body(request)
+        parsed = parse_body(
+            body, request.headers.get("content-type"), runtime.settings.max_batch_events
+        )
+        document = parsed.items if parsed.is_batch else parsed.items[0]
+        try:
+            mapping = adapter(document)
+        except NativePayloadError as error:
+            runtime.metrics.events_rejected.labels(reason="native_payload_invalid").inc()
+            raise ProblemError(
+                422,
+                "invalid-native-payload",
+                f"Not a {vendor} payload we can read",
+                errors=error.errors,
+            ) from None
+        if len(mapping.events) > runtime.settings.max_batch_events:
+            raise ProblemError(422, "too-many-events", "Too many events")
+        validation = validate_items(mapping.events, department, runtime.clock(), True)
+        if validation.invalid:
+            raise reject(validation)
+        records = [item.record for item in validation.valid]
+        accepted = await run_in_threadpool(runtime.accept_events, records) if records else []
+        return JSONResponse(
+            {"accepted": [_accepted_view(a) for a in accepted], "ignored": mapping.ignored},
+            status_code=202,
+        )
+
+    @app.get("/v1/actions", tags=["actions"])
+    def list_actions(
+        _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))],
+        status: ActionStatus | None = None,
+        type: str | None = None,
+        after: Annotated[int, Query(ge=0, description="cursor: the last action's cursor")] = 0,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> dict[str, Any]:
+        """The inbox, in arrival order, a page at a time (``next_after`` is the next cursor)."""
+        actions = runtime.store.list_actions(runtime.clock(), status, type, after, limit)
+        runtime.metrics.actions_delivered.labels(channel="inbox").inc(len(actions))
+        return {
+            "items": [action_view(runtime, a) for a in actions],
+            "next_after": actions[-1].seq if len(actions) == limit else None,
+        }
+
+    @app.get("/v1/actions/stream", tags=["actions"])
+    async def stream_actions(
+        request: Request,
+        _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))],
+        after: Annotated[int | None, Query(ge=0)] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> StreamingResponse:
+        """Server-sent events: every open action after the cursor, then each new one as it comes.
+
+        The SSE ``id`` is the action's cursor; a reconnecting client sends it back as
+        ``Last-Event-ID`` and sees no action twice.
+        """
+        resume = last_event_id or ""
+        cursor = after if after is not None else int(resume) if resume.isdigit() else 0
+
+        async def events() -> AsyncIterator[str]:
+            nonlocal cursor
+            seen_version = -1
+            last_sent = time.monotonic()
+            runtime.metrics.open_streams.inc()
+            try:
+                yield ": connected\n\n"
+                while not await request.is_disconnected():
+                    if runtime.feed_version != seen_version:
+                        seen_version = runtime.feed_version
+                        batch = await run_in_threadpool(
+                            runtime.store.list_actions, runtime.clock(), None, None, cursor, 100
+                        )
+                        for action in batch:
+                            cursor = action.seq
+                            if action.status_at(runtime.clock()) in (
+                                ActionStatus.OPEN,
+                                ActionStatus.ACCEPTED,
+                            ):
+                                runtime.metrics.actions_delivered.labels(channel="stream").inc()
+                                data = json.dumps(action_view(runtime, action), ensure_ascii=False)
+                                yield f"id: {action.seq}\nevent: action\ndata: {data}\n\n"
+                                last_sent = time.monotonic()
+                        if len(batch) == 100:
+                            seen_version = -1
+                            continue
+                    if time.monotonic() - last_sent > STREAM_KEEPALIVE_S:
+                        yield ": keep-alive\n\n"
+                        last_sent = time.monotonic()
+                    await asyncio.sleep(STREAM_POLL_S)
+            finally:
+                runtime.metrics.open_streams.dec()
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    @app.get("/v1/actions/{action_id}", tags=["actions"])
+    def get_action(
+        action_id: str, _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))]
+    ) -> dict[str, Any]:
+        """One action with its status and outcome."""
+        action = runtime.store.get_action(action_id)
+        if action is None:
+            raise ProblemError(404, "action-not-found", "No such action")
+        return action_view(runtime, action)
+
+    @app.post("/v1/actions/{action_id}/outcome", tags=["actions"])
+    async def post_outcome(
+        action_id: str,
+        request: Request,
+        _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_WRITE))],
+    ) -> dict[str, Any]:
+        """Record accepted, completed, declined (reason required) or failed; publish it."""
+        body = await read_body(request)
+        try:
+            outcome = OutcomeRequest.model_validate_json(body)
+        except ValidationError as error:
+            problems = [
+                FieldProblem(
+                    pointer="/" + "/".join(str(p) for p in detail["loc"]),
+                    rule=detail["type"],
+                    detail=detail["msg"],
+                )
+                for detail in error.errors(include_url=False, include_input=False)
+            ]
+            status = 400 if any(p.rule == "json_invalid" for p in problems) else 422
+            raise ProblemError(
+                status, "invalid-outcome", "Invalid outcome", errors=problems
+            ) from None
+        result = await run_in_threadpool(runtime.record_outcome, action_id, outcome)
+        return {"action": action_view(runtime, result.action)}
+
+    return app

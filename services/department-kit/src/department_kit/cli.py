@@ -1,0 +1,69 @@
+"""The command line every department service shares: ``serve`` and ``import FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from department_kit.app import create_app
+from department_kit.backfill import run_import
+from department_kit.department import DepartmentSpec
+from department_kit.logs import configure_logging
+from department_kit.runtime import DepartmentRuntime
+from department_kit.settings import load_settings
+
+logger = logging.getLogger(__name__)
+
+
+def serve(spec: DepartmentSpec) -> int:
+    """Run the HTTP service in this process until SIGINT/SIGTERM (then shut down gracefully)."""
+    settings = load_settings(spec.department)
+    configure_logging(settings.log_level)
+    runtime = DepartmentRuntime(spec, settings)
+    if not runtime.keys.entries:
+        logger.warning("no API keys configured: every request will be refused (401)")
+    app = create_app(runtime)
+    logger.info(
+        "starting",
+        extra={"department": spec.department.value, "host": settings.host, "port": settings.port},
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def import_events(spec: DepartmentSpec, path: Path) -> int:
+    """Backfill: publish the events of an NDJSON or CSV file."""
+    settings = load_settings(spec.department)
+    configure_logging("WARNING")
+    runtime = DepartmentRuntime(spec, settings)
+    try:
+        return run_import(runtime, path)
+    finally:
+        runtime.stop()
+
+
+def main(spec: DepartmentSpec, argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the command."""
+    name = spec.department.value
+    parser = argparse.ArgumentParser(prog=name, description=f"The {name} department service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the HTTP service")
+    importer = commands.add_parser("import", help="publish historic events from NDJSON or CSV")
+    importer.add_argument("file", type=Path)
+    arguments = parser.parse_args(argv)
+    if arguments.command == "serve":
+        return serve(spec)
+    if not arguments.file.is_file():
+        parser.error(f"no such file: {arguments.file}")
+    return import_events(spec, arguments.file)

@@ -1,0 +1,266 @@
+"""From an HTTP body (or an import file) to validated department events: pure, no I/O.
+
+A body is one event (a JSON object), a batch (a JSON array) or NDJSON (one event per line).
+Each event is a CloudEvents record as in docs/contracts.md; the attributes a department's
+systems cannot get wrong are filled in when absent (``specversion``, ``source``,
+``datacontenttype``, ``subject`` from ``data.customer``, ``correlationid`` = ``id``), then the
+record is decoded by the contracts' codec, which also refuses other departments' types.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from department_kit.problems import FieldProblem, ProblemError
+from lifecycle_schemas.catalogue import DEPARTMENT_EVENT_TYPES, AnyDepartmentEvent, department_of
+from lifecycle_schemas.codec import RecordDecodeError, decode_event
+from lifecycle_schemas.departments import Department, department_source
+from lifecycle_schemas.identifiers import CustomerRef
+
+JSON_TYPES = frozenset(
+    {"application/json", "application/cloudevents+json", "application/cloudevents-batch+json"}
+)
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
+
+
+@dataclass(frozen=True)
+class ParsedBody:
+    """The items of a request body, and whether it was a batch (array or NDJSON)."""
+
+    items: list[Any]
+    is_batch: bool
+
+
+@dataclass(frozen=True)
+class ValidItem:
+    index: int
+    record: AnyDepartmentEvent
+
+
+@dataclass(frozen=True)
+class InvalidItem:
+    index: int
+    errors: list[FieldProblem]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Every item of a body, valid or not, in order."""
+
+    valid: list[ValidItem]
+    invalid: list[InvalidItem]
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _reject_constant(_name: str) -> Any:
+    raise ValueError("NaN and Infinity are not JSON")
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+
+
+def _malformed(pointer: str, rule: str, detail: str) -> ProblemError:
+    return ProblemError(
+        400,
+        "malformed-body",
+        "The body is not valid JSON",
+        detail,
+        [FieldProblem(pointer=pointer, rule=rule, detail=detail)],
+    )
+
+
+def media_type(content_type: str | None) -> str:
+    """The media type of a Content-Type header, lower-case, without parameters."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def parse_body(body: bytes, content_type: str | None, max_items: int) -> ParsedBody:
+    """Split a body into items; raises :class:`ProblemError` (400, 415, 422) when it cannot."""
+    kind = media_type(content_type)
+    if kind not in JSON_TYPES | NDJSON_TYPES:
+        raise ProblemError(
+            415,
+            "unsupported-media-type",
+            "Unsupported content type",
+            "send application/json (one event or an array) or application/x-ndjson",
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _malformed("", "not_utf8", "the body is not UTF-8") from None
+    if kind in NDJSON_TYPES:
+        items: list[Any] = []
+        for number, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                items.append(_loads(line))
+            except _DuplicateKeyError:
+                raise _malformed(
+                    f"/{len(items)}", "duplicate_key", f"line {number + 1}: a key appears twice"
+                ) from None
+            except ValueError as error:
+                raise _malformed(
+                    f"/{len(items)}", "json_invalid", f"line {number + 1}: {_reason(error)}"
+                ) from None
+        parsed = ParsedBody(items, is_batch=True)
+    else:
+        try:
+            document = _loads(text)
+        except _DuplicateKeyError:
+            raise _malformed("", "duplicate_key", "a key appears twice in one object") from None
+        except (ValueError, RecursionError) as error:
+            raise _malformed("", "json_invalid", _reason(error)) from None
+        if isinstance(document, list):
+            parsed = ParsedBody(document, is_batch=True)
+        else:
+            parsed = ParsedBody([document], is_batch=False)
+    if not parsed.items:
+        raise ProblemError(
+            422,
+            "empty-batch",
+            "No events",
+            "the body holds no event",
+            [FieldProblem(pointer="", rule="empty_batch", detail="send at least one event")],
+        )
+    if len(parsed.items) > max_items:
+        raise ProblemError(
+            422,
+            "too-many-events",
+            "Too many events",
+            f"a request holds at most {max_items} events; this one holds {len(parsed.items)}",
+            [FieldProblem(pointer="", rule="too_many_items", detail=f"at most {max_items} events")],
+        )
+    return parsed
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} at line {error.lineno} column {error.colno}"
+    return "not JSON"
+
+
+def _subject_of(data: Any) -> str | None:
+    if not isinstance(data, dict) or not isinstance(data.get("customer"), dict):
+        return None
+    try:
+        return CustomerRef.model_validate(data["customer"]).record_key()
+    except ValidationError:
+        return None  # the codec reports the customer's errors with their paths
+
+
+# Stand-ins for attributes the sender left out, so that the rest of the event is still
+# validated and every failing field is reported at once (the codec stops at the first missing
+# attribute). Errors about a stand-in are replaced by one "missing" error for its attribute.
+_STAND_INS = {"id": "missing", "time": "1970-01-01T00:00:00+00:00", "subject": "-"}
+
+
+def complete_envelope(item: dict[str, Any], department: Department) -> dict[str, Any]:
+    """``item`` with the attributes a department cannot get wrong filled in when absent."""
+    completed = dict(item)
+    completed.setdefault("specversion", "1.0")
+    completed.setdefault("source", department_source(department))
+    completed.setdefault("datacontenttype", "application/json")
+    if "correlationid" not in completed and isinstance(completed.get("id"), str):
+        completed["correlationid"] = completed["id"]
+    if "subject" not in completed:
+        subject = _subject_of(completed.get("data"))
+        if subject is not None:
+            completed["subject"] = subject
+    return completed
+
+
+def _foreign_type(item: dict[str, Any], department: Department, prefix: str) -> FieldProblem | None:
+    record_type = item.get("type")
+    if not isinstance(record_type, str) or record_type not in DEPARTMENT_EVENT_TYPES:
+        return None
+    owner = department_of(record_type)
+    if owner == department or owner is None:
+        return None
+    return FieldProblem(
+        pointer=f"{prefix}/type",
+        rule="wrong_department",
+        detail=f"a {owner.value} event type; this service publishes {department.value} events only",
+    )
+
+
+def _problems(error: RecordDecodeError, prefix: str) -> list[FieldProblem]:
+    return [
+        FieldProblem(pointer=prefix + field.pointer, rule=field.rule, detail=field.message)
+        for field in error.errors
+    ]
+
+
+def validate_item(
+    item: Any, department: Department, now: datetime, prefix: str = ""
+) -> AnyDepartmentEvent | list[FieldProblem]:
+    """One event decoded by the contracts, or its problems (pointers under ``prefix``)."""
+    if not isinstance(item, dict):
+        return [
+            FieldProblem(
+                pointer=prefix, rule="record_not_object", detail="an event is a JSON object"
+            )
+        ]
+    foreign = _foreign_type(item, department, prefix)
+    if foreign is not None:
+        return [foreign]
+    completed = complete_envelope(item, department)
+    stood_in = [name for name in _STAND_INS if name not in completed]
+    for name in stood_in:
+        completed[name] = _STAND_INS[name]
+    if "id" in stood_in:
+        completed.setdefault("correlationid", _STAND_INS["id"])
+    raw = json.dumps(completed, ensure_ascii=False)
+    try:
+        record = decode_event(raw, now=now, department=department)
+    except RecordDecodeError as error:
+        hidden = {f"{prefix}/{name}" for name in stood_in}
+        if "id" in stood_in and "correlationid" not in item:
+            hidden.add(f"{prefix}/correlationid")
+        problems = [p for p in _problems(error, prefix) if p.pointer not in hidden]
+        missing = [
+            FieldProblem(pointer=f"{prefix}/{name}", rule="missing", detail="required")
+            for name in stood_in
+            if name != "subject" or not problems  # a subject is missing only if data is valid
+        ]
+        return missing + problems
+    if stood_in:
+        return [
+            FieldProblem(pointer=f"{prefix}/{name}", rule="missing", detail="required")
+            for name in stood_in
+        ]
+    return record
+
+
+def validate_items(
+    items: Sequence[Any], department: Department, now: datetime, is_batch: bool
+) -> Validation:
+    """Validate every item; pointers of a batch start with the item's index (``/3/data/...``)."""
+    valid: list[ValidItem] = []
+    invalid: list[InvalidItem] = []
+    for index, item in enumerate(items):
+        outcome = validate_item(item, department, now, f"/{index}" if is_batch else "")
+        if isinstance(outcome, list):
+            invalid.append(InvalidItem(index, outcome))
+        else:
+            valid.append(ValidItem(index, outcome))
+    return Validation(valid, invalid)

@@ -1,0 +1,249 @@
+"""The one module that owns kafka-python: the publisher and the action consumer.
+
+The publisher waits for the broker's acknowledgement (``acks=all``, idempotent producer) of
+every record with a deadline before the caller may answer 202; anything else is
+:class:`BrokerUnavailableError`. The consumer runs in its own thread with auto-commit off and
+commits a batch's offsets only after the handler stored every record of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from lifecycle_schemas.codec import KAFKA_HEADERS
+
+logger = logging.getLogger(__name__)
+
+# How often the consumer measures its lag (one ListOffsets request per assigned partition set).
+LAG_INTERVAL_S = 5.0
+
+
+class BrokerUnavailableError(Exception):
+    """Kafka did not acknowledge in time (unreachable, or the ack timed out)."""
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    topic: str
+    key: str | bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = KAFKA_HEADERS
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where the broker stored a record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class IncomingRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class KafkaPublisher:
+    """Publishes records and waits for the broker's acknowledgement, with a deadline."""
+
+    def __init__(self, bootstrap_servers: str, timeout_s: float, client_id: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._timeout_s = timeout_s
+        self._client_id = client_id
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+        self.reachable = False
+
+    def _ensure_producer(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                timeout_ms = int(self._timeout_s * 1000)
+                try:
+                    self._producer = KafkaProducer(
+                        bootstrap_servers=self._bootstrap,
+                        client_id=self._client_id,
+                        acks="all",
+                        enable_idempotence=True,
+                        # Bounded: a record not acknowledged by then is failed, never kept forever.
+                        request_timeout_ms=timeout_ms,
+                        delivery_timeout_ms=timeout_ms * 3,
+                        max_block_ms=timeout_ms,
+                        bootstrap_timeout_ms=timeout_ms,
+                        linger_ms=5,
+                    )
+                except (KafkaError, OSError) as error:
+                    self.reachable = False
+                    raise BrokerUnavailableError(type(error).__name__) from None
+            return self._producer
+
+    def publish(self, records: Sequence[OutgoingRecord]) -> list[Delivery]:
+        """Send ``records`` and wait for every acknowledgement; all or an exception."""
+        producer = self._ensure_producer()
+        deadline = time.monotonic() + self._timeout_s
+        try:
+            futures = [
+                producer.send(
+                    record.topic,
+                    value=record.value,
+                    key=record.key.encode("utf-8") if isinstance(record.key, str) else record.key,
+                    headers=list(record.headers),
+                )
+                for record in records
+            ]
+            deliveries = []
+            for future in futures:
+                metadata = future.get(timeout=max(0.0, deadline - time.monotonic()))
+                deliveries.append(Delivery(metadata.topic, metadata.partition, metadata.offset))
+        except (KafkaError, OSError) as error:
+            self.reachable = False
+            raise BrokerUnavailableError(type(error).__name__) from None
+        self.reachable = True
+        return deliveries
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Flush what is buffered and close the producer."""
+        with self._lock:
+            if self._producer is not None:
+                try:
+                    self._producer.flush(timeout=timeout_s)
+                except KafkaError:
+                    logger.warning("producer flush did not finish before shutdown")
+                self._producer.close(timeout=timeout_s)
+                self._producer = None
+
+
+class ActionConsumer:
+    """Reads one topic in a background thread; commits after ``handle`` returned for a batch.
+
+    ``handle`` must store the record durably (or dead-letter it) before returning; if it
+    raises, the batch is not committed and the record is read again after a pause.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        client_id: str,
+        handle: Callable[[IncomingRecord], None],
+        on_lag: Callable[[str, int, int], None],
+        on_reachable: Callable[[bool], None],
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._group_id = group_id
+        self._client_id = client_id
+        self._handle = handle
+        self._on_lag = on_lag
+        self._on_reachable = on_reachable
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"consume-{topic}", daemon=True)
+        self.assigned = False
+
+    def start(self) -> None:
+        """Start consuming in the background."""
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop after the batch in hand (already committed) and leave the group."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    def _connect(self) -> KafkaConsumer | None:
+        try:
+            consumer = KafkaConsumer(
+                self._topic,
+                bootstrap_servers=self._bootstrap,
+                group_id=self._group_id,
+                client_id=self._client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                bootstrap_timeout_ms=5000,
+                request_timeout_ms=10000,
+            )
+        except (KafkaError, OSError) as error:
+            logger.warning(
+                "cannot reach Kafka to consume actions", extra={"error_class": type(error).__name__}
+            )
+            self._on_reachable(False)
+            return None
+        self._on_reachable(True)
+        return consumer
+
+    def _run(self) -> None:
+        consumer: KafkaConsumer | None = None
+        next_lag_at = 0.0
+        while not self._stop.is_set():
+            if consumer is None:
+                consumer = self._connect()
+                if consumer is None:
+                    self._stop.wait(2.0)
+                    continue
+            try:
+                batch = consumer.poll(timeout_ms=500, max_records=200)
+                self.assigned = bool(consumer.assignment())
+                if batch and not self._handle_batch(consumer, batch):
+                    self._stop.wait(1.0)
+                    continue
+                if time.monotonic() >= next_lag_at:
+                    next_lag_at = time.monotonic() + LAG_INTERVAL_S
+                    self._report_lag(consumer)
+            except KafkaError as error:
+                logger.warning("action consumer error", extra={"error_class": type(error).__name__})
+                self._on_reachable(False)
+                self._stop.wait(1.0)
+        if consumer is not None:
+            # Offsets were committed after each stored batch; nothing else to commit.
+            consumer.close(autocommit=False)
+        self.assigned = False
+
+    def _handle_batch(
+        self, consumer: KafkaConsumer, batch: dict[TopicPartition, list[Any]]
+    ) -> bool:
+        for messages in batch.values():
+            for message in messages:
+                record = IncomingRecord(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
+                )
+                try:
+                    self._handle(record)
+                except Exception:
+                    logger.exception("storing an action failed; the batch will be read again")
+                    # Nothing of this batch is committed: rewind every partition of it. Records
+                    # already stored are stored again as no-ops (the inbox is keyed by action id).
+                    for rewound, rewound_messages in batch.items():
+                        consumer.seek(rewound, rewound_messages[0].offset)
+                    return False
+        consumer.commit()
+        return True
+
+    def _report_lag(self, consumer: KafkaConsumer) -> None:
+        partitions = list(consumer.assignment())
+        if not partitions:
+            return
+        try:
+            ends = consumer.end_offsets(partitions)
+        except KafkaError:
+            self._on_reachable(False)
+            return
+        self._on_reachable(True)
+        for partition in partitions:
+            position = consumer.position(partition)
+            self._on_lag(partition.topic, partition.partition, max(0, ends[partition] - position))

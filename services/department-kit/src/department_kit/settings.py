@@ -1,0 +1,120 @@
+"""One frozen settings object per department service, read from the environment.
+
+Shared variables (``KAFKA_BOOTSTRAP_SERVERS``, ``LIFECYCLE_TOPIC_PREFIX``, ``DEPARTMENT_*``)
+have no prefix; the listening address is per department (``MARKETING_PORT``,
+``SALES_HOST``, ...) so that the three services can run side by side on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lifecycle_schemas.departments import Department
+
+DEFAULT_PORTS: dict[Department, int] = {
+    Department.MARKETING: 8101,
+    Department.SALES: 8102,
+    Department.SERVICE_DESK: 8103,
+}
+# Ingest limits (documented in docs/departments.md).
+DEFAULT_MAX_BATCH_EVENTS = 500
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# An event id accepted once is answered as a duplicate for this long (the topic's retention).
+DEFAULT_IDEMPOTENCY_WINDOW_S = 7 * 24 * 60 * 60
+
+
+def env_prefix(department: Department) -> str:
+    """The prefix of a department's own variables: ``MARKETING_``, ``SALES_``, ``SERVICE_DESK_``."""
+    return department.value.upper().replace("-", "_") + "_"
+
+
+class DepartmentSettings(BaseSettings):
+    """Everything a department service is configured by (see docs/departments.md).
+
+    Shared settings are read from their environment variables (the alias); the department's
+    own (``department``, ``host``, ``port``, webhook target) are passed in by
+    :func:`load_settings`, which reads the per-department variables.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    department: Department
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    topic_prefix: str = Field(default="", validation_alias="LIFECYCLE_TOPIC_PREFIX")
+    data_dir: Path | None = Field(default=None, validation_alias="DEPARTMENT_DATA_DIR")
+    inbox_url: str | None = Field(
+        default=None,
+        validation_alias="DEPARTMENT_INBOX_URL",
+        description="sqlite:///<path> of the action inbox and idempotency log",
+    )
+    consumer_group: str | None = Field(default=None, validation_alias="DEPARTMENT_CONSUMER_GROUP")
+    api_keys_file: Path | None = Field(default=None, validation_alias="DEPARTMENT_API_KEYS_FILE")
+    api_keys_json: str | None = Field(default=None, validation_alias="DEPARTMENT_API_KEYS")
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=100, validation_alias="DEPARTMENT_WEBHOOK_MAX_ATTEMPTS"
+    )
+    webhook_backoff_initial_s: float = Field(
+        default=0.5, gt=0, validation_alias="DEPARTMENT_WEBHOOK_BACKOFF_INITIAL_S"
+    )
+    webhook_backoff_max_s: float = Field(
+        default=60.0, gt=0, validation_alias="DEPARTMENT_WEBHOOK_BACKOFF_MAX_S"
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0, gt=0, validation_alias="DEPARTMENT_WEBHOOK_TIMEOUT_S"
+    )
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias="DEPARTMENT_PUBLISH_TIMEOUT_S"
+    )
+    max_batch_events: int = Field(
+        default=DEFAULT_MAX_BATCH_EVENTS, ge=1, validation_alias="DEPARTMENT_MAX_BATCH_EVENTS"
+    )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES, ge=1024, validation_alias="DEPARTMENT_MAX_BODY_BYTES"
+    )
+    idempotency_window_s: int = Field(
+        default=DEFAULT_IDEMPOTENCY_WINDOW_S,
+        ge=60,
+        validation_alias="DEPARTMENT_IDEMPOTENCY_WINDOW_S",
+    )
+    expiry_sweep_interval_s: float = Field(
+        default=30.0, gt=0, validation_alias="DEPARTMENT_EXPIRY_SWEEP_S"
+    )
+    log_level: str = Field(default="INFO", validation_alias="DEPARTMENT_LOG_LEVEL")
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory (default ``.cache/<department>``)."""
+        return self.data_dir if self.data_dir is not None else Path(f".cache/{self.department}")
+
+    @property
+    def inbox_database(self) -> str:
+        """The inbox database URL (default: a SQLite file in the data directory)."""
+        return self.inbox_url or f"sqlite:///{self.data_path / 'inbox.sqlite3'}"
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group of this department's service (one per department)."""
+        default = f"{self.topic_prefix}lifecycle.{self.department}-service"
+        return self.consumer_group or default
+
+
+def load_settings(department: Department) -> DepartmentSettings:
+    """Build the frozen settings of ``department`` from the environment."""
+    own = env_prefix(department)
+    return DepartmentSettings(
+        department=department,
+        host=os.environ.get(f"{own}HOST", "127.0.0.1"),
+        port=int(os.environ.get(f"{own}PORT", DEFAULT_PORTS[department])),
+        webhook_url=os.environ.get(f"{own}WEBHOOK_URL") or None,
+        webhook_secret=os.environ.get(f"{own}WEBHOOK_SECRET") or None,
+    )

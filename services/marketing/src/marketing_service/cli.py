@@ -1,0 +1,18 @@
+"""``marketing serve`` and ``marketing import FILE``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from department_kit.cli import main as run
+from marketing_service.department import SPEC
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The marketing service's command line."""
+    return run(SPEC, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

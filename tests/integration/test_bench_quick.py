@@ -1,0 +1,33 @@
+"""Given the session broker, a short benchmark run measures every pipeline and writes its report.
+
+Correctness only: the figures are reported, never asserted against targets here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lifecycle_bench.suite import BenchOptions, run_suite
+from lifecycle_testing.kafka import KafkaBroker
+
+
+def test_a_quick_benchmark_measures_every_pipeline_and_writes_json_markdown_and_chart(
+    kafka_broker: KafkaBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_broker.bootstrap_servers)
+    options = BenchOptions(records=1500, repeats=1, timeout_s=120.0)
+    report = run_suite(options, tmp_path)
+    assert set(report["figures"]) == set(options.pipelines)
+    for figure in report["figures"].values():
+        assert figure["runs"][0]["records"] == 1500
+        assert figure["median_records_per_second"] > 0
+    assert report["machine"]["cores"] >= 1
+    assert set(report["ratios_to_ceiling"]) == set(options.pipelines) - {"ceiling-json"}
+    written = sorted(path.suffix for path in tmp_path.iterdir())
+    assert written == [".json", ".md", ".png"]
+    stored = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert stored["workload"]["records"] == 1500
+    assert "| faust-peer |" in next(tmp_path.glob("*.md")).read_text()

@@ -1,0 +1,351 @@
+"""The HTTP layer of a department service, in process, with Kafka replaced by an in-memory
+publisher (the real broker is exercised in tests/integration/departments)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from department_kit.api_keys import Scope, hash_key
+from department_kit.app import create_app
+from department_kit.kafka_io import BrokerUnavailableError, Delivery, OutgoingRecord
+from department_kit.runtime import DepartmentRuntime
+from department_kit.settings import DepartmentSettings
+from lifecycle_schemas.catalogue import AnyAction, action_types_for, event_types_for
+from lifecycle_schemas.codec import encode_record
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.examples import EXAMPLES
+from marketing_service.department import SPEC as MARKETING
+
+KEYS = {
+    "writer": ("marketing", [Scope.EVENTS_WRITE]),
+    "reader": ("marketing", [Scope.ACTIONS_READ]),
+    "actor": ("marketing", [Scope.ACTIONS_READ, Scope.ACTIONS_WRITE]),
+    "sales": ("sales", list(Scope)),
+}
+
+
+class MemoryPublisher:
+    """Acknowledges every record at once, or fails like an unreachable broker when told to."""
+
+    def __init__(self) -> None:
+        self.records: list[OutgoingRecord] = []
+        self.reachable = True
+        self.failing = False
+
+    def publish(self, records: Sequence[OutgoingRecord]) -> list[Delivery]:
+        if self.failing:
+            raise BrokerUnavailableError("KafkaTimeoutError")
+        start = len(self.records)
+        self.records.extend(records)
+        return [Delivery(r.topic, 0, start + i) for i, r in enumerate(records)]
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        pass
+
+
+@pytest.fixture
+def publisher() -> MemoryPublisher:
+    return MemoryPublisher()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, publisher: MemoryPublisher) -> DepartmentRuntime:
+    keys = {
+        "keys": [
+            {
+                "id": name,
+                "department": dept,
+                "scopes": [s.value for s in scopes],
+                "sha256": hash_key(f"key-{name}"),
+            }
+            for name, (dept, scopes) in KEYS.items()
+        ]
+    }
+    settings = DepartmentSettings(
+        department=Department.MARKETING,
+        port=8101,
+        data_dir=tmp_path,
+        api_keys_json=json.dumps(keys),
+        max_batch_events=3,
+        max_body_bytes=4096,
+    )
+    return DepartmentRuntime(MARKETING, settings, publisher=publisher)
+
+
+@pytest.fixture
+def client(runtime: DepartmentRuntime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime, background=False)) as test_client:
+        yield test_client
+
+
+def auth(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer key-{name}"}
+
+
+def event(index: int = 0) -> dict[str, Any]:
+    example = EXAMPLES[sorted(event_types_for(Department.MARKETING))[index]]
+    new_id = str(uuid.uuid4())
+    document: dict[str, Any] = json.loads(
+        encode_record(example.model_copy(update={"id": new_id, "correlationid": new_id}))
+    )
+    return {k: document[k] for k in ("id", "type", "time", "data")}
+
+
+def stored_action(
+    runtime: DepartmentRuntime, expires_in: timedelta = timedelta(hours=1)
+) -> AnyAction:
+    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[0]]
+    now = datetime.now(UTC)
+    data = example.data.model_copy(update={"deadline": now, "expires_at": now + expires_in})
+    action: AnyAction = type(example).build(data, id=example.id, time=now - timedelta(hours=1))
+    runtime.store.add_action(action, now, "not-configured")
+    return action
+
+
+def test_without_a_key_every_route_but_operations_is_401(client: TestClient) -> None:
+    assert client.post("/v1/events", json=event()).status_code == 401
+    assert client.get("/v1/actions").status_code == 401
+    assert client.post("/v1/events", json=event(), headers=auth("nobody")).status_code == 401
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics").status_code == 200
+
+
+def test_a_service_with_no_keys_configured_refuses_everyone(tmp_path: Path) -> None:
+    settings = DepartmentSettings(department=Department.MARKETING, port=8101, data_dir=tmp_path)
+    runtime = DepartmentRuntime(MARKETING, settings, publisher=MemoryPublisher())
+    with TestClient(create_app(runtime, background=False)) as bare:
+        answer = bare.post("/v1/events", json=event(), headers=auth("writer"))
+    assert answer.status_code == 401
+
+
+def test_another_departments_key_and_a_missing_scope_are_403(client: TestClient) -> None:
+    assert client.post("/v1/events", json=event(), headers=auth("sales")).status_code == 403
+    assert client.post("/v1/events", json=event(), headers=auth("reader")).status_code == 403
+    assert client.get("/v1/actions", headers=auth("writer")).status_code == 403
+    assert client.get("/v1/actions", headers={"X-API-Key": "key-reader"}).status_code == 200
+
+
+def test_an_event_is_published_keyed_by_its_subject_and_answered_202(
+    client: TestClient, publisher: MemoryPublisher
+) -> None:
+    sent = event()
+    answer = client.post("/v1/events", json=sent, headers=auth("writer"))
+    assert answer.status_code == 202
+    assert [a["id"] for a in answer.json()["accepted"]] == [sent["id"]]
+    [record] = publisher.records
+    assert record.topic == "lifecycle.marketing.events.v1"
+    published = json.loads(record.value)
+    assert record.key == published["subject"]
+    assert published["source"] == "/services/marketing"
+
+
+def test_a_repeated_event_id_is_answered_as_the_first_time_and_not_republished(
+    client: TestClient, publisher: MemoryPublisher
+) -> None:
+    sent = [event(0), event(1)]
+    first = client.post("/v1/events", json=sent, headers=auth("writer"))
+    again = client.post("/v1/events", json=sent, headers=auth("writer"))
+    twice_in_one = client.post("/v1/events", json=[sent[0], sent[0]], headers=auth("writer"))
+    assert again.status_code == 202
+    assert again.json() == first.json()
+    assert twice_in_one.json()["accepted"] == [first.json()["accepted"][0]] * 2
+    assert len(publisher.records) == 2
+
+
+def test_a_batch_with_one_bad_event_publishes_nothing(
+    client: TestClient, publisher: MemoryPublisher
+) -> None:
+    bad = event()
+    bad["data"]["customer"] = {}
+    answer = client.post("/v1/events", json=[event(), bad], headers=auth("writer"))
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["errors"][0]["pointer"].startswith("/1/data/customer")
+    assert publisher.records == []
+
+
+def test_per_item_results_publish_the_valid_events_and_answer_207(
+    client: TestClient, publisher: MemoryPublisher
+) -> None:
+    answer = client.post(
+        "/v1/events",
+        params={"per_item": "true"},
+        json=[event(), {"id": "x"}],
+        headers=auth("writer"),
+    )
+    assert answer.status_code == 207
+    assert [(r["index"], r["status"]) for r in answer.json()["results"]] == [(0, 202), (1, 422)]
+    assert len(publisher.records) == 1
+
+
+def test_ndjson_is_accepted(client: TestClient, publisher: MemoryPublisher) -> None:
+    body = "\n".join(json.dumps(event(i)) for i in range(2)) + "\n"
+    answer = client.post(
+        "/v1/events",
+        content=body,
+        headers={**auth("writer"), "Content-Type": "application/x-ndjson"},
+    )
+    assert answer.status_code == 202
+    assert len(publisher.records) == 2
+
+
+def test_limits_give_413_and_422(client: TestClient) -> None:
+    big = client.post(
+        "/v1/events",
+        content=b"[" + b" " * 5000 + b"]",
+        headers={**auth("writer"), "Content-Type": "application/json"},
+    )
+    many = client.post("/v1/events", json=[event()] * 4, headers=auth("writer"))
+    assert big.status_code == 413
+    assert many.status_code == 422
+    assert many.json()["errors"][0]["rule"] == "too_many_items"
+
+
+def test_kafka_not_acknowledging_gives_503_with_retry_after_and_accepts_nothing(
+    client: TestClient, publisher: MemoryPublisher
+) -> None:
+    publisher.failing = True
+    sent = event()
+    refused = client.post("/v1/events", json=sent, headers=auth("writer"))
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "5"
+    publisher.failing = False
+    retried = client.post("/v1/events", json=sent, headers=auth("writer"))
+    assert retried.status_code == 202, "a refused id was not remembered as accepted"
+    metrics = client.get("/metrics").text
+    assert 'lifecycle_event_publish_failures_total{reason="KafkaTimeoutError"} 1.0' in metrics
+
+
+def test_the_inbox_pages_filters_and_reports_expired_actions(
+    client: TestClient, runtime: DepartmentRuntime
+) -> None:
+    action = stored_action(runtime, expires_in=timedelta(hours=1))
+    page = client.get("/v1/actions", params={"status": "open", "limit": 1}, headers=auth("reader"))
+    assert page.status_code == 200
+    [item] = page.json()["items"]
+    assert (item["action_id"], item["status"]) == (action.id, "open")
+    assert item["summary"].startswith("Enrol the customer in a journey (normal): ")
+    assert page.json()["next_after"] == item["cursor"]
+    assert (
+        client.get("/v1/actions", params={"after": item["cursor"]}, headers=auth("reader")).json()[
+            "items"
+        ]
+        == []
+    )
+    assert (
+        client.get("/v1/actions", params={"status": "bogus"}, headers=auth("reader")).status_code
+        == 422
+    )
+
+
+def test_an_expired_action_is_reported_expired_and_takes_no_outcome(
+    client: TestClient, runtime: DepartmentRuntime
+) -> None:
+    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[1]]
+    runtime.store.add_action(example, datetime.now(UTC), "not-configured")  # expired long ago
+    listed = client.get("/v1/actions", params={"status": "expired"}, headers=auth("reader")).json()
+    assert [i["action_id"] for i in listed["items"]] == [example.id]
+    answer = client.post(
+        f"/v1/actions/{example.id}/outcome", json={"outcome": "accepted"}, headers=auth("actor")
+    )
+    assert answer.status_code == 409
+
+
+def test_outcomes_are_published_once_per_change_and_invalid_transitions_are_409(
+    client: TestClient, runtime: DepartmentRuntime, publisher: MemoryPublisher
+) -> None:
+    action = stored_action(runtime)
+    url = f"/v1/actions/{action.id}/outcome"
+    declined = {
+        "outcome": "declined",
+        "reason_code": "not-relevant",
+        "reason_text": "already a customer",
+    }
+
+    assert client.post(url, json={"outcome": "declined"}, headers=auth("actor")).status_code == 422
+    first = client.post(url, json=declined, headers=auth("actor"))
+    repeat = client.post(url, json=declined, headers=auth("actor"))
+    conflict = client.post(url, json={"outcome": "completed"}, headers=auth("actor"))
+
+    assert first.status_code == 200
+    assert first.json()["action"]["status"] == "declined"
+    assert repeat.json() == first.json()
+    assert conflict.status_code == 409
+    [published] = publisher.records
+    assert published.topic == "lifecycle.action-outcomes.v1"
+    assert json.loads(published.value)["data"]["reason_code"] == "not-relevant"
+    assert client.post(url, json=declined, headers=auth("reader")).status_code == 403
+    assert (
+        client.post("/v1/actions/nope/outcome", json=declined, headers=auth("actor")).status_code
+        == 404
+    )
+    assert client.post(url, content=b"{", headers=auth("actor")).status_code == 400
+
+
+def test_an_unknown_native_format_is_404_and_a_bad_payload_names_its_field(
+    client: TestClient,
+) -> None:
+    assert client.post("/v1/native/mailchimp", json={}, headers=auth("writer")).status_code == 404
+    bad = client.post("/v1/native/hubspot", json=[{"eventId": 1}], headers=auth("writer"))
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["pointer"] == "/0/subscriptionType"
+
+
+def test_metrics_follow_the_contract_names(client: TestClient, runtime: DepartmentRuntime) -> None:
+    stored_action(runtime)
+    client.post("/v1/events", json=event(), headers=auth("writer"))
+    text = client.get("/metrics").text
+    assert (
+        'lifecycle_http_requests_total{method="POST",route="/v1/events",status="202"} 1.0' in text
+    )
+    assert 'lifecycle_http_request_duration_seconds_count{method="POST",route="/v1/events"}' in text
+    assert 'lifecycle_events_published_total{type="com.customerlifecycle.marketing.' in text
+    assert 'lifecycle_inbox_actions{status="open"} 1.0' in text
+
+
+def test_docs_and_openapi_are_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        "/v1/events",
+        "/v1/actions",
+        "/v1/actions/stream",
+        "/v1/actions/{action_id}/outcome",
+    } <= set(paths)
+
+
+def test_unfinished_actions_past_expiry_are_published_expired_once(
+    client: TestClient, runtime: DepartmentRuntime, publisher: MemoryPublisher
+) -> None:
+    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[1]]
+    runtime.store.add_action(example, datetime.now(UTC), "not-configured")  # expired long ago
+    live = stored_action(runtime)
+
+    assert runtime.expire_due_actions() == 1
+    assert runtime.expire_due_actions() == 0
+    [published] = publisher.records
+    outcome = json.loads(published.value)
+    assert outcome["type"] == "com.customerlifecycle.outcome.expired.v1"
+    assert outcome["data"]["action_id"] == example.id
+    listed = client.get("/v1/actions", params={"status": "expired"}, headers=auth("reader")).json()
+    assert [i["action_id"] for i in listed["items"]] == [example.id]
+    assert client.get(f"/v1/actions/{live.id}", headers=auth("reader")).json()["status"] == "open"
+
+
+def test_expiry_is_retried_when_kafka_does_not_acknowledge(
+    runtime: DepartmentRuntime, publisher: MemoryPublisher
+) -> None:
+    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[1]]
+    runtime.store.add_action(example, datetime.now(UTC), "not-configured")
+    publisher.failing = True
+    assert runtime.expire_due_actions() == 0
+    publisher.failing = False
+    assert runtime.expire_due_actions() == 1

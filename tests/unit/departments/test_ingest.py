@@ -1,0 +1,172 @@
+"""Bodies to validated events: parsing, envelope completion, field paths. No broker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from department_kit.ingest import complete_envelope, parse_body, validate_item, validate_items
+from department_kit.problems import FieldProblem, ProblemError
+from lifecycle_schemas.catalogue import event_types_for
+from lifecycle_schemas.codec import encode_record
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.examples import EXAMPLES
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def wire_event(department: Department, index: int = 0) -> dict[str, Any]:
+    example = EXAMPLES[sorted(event_types_for(department))[index]]
+    new_id = str(uuid.uuid4())
+    document: dict[str, Any] = json.loads(
+        encode_record(example.model_copy(update={"id": new_id, "correlationid": new_id}))
+    )
+    return document
+
+
+def minimal(document: dict[str, Any]) -> dict[str, Any]:
+    """What a department's system must send at the least: id, type, time, data."""
+    return {key: document[key] for key in ("id", "type", "time", "data")}
+
+
+def test_one_object_is_one_event_and_an_array_is_a_batch() -> None:
+    single = parse_body(b'{"a": 1}', "application/json", 10)
+    batch = parse_body(b'[{"a": 1}, {"b": 2}]', "application/json; charset=utf-8", 10)
+    assert (single.items, single.is_batch) == ([{"a": 1}], False)
+    assert (batch.items, batch.is_batch) == ([{"a": 1}, {"b": 2}], True)
+
+
+def test_ndjson_lines_are_a_batch_and_blank_lines_are_skipped() -> None:
+    parsed = parse_body(b'{"a": 1}\n\n{"b": 2}\n', "application/x-ndjson", 10)
+    assert parsed.items == [{"a": 1}, {"b": 2}]
+    assert parsed.is_batch
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "rule"),
+    [
+        (b'{"a": ', "application/json", 400, "json_invalid"),
+        (b'{"a": 1, "a": 2}', "application/json", 400, "duplicate_key"),
+        (b'{"a": NaN}', "application/json", 400, "json_invalid"),
+        (b"\xff\xfe", "application/json", 400, "not_utf8"),
+        (b'{"a": 1}\n{"b": ', "application/x-ndjson", 400, "json_invalid"),
+        (b"[]", "application/json", 422, "empty_batch"),
+        (b"[1, 2, 3]", "application/json", 422, "too_many_items"),
+    ],
+)
+def test_bodies_that_cannot_be_split_are_refused_with_a_rule(
+    body: bytes, content_type: str, status: int, rule: str
+) -> None:
+    with pytest.raises(ProblemError) as refused:
+        parse_body(body, content_type, 2)
+    assert refused.value.status == status
+    assert [e.rule for e in refused.value.errors] == [rule]
+
+
+def test_a_bad_ndjson_line_is_named_by_its_item_index() -> None:
+    with pytest.raises(ProblemError) as refused:
+        parse_body(b'{"a": 1}\n\n{"b": ', "application/x-ndjson", 10)
+    assert refused.value.errors[0].pointer == "/1"
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/xml", "multipart/form-data"]
+)
+def test_other_content_types_get_415(content_type: str | None) -> None:
+    with pytest.raises(ProblemError) as refused:
+        parse_body(b"{}", content_type, 10)
+    assert refused.value.status == 415
+
+
+@pytest.mark.parametrize("department", list(Department), ids=lambda d: d.value)
+def test_every_example_event_of_a_department_passes_with_only_id_type_time_and_data(
+    department: Department,
+) -> None:
+    for index in range(len(event_types_for(department))):
+        document = wire_event(department, index)
+        record = validate_item(minimal(document), department, NOW)
+        assert not isinstance(record, list), record
+        assert json.loads(encode_record(record)) == document
+
+
+def test_the_envelope_is_completed_from_the_department_and_the_customer() -> None:
+    document = minimal(wire_event(Department.SALES))
+    completed = complete_envelope(document, Department.SALES)
+    assert completed["source"] == "/services/sales"
+    assert completed["specversion"] == "1.0"
+    assert completed["correlationid"] == document["id"]
+    assert completed["subject"].startswith(("crm_account_id:", "customer_id:", "email:"))
+    assert (
+        complete_envelope({**document, "correlationid": "chain-1"}, Department.SALES)[
+            "correlationid"
+        ]
+        == "chain-1"
+    )
+
+
+@pytest.mark.parametrize("department", list(Department), ids=lambda d: d.value)
+def test_another_departments_event_type_is_refused_at_type(department: Department) -> None:
+    others = [d for d in Department if d != department]
+    for other in others:
+        problems = validate_item(minimal(wire_event(other)), department, NOW, "/4")
+        assert isinstance(problems, list)
+        assert [(p.pointer, p.rule) for p in problems] == [("/4/type", "wrong_department")]
+
+
+def test_every_failing_field_is_named_even_when_attributes_are_missing() -> None:
+    document = minimal(wire_event(Department.MARKETING))
+    del document["time"]
+    document["data"]["customer"] = {"email": "not-an-address"}
+    problems = validate_item(document, Department.MARKETING, NOW, "/2")
+    assert isinstance(problems, list)
+    assert {(p.pointer, p.rule) for p in problems} == {
+        ("/2/time", "missing"),
+        ("/2/data/customer/email", "email_invalid"),
+    }
+
+
+def test_a_missing_id_is_reported_for_an_otherwise_valid_event() -> None:
+    document = minimal(wire_event(Department.SERVICE_DESK))
+    del document["id"]
+    assert validate_item(document, Department.SERVICE_DESK, NOW) == [
+        FieldProblem(pointer="/id", rule="missing", detail="required")
+    ]
+
+
+def test_an_event_stamped_in_the_future_is_refused() -> None:
+    document = minimal(wire_event(Department.SALES))
+    document["time"] = (NOW + timedelta(hours=1)).isoformat()
+    problems = validate_item(document, Department.SALES, NOW)
+    assert isinstance(problems, list)
+    assert [(p.pointer, p.rule) for p in problems] == [("/time", "time_in_future")]
+
+
+def test_a_batch_reports_valid_and_invalid_items_by_index() -> None:
+    good = minimal(wire_event(Department.MARKETING))
+    validation = validate_items([good, 42, good], Department.MARKETING, NOW, is_batch=True)
+    assert [item.index for item in validation.valid] == [0, 2]
+    assert [(i.index, i.errors[0].pointer, i.errors[0].rule) for i in validation.invalid] == [
+        (1, "/1", "record_not_object")
+    ]
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_any_json_item_is_either_an_event_or_problems_never_an_exception(item: Any) -> None:
+    outcome = validate_item(item, Department.SALES, NOW, "/0")
+    assert isinstance(outcome, list)
+    assert all(p.pointer.startswith("/0") for p in outcome)

@@ -1,0 +1,116 @@
+"""API keys (hashed, scoped, per department), webhook signatures and masked JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from department_kit.api_keys import (
+    PLAIN_KEYS_FILE_NAME,
+    ApiKeyConfigError,
+    Scope,
+    hash_key,
+    load_keys,
+    parse_keys,
+    write_development_keys,
+)
+from department_kit.logs import JsonFormatter, mask_personal_data
+from department_kit.webhooks import backoff, sign, verify_signature
+from lifecycle_schemas.departments import Department
+
+
+def test_development_keys_are_stored_hashed_and_the_plain_ones_are_private(tmp_path: Path) -> None:
+    hashed_file = write_development_keys(tmp_path / "keys")
+    plain_file = hashed_file.parent / PLAIN_KEYS_FILE_NAME
+    plain = json.loads(plain_file.read_text())["keys"]
+    ring = load_keys(hashed_file, None)
+
+    assert stat.S_IMODE(plain_file.stat().st_mode) == 0o600
+    for key in plain.values():
+        assert key not in hashed_file.read_text()
+    identified = {d: ring.identify(plain[f"local-{d.value}"]) for d in Department}
+    assert {d: e.department if e else None for d, e in identified.items()} == {
+        d: d for d in Department
+    }
+    assert all(e is not None and e.scopes == frozenset(Scope) for e in identified.values())
+    assert write_development_keys(tmp_path / "keys") == hashed_file
+    assert json.loads(plain_file.read_text())["keys"] == plain, "keys stay stable across runs"
+
+
+def test_an_unknown_key_is_not_identified_and_no_keys_means_nobody_is() -> None:
+    ring = parse_keys(
+        json.dumps(
+            {
+                "keys": [
+                    {
+                        "id": "crm",
+                        "department": "sales",
+                        "scopes": ["events:write"],
+                        "sha256": hash_key("secret-1"),
+                    }
+                ]
+            }
+        )
+    )
+    assert ring.identify("secret-1") is not None
+    assert ring.identify("secret-2") is None
+    assert load_keys(None, None).identify("secret-1") is None
+
+
+def test_a_key_file_with_plain_keys_is_refused() -> None:
+    with pytest.raises(ApiKeyConfigError):
+        parse_keys(
+            json.dumps({"keys": [{"id": "x", "department": "sales", "scopes": [], "key": "p"}]})
+        )
+
+
+def test_a_signature_verifies_only_for_the_same_secret_body_and_a_recent_time() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    stamp = int(now.timestamp())
+    signature = sign("s3cret", stamp, b'{"id":"a"}')
+    assert signature.startswith("sha256=")
+    assert verify_signature("s3cret", str(stamp), b'{"id":"a"}', signature, now)
+    assert not verify_signature("other", str(stamp), b'{"id":"a"}', signature, now)
+    assert not verify_signature("s3cret", str(stamp), b'{"id":"b"}', signature, now)
+    assert not verify_signature(
+        "s3cret", str(stamp), b'{"id":"a"}', signature, now + timedelta(hours=1)
+    )
+    assert not verify_signature("s3cret", "not-a-time", b'{"id":"a"}', signature, now)
+
+
+def test_webhook_backoff_doubles_up_to_its_cap() -> None:
+    assert [backoff(n, 0.5, 3.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("contact ann.fischer@example.com failed", "contact *** failed"),
+        ("call +44 20 7946 0958 now", "call *** now"),
+        ("listening on 127.0.0.1:8101", "listening on 127.0.0.1:8101"),
+        (
+            "action 9b0c3f0e-5d1c-5a0b-9a53-2f4f5d9f4a11 stored",
+            "action 9b0c3f0e-5d1c-5a0b-9a53-2f4f5d9f4a11 stored",
+        ),
+    ],
+)
+def test_emails_and_phones_are_masked_but_ids_and_addresses_kept(text: str, masked: str) -> None:
+    assert mask_personal_data(text) == masked
+
+
+def test_log_lines_are_json_with_personal_fields_masked() -> None:
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "sent to %s", ("ann@example.com",), None
+    )
+    record.given_name = "Ann"
+    record.action_id = "a-1"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "sent to ***"
+    assert line["given_name"] == "***"
+    assert line["action_id"] == "a-1"
+    assert line["level"] == "info"
