@@ -1,4 +1,5 @@
-"""Given the session broker, `make run`'s runner brings the stack up and stops it on Ctrl-C."""
+"""Given the session broker, `make run`'s runner brings the stack up, traffic flows from the
+simulator through the department services into Prometheus, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from lifecycle_admin.stack import SERVICES
 from lifecycle_testing.kafka import KafkaBroker
@@ -16,7 +18,7 @@ from lifecycle_testing.processes import free_port, poll_json, wait_for_line
 STACK_READY_TIMEOUT_S = 60.0
 
 
-def test_local_run_starts_prometheus_and_every_built_service_then_stops(
+def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
     kafka_broker: KafkaBroker, tmp_path: Path
 ) -> None:
     ports = {service.port_env: str(free_port()) for service in SERVICES}
@@ -28,10 +30,12 @@ def test_local_run_starts_prometheus_and_every_built_service_then_stops(
         "PROMETHEUS_PORT": str(prometheus_port),
         "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
         "LIFECYCLE_STATE_DIR": str(tmp_path / "state"),
+        # A small, fast company so every department has sent events within seconds.
+        "LIFECYCLE_SIMULATOR_ARGS": "--customers 300 --days-per-minute 60 --rate 300",
     }
     with log_path.open("wb") as log:
         runner = subprocess.Popen(
-            [sys.executable, "-m", "lifecycle_admin", "run-local", "--no-simulator"],
+            [sys.executable, "-m", "lifecycle_admin", "run-local"],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -64,6 +68,20 @@ def test_local_run_starts_prometheus_and_every_built_service_then_stops(
             lambda body: [r["value"][1] for r in body["data"]["result"]] == ["1"],
             30,
         )
+        # The simulator's events reach Kafka through every department service, and Prometheus
+        # sees them in the services' own metrics.
+        published = poll_json(
+            f"{prometheus}/api/v1/query?query="
+            + quote("sum by (job) (lifecycle_events_published_total)"),
+            lambda body: (
+                {r["metric"]["job"] for r in body["data"]["result"]}
+                >= {"marketing", "sales", "service-desk"}
+            ),
+            90,
+        )
+        assert all(float(r["value"][1]) > 0 for r in published["data"]["result"])
+        simulator_log = (tmp_path / "state" / "logs" / "simulator.log").read_text()
+        assert "rejected 0" in simulator_log
     finally:
         runner.send_signal(signal.SIGINT)
         exit_code = runner.wait(timeout=60)

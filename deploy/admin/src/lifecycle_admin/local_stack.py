@@ -55,6 +55,12 @@ SIMULATOR_MODULE = "company_simulator.cli"
 SIMULATOR_ARGUMENTS = ("--sim-days", "365", "--days-per-minute", "2", "--rate", "200")
 
 
+def simulator_arguments() -> list[str]:
+    """The simulator's options: `LIFECYCLE_SIMULATOR_ARGS` (space-separated) or the default."""
+    override = os.environ.get("LIFECYCLE_SIMULATOR_ARGS")
+    return override.split() if override else list(SIMULATOR_ARGUMENTS)
+
+
 def _module_exists(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -256,7 +262,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
         if with_simulator and keys is not None and _module_exists(SIMULATOR_MODULE):
             log_path = logs / "simulator.log"
             process = subprocess.Popen(
-                [sys.executable, "-m", SIMULATOR_MODULE, *SIMULATOR_ARGUMENTS],
+                [sys.executable, "-m", SIMULATOR_MODULE, *simulator_arguments()],
                 env=service_env,
                 stdout=log_path.open("wb"),
                 stderr=subprocess.STDOUT,
@@ -264,7 +270,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
                 start_new_session=True,
             )
             running.append(RunningProcess("simulator", process, log_path, "", None))  # stops first
-            print(f"simulator   2,000 customers, 2 simulated days per minute  log {log_path}")
+            print(f"simulator   {' '.join(simulator_arguments())}  log {log_path}")
         missing = [s.name for s in SERVICES if not s.is_installed()]
         if missing:
             print(f"not built yet: {', '.join(missing)}")
