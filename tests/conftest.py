@@ -8,15 +8,13 @@ never skipped. Each test gets its own topic namespace and consumer group.
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
-from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace
-from lifecycle_testing.paths import KAFKA_SCRIPT
+from lifecycle_testing.kafka import BrokerStartError, KafkaBroker, KafkaNamespace, LocalBroker
 
 
 @pytest.fixture(scope="session")
@@ -26,23 +24,17 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
         wait_for_broker(external, 30)
         yield KafkaBroker(external, None)
         return
-    data_dir = tmp_path_factory.mktemp("kafka")
-    started = subprocess.run(
-        [str(KAFKA_SCRIPT), "start", "--free-ports", "--dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if started.returncode != 0:
-        pytest.fail(
-            "the Kafka broker for this test session did not start:\n" + started.stderr,
-            pytrace=False,
-        )
-    bootstrap = started.stdout.strip().splitlines()[-1]
+    broker = LocalBroker(tmp_path_factory.mktemp("kafka"))
     try:
-        yield KafkaBroker(bootstrap, data_dir)
+        bootstrap = broker.start()
+    except BrokerStartError as error:
+        pytest.fail(
+            f"the Kafka broker for this test session did not start:\n{error}", pytrace=False
+        )
+    try:
+        yield KafkaBroker(bootstrap, broker.data_dir)
     finally:
-        subprocess.run([str(KAFKA_SCRIPT), "stop", "--dir", str(data_dir)], check=False)
+        broker.stop()
 
 
 @pytest.fixture

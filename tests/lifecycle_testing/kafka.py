@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle_schemas.topics import TopicSpec
+from lifecycle_testing.paths import KAFKA_SCRIPT
 
 
 @dataclass(frozen=True)
@@ -25,3 +28,43 @@ class KafkaNamespace:
     def topic(self, spec: TopicSpec) -> str:
         """The name of a registry topic inside this namespace."""
         return spec.name_in(self.prefix)
+
+
+class LocalBroker:
+    """A broker of a test's own, through deploy/local/kafka (start, stop, restart with its data).
+
+    Tests that stop a broker use one of these; stopping the session's broker would break the
+    tests around them.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.bootstrap_servers = ""
+
+    def _script(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        # Without KAFKA_BOOTSTRAP_SERVERS: with it set, the script starts no broker of its own.
+        environment = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+        return subprocess.run(
+            [str(KAFKA_SCRIPT), *arguments, "--dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=environment,
+            timeout=180,
+        )
+
+    def start(self) -> str:
+        """Start (or restart, on the same ports and data); return the bootstrap address."""
+        started = self._script("start", "--free-ports")
+        if started.returncode != 0:
+            raise BrokerStartError(started.stderr)
+        self.bootstrap_servers = started.stdout.strip().splitlines()[-1]
+        return self.bootstrap_servers
+
+    def stop(self) -> None:
+        """Stop the broker (a clean shutdown, killed after 30 s)."""
+        self._script("stop")
+
+
+class BrokerStartError(RuntimeError):
+    """deploy/local/kafka could not start a broker; the message holds its output."""

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import re
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +25,7 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import actions_topic_for
-from lifecycle_testing.paths import KAFKA_SCRIPT
+from lifecycle_testing.kafka import BrokerStartError, LocalBroker
 from lifecycle_testing.processes import free_port
 
 pytestmark = pytest.mark.kafka
@@ -45,48 +42,28 @@ def an_event(department: Department) -> list[dict[str, Any]]:
     ]
 
 
-def kafka_script(*arguments: str) -> subprocess.CompletedProcess[str]:
-    # Without KAFKA_BOOTSTRAP_SERVERS: with it set, the script starts no broker of its own.
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    return subprocess.run(
-        [str(KAFKA_SCRIPT), *arguments], capture_output=True, text=True, check=False, env=env
-    )
-
-
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """A broker of this test's own (stopping the session's broker would break other tests)."""
-    data_dir = tmp_path / "kafka"
-    started = kafka_script("start", "--free-ports", "--dir", str(data_dir))
-    if started.returncode != 0:
-        pytest.fail("this test's own Kafka broker did not start:\n" + started.stderr, pytrace=False)
+    broker = LocalBroker(tmp_path / "kafka")
     try:
-        yield started.stdout.strip().splitlines()[-1], data_dir
+        broker.start()
+    except BrokerStartError as error:
+        pytest.fail(f"this test's own Kafka broker did not start:\n{error}", pytrace=False)
+    try:
+        yield broker
     finally:
-        kafka_script("stop", "--dir", str(data_dir))
+        broker.stop()
 
 
 def is_found(url: str, dev_keys: DevKeys, department: Department) -> bool:
     return httpx.get(url, headers=dev_keys.headers(department)).status_code == 200
 
 
-def restart_broker(data_dir: Path) -> None:
-    """Start the stopped broker again on its ports, with its data."""
-    properties = (data_dir / "server.properties").read_text()
-    port = re.search(r"^listeners=PLAINTEXT://127.0.0.1:(\d+)", properties, re.MULTILINE)
-    controller = re.search(r"CONTROLLER://127.0.0.1:(\d+)", properties)
-    assert port is not None
-    assert controller is not None
-    started = kafka_script(
-        "start", "--dir", str(data_dir), "--port", port[1], "--controller-port", controller[1]
-    )
-    assert started.returncode == 0, started.stderr
-
-
 def test_stopping_the_broker_mid_test_gives_503_and_no_false_202_and_loses_no_action(
-    own_broker: tuple[str, Path], dev_keys: DevKeys, start_service: StartService
+    own_broker: LocalBroker, dev_keys: DevKeys, start_service: StartService
 ) -> None:
-    bootstrap, data_dir = own_broker
+    bootstrap = own_broker.bootstrap_servers
     prefix = "outage."
     create_topics(bootstrap, prefix=prefix)
     services = {d: start_service(d, bootstrap, prefix) for d in Department}
@@ -107,7 +84,7 @@ def test_stopping_the_broker_mid_test_gives_503_and_no_false_202_and_loses_no_ac
         stored = f"{service.base_url}/v1/actions/{before_outage[department].id}"
         poll_until(functools.partial(is_found, stored, dev_keys, department), 20)
 
-    assert kafka_script("stop", "--dir", str(data_dir)).returncode == 0
+    own_broker.stop()
 
     for department, service in services.items():
         during = httpx.post(
@@ -125,7 +102,7 @@ def test_stopping_the_broker_mid_test_gives_503_and_no_false_202_and_loses_no_ac
         assert "lifecycle_event_publish_failures_total{" in metrics
         assert "lifecycle_kafka_reachable 0.0" in metrics
 
-    restart_broker(data_dir)
+    assert own_broker.start() == bootstrap  # back with its data, on the same port
     for department, service in services.items():
         produce(
             bootstrap, actions_topic_for(department).name_in(prefix), [after_outage[department]]
