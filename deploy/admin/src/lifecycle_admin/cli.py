@@ -17,7 +17,7 @@ def _bootstrap_default() -> str:
 
 def _wait_broker(args: argparse.Namespace) -> int:
     try:
-        brokers = wait_for_broker(args.bootstrap, args.timeout)
+        brokers = wait_for_broker(args.bootstrap, args.timeout, args.brokers)
     except BrokerUnavailableError as error:
         print(f"lifecycle-admin: {error}", file=sys.stderr)
         return 1
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait = commands.add_parser("wait-broker", help="wait until the broker answers metadata")
     wait.add_argument("--bootstrap", default=_bootstrap_default())
     wait.add_argument("--timeout", type=float, default=60.0, help="seconds")
+    wait.add_argument("--brokers", type=int, default=1, help="wait for this many brokers")
     wait.set_defaults(handler=_wait_broker)
 
     topics = commands.add_parser("create-topics", help="create the registry's topics")

@@ -31,8 +31,9 @@ class TopicCreation:
     replication_factor: int
 
 
-def wait_for_broker(bootstrap_servers: str, timeout_s: float = 60.0) -> int:
-    """Block until the cluster answers a metadata request; return the number of brokers."""
+def wait_for_broker(bootstrap_servers: str, timeout_s: float = 60.0, min_brokers: int = 1) -> int:
+    """Block until the cluster answers a metadata request naming at least `min_brokers` brokers;
+    return the number of brokers."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -45,7 +46,7 @@ def wait_for_broker(bootstrap_servers: str, timeout_s: float = 60.0) -> int:
             try:
                 cluster = admin.describe_cluster()
                 brokers = len(cluster.get("brokers", []))
-                if brokers > 0:
+                if brokers >= min_brokers:
                     return brokers
             finally:
                 admin.close()
@@ -109,18 +110,30 @@ def create_topics(
 
 
 def describe_topic_configs(
-    bootstrap_servers: str, names: Iterable[str]
+    bootstrap_servers: str, names: Iterable[str], timeout_s: float = 15.0
 ) -> dict[str, dict[str, str]]:
-    """The current topic-level configuration of each named topic."""
+    """The current topic-level configuration of each named topic.
+
+    A broker that has not yet seen a new topic's metadata answers with no entries, so this asks
+    again (until `timeout_s`) until every topic is described.
+    """
+    wanted = list(names)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lifecycle-admin")
     try:
-        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
-        by_type = admin.describe_configs(resources, config_filter="all")
-        configs: dict[str, dict[str, str]] = {}
-        for by_name in by_type.values():
-            for name, entries in by_name.items():
-                configs[name] = {key: str(_config_value(data)) for key, data in entries.items()}
-        return configs
+        deadline = time.monotonic() + timeout_s
+        while True:
+            resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in wanted]
+            by_type = admin.describe_configs(resources, config_filter="all")
+            configs: dict[str, dict[str, str]] = {}
+            for by_name in by_type.values():
+                for name, entries in by_name.items():
+                    if entries:
+                        configs[name] = {
+                            key: str(_config_value(data)) for key, data in entries.items()
+                        }
+            if set(configs) >= set(wanted) or time.monotonic() > deadline:
+                return configs
+            time.sleep(0.2)
     finally:
         admin.close()
 

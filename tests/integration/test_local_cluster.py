@@ -1,0 +1,134 @@
+"""Given a local 3-broker cluster, topics get production durability and acknowledged writes
+survive a hard-killed leader; with two brokers down, writes are refused rather than acknowledged."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
+from lifecycle_admin.kafka_admin import create_topics, describe_topic_configs
+from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.paths import DEPLOY_DIR
+
+CLUSTER_SCRIPT = DEPLOY_DIR / "local" / "kafka-cluster"
+
+
+def _cluster(*arguments: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    return subprocess.run(
+        [str(CLUSTER_SCRIPT), *arguments], capture_output=True, text=True, check=False,
+        env=environment, timeout=240,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    directory = tmp_path_factory.mktemp("cluster")
+    started = _cluster("start", "--dir", str(directory), "--nodes", "3")
+    if started.returncode != 0:
+        pytest.fail(f"the 3-broker cluster did not start:\n{started.stderr}", pytrace=False)
+    try:
+        yield started.stdout.strip().splitlines()[-1], directory
+    finally:
+        _cluster("stop", "--dir", str(directory))
+
+
+def _leader_node(bootstrap: str, topic: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        (description,) = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    leader: int = next(
+        p["leader_id"] for p in description["partitions"] if p["partition_index"] == 0
+    )
+    return leader
+
+
+def _producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", request_timeout_ms=4000,
+        delivery_timeout_ms=12000, max_block_ms=10000,
+    )  # fmt: skip
+
+
+def _send(producer: KafkaProducer, topic: str, value: bytes) -> bool:
+    """True when the cluster acknowledged the record (acks=all)."""
+    try:
+        producer.send(topic, value=value, partition=0).get(timeout=20)
+    except KafkaError:
+        return False
+    return True
+
+
+def test_topics_on_a_three_broker_cluster_get_production_durability(
+    cluster: tuple[str, Path],
+) -> None:
+    bootstrap, _ = cluster
+    prefix = f"durable-{uuid.uuid4().hex[:6]}."
+    created = create_topics(bootstrap, prefix=prefix)
+    assert {result.replication_factor for result in created} == {3}
+    configs = describe_topic_configs(bootstrap, [TOPICS.sales_events.name_in(prefix)])
+    config = configs[TOPICS.sales_events.name_in(prefix)]
+    assert config["min.insync.replicas"] == "2"
+    assert config["unclean.leader.election.enable"] == "false"
+
+
+def test_acknowledged_writes_survive_a_killed_leader_and_two_down_refuse_writes(
+    cluster: tuple[str, Path],
+) -> None:
+    bootstrap, directory = cluster
+    prefix = f"chaos-{uuid.uuid4().hex[:6]}."
+    create_topics(bootstrap, prefix=prefix, topics=[TOPICS.sales_events])
+    topic = TOPICS.sales_events.name_in(prefix)
+    acknowledged: list[bytes] = []
+    producer = _producer(bootstrap)
+    try:
+        for n in range(20):
+            value = f"before-{n}".encode()
+            assert _send(producer, topic, value)
+            acknowledged.append(value)
+
+        leader = _leader_node(bootstrap, topic)
+        assert _cluster("kill-node", "--dir", str(directory), "--node", str(leader)).returncode == 0
+        # Two of three in sync: writes go on once a new leader is elected.
+        deadline = time.monotonic() + 60
+        written_after_kill = 0
+        while written_after_kill < 20 and time.monotonic() < deadline:
+            value = f"after-kill-{written_after_kill}".encode()
+            if _send(producer, topic, value):
+                acknowledged.append(value)
+                written_after_kill += 1
+        assert written_after_kill == 20
+
+        second = _leader_node(bootstrap, topic)
+        assert second != leader
+        assert _cluster("kill-node", "--dir", str(directory), "--node", str(second)).returncode == 0
+        # One broker left, below min.insync.replicas: nothing may be acknowledged.
+        assert not _send(producer, topic, b"with-two-down")
+    finally:
+        producer.close(timeout=5)
+        for node in (1, 2, 3):
+            _cluster("start-node", "--dir", str(directory), "--node", str(node))
+
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False, group_id=f"{prefix}reader", consumer_timeout_ms=20000,
+    )  # fmt: skip
+    try:
+        seen: set[bytes] = set()
+        deadline = time.monotonic() + 90
+        while not set(acknowledged) <= seen and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=1000).values():
+                seen.update(record.value for record in records)
+    finally:
+        consumer.close()
+    assert set(acknowledged) <= seen, "an acknowledged record was lost"
