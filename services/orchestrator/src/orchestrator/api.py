@@ -1,0 +1,244 @@
+"""The orchestrator's HTTP API (FastAPI, co-hosted with the faust worker on one event loop).
+
+A customer request is answered by the worker that owns the customer's table partition: another
+worker proxies it there (``app.router.key_store``). Lookups by identifier go first to the
+worker owning the identifier's partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faust.contrib.asgi import bind_to_running_loop
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from department_kit.problems import PROBLEM_CONTENT_TYPE, ProblemError
+from lifecycle_schemas.identifiers import IdentifierKind
+from orchestrator.core.identity import IdentityEntry
+from orchestrator.core.state import CustomerState
+from orchestrator.observed import merge_exports, plays_report
+from orchestrator.streaming import Topology
+
+log = logging.getLogger("orchestrator.api")
+ROUTED_HEADER = "X-Orchestrator-Routed"
+MAX_ALIAS_HOPS = 8
+MAX_ROUTING_HOPS = 3
+
+
+def not_found(what: str) -> ProblemError:
+    """404 as problem details."""
+    return ProblemError(404, "not-found", "Not found", f"no {what} with this id or identifier")
+
+
+def _is_identifier(key: str) -> bool:
+    kind, separator, value = key.partition(":")
+    return bool(separator and value) and kind in {k.value for k in IdentifierKind}
+
+
+def create_api(topology: Topology) -> FastAPI:
+    """The FastAPI app; its lifespan starts and stops the faust app on the same loop."""
+    app = topology.app
+    metrics = topology.metrics
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        bind_to_running_loop(app)
+        app.finalize()
+        # Started in the background so /healthz answers while faust connects and recovers.
+        starting = asyncio.ensure_future(app.maybe_start())
+        try:
+            yield
+        finally:
+            if not starting.done():
+                starting.cancel()
+            await app.stop()
+
+    api = FastAPI(title="Customer lifecycle orchestrator", lifespan=lifespan)
+
+    @api.exception_handler(ProblemError)
+    async def problem(request: Request, error: ProblemError) -> JSONResponse:
+        return JSONResponse(
+            error.body(instance=request.url.path),
+            status_code=error.status,
+            media_type=PROBLEM_CONTENT_TYPE,
+            headers=error.headers,
+        )
+
+    @api.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.http_requests.labels(
+            route=route, method=request.method, status=str(response.status_code)
+        ).inc()
+        metrics.http_duration.labels(route=route, method=request.method).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    def owner_url(table: Any, key: str) -> str | None:
+        """The URL of the worker owning ``key`` in ``table``, or None if it is this one."""
+        try:
+            url = str(app.router.key_store(table.name, key.encode())).rstrip("/")
+        except Exception:  # no assignment yet: answer from what this worker has
+            return None
+        return None if url == topology.settings.canonical_url else url
+
+    async def proxied(url: str, path: str, hops: int) -> Any:
+        headers = {ROUTED_HEADER: str(hops + 1)}
+        async with app.http_client.get(f"{url}{path}", headers=headers) as reply:
+            body = await reply.json(content_type=None)
+            if reply.status == 404:
+                raise not_found("customer")
+            if reply.status != 200:
+                raise ProblemError(
+                    502,
+                    "worker-unavailable",
+                    "Worker unavailable",
+                    f"the worker owning the key answered {reply.status}",
+                )
+            return body
+
+    async def find_state(request: Request, key: str) -> CustomerState | dict[str, Any]:
+        """The customer's state, from this worker or (as a JSON body) from its owner."""
+        hops = int(request.headers.get(ROUTED_HEADER, "0") or 0)
+        may_route = hops < MAX_ROUTING_HOPS
+        suffix = (
+            request.url.path.rsplit("/", 1)[1]
+            if request.url.path.endswith(("/timeline", "/decisions"))
+            else ""
+        )
+        suffix = f"/{suffix}" if suffix else ""
+        customer_id = key
+        if key.startswith("customer_id:"):
+            customer_id = key.removeprefix("customer_id:")
+        elif _is_identifier(key):
+            url = owner_url(topology.identities, key)
+            if url is not None and may_route:
+                return await proxied(url, request.url.path, hops)  # type: ignore[no-any-return]
+            stored = topology.identities.get(key.encode())
+            if not stored:
+                raise not_found("customer")
+            customer_id = IdentityEntry.model_validate_json(stored).customer_id
+        for _ in range(MAX_ALIAS_HOPS):
+            url = owner_url(topology.customers, customer_id)
+            if url is not None and may_route:
+                path = f"/v1/customers/{customer_id}{suffix}"
+                return await proxied(url, path, hops)  # type: ignore[no-any-return]
+            stored = topology.customers.get(customer_id.encode())
+            if not stored:
+                raise not_found("customer")
+            state = CustomerState.from_json(stored)
+            if state.alias_of is None:
+                return state
+            customer_id = state.alias_of
+        raise not_found("customer")
+
+    def served_by() -> str:
+        return topology.settings.canonical_url
+
+    @api.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz")
+    async def readyz() -> JSONResponse:
+        recovery = getattr(app.tables, "recovery", None)
+        ready = bool(app.started and recovery is not None and recovery.completed.is_set())
+        return JSONResponse(
+            {"status": "ready" if ready else "starting"}, status_code=200 if ready else 503
+        )
+
+    @api.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def customer_part(request: Request, key: str, part: str) -> Any:
+        """One part of a customer's record (answered here or by the owning worker)."""
+        state = await find_state(request, key)
+        if isinstance(state, dict):
+            return state
+        items = state.model_dump(mode="json", include={part})[part]
+        return {"customer_id": state.customer_id, "served_by": served_by(), part: items}
+
+    @api.get("/v1/customers/{key:path}/timeline")
+    async def customer_timeline(key: str, request: Request) -> Any:
+        return await customer_part(request, key, "timeline")
+
+    @api.get("/v1/customers/{key:path}/decisions")
+    async def customer_decisions(key: str, request: Request) -> Any:
+        return await customer_part(request, key, "decisions")
+
+    @api.get("/v1/customers/{key:path}")
+    async def customer(key: str, request: Request) -> Any:
+        state = await find_state(request, key)
+        if isinstance(state, dict):
+            return state
+        body = state.model_dump(
+            mode="json", exclude={"timeline", "decisions", "applied_event_ids", "contact_log"}
+        )
+        body["served_by"] = served_by()
+        return body
+
+    async def all_worker_stats() -> tuple[Any, dict[str, Any], list[str]]:
+        """Segment and play counts summed over every worker of the group."""
+        exports = [topology.view.export()]
+        workers = [served_by()]
+        try:
+            others = [str(u).rstrip("/") for u in app.router.tables_metadata()]
+        except Exception:  # no assignment yet: this worker's counts only
+            others = []
+        for url in sorted(set(others) - {served_by()}):
+            try:
+                async with app.http_client.get(f"{url}/internal/worker-stats") as reply:
+                    exports.append(await reply.json(content_type=None))
+                    workers.append(url)
+            except Exception:  # a worker that is gone leaves its counts out, not the answer
+                log.warning("worker stats unavailable", extra={"worker": url})
+        counts, plays = merge_exports(exports)
+        return counts, plays, workers
+
+    @api.get("/internal/worker-stats")
+    async def worker_stats() -> dict[str, Any]:
+        return topology.view.export()
+
+    @api.get("/v1/segments")
+    async def segments() -> dict[str, Any]:
+        counts, _, workers = await all_worker_stats()
+        return {
+            "workers": workers,
+            "segments": [
+                {
+                    "segment_id": s.id,
+                    "name": s.name,
+                    "version": s.version,
+                    "manager": s.manager.model_dump(exclude_none=True),
+                    "budget": s.budget.model_dump() if s.budget else None,
+                    "expression": s.when,
+                    "members": counts.get(s.id, 0),
+                }
+                for s in topology.playbook.segments
+            ],
+        }
+
+    @api.get("/v1/plays")
+    async def plays() -> dict[str, Any]:
+        playbook = topology.playbook
+        _, stats, workers = await all_worker_stats()
+        report = plays_report([p.id for p in playbook.plays], stats, playbook.policy)
+        names = {p.id: (p.name, p.version) for p in playbook.plays}
+        for item in report:
+            item["name"], item["version"] = names[item["play_id"]]
+        return {"workers": workers, "plays": report}
+
+    return api

@@ -1,0 +1,189 @@
+"""``orchestrator serve | check DIR | replay --plays DIR --events FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+from lifecycle_schemas.codec import RecordDecodeError, decode_record, encode_record
+from lifecycle_schemas.events import DepartmentEvent
+from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_schemas.outcomes import Outcome
+from lifecycle_schemas.outputs import DecisionRecorded
+from orchestrator.core.engine import LocalEngine
+from orchestrator.core.messages import (
+    Decision,
+    EraseProfile,
+    ForgetIdentifiers,
+    Message,
+    Publish,
+)
+from orchestrator.core.playbook import Playbook, PlaybookError, load_playbook
+
+log = logging.getLogger("orchestrator")
+
+
+def serve() -> int:
+    """Run the faust worker with its HTTP API until interrupted."""
+    # Imported here so that check and replay start without faust, Kafka or uvicorn.
+    import uvicorn
+
+    from department_kit.logs import configure_logging
+    from orchestrator.api import create_api
+    from orchestrator.kafka_setup import prepare_cluster
+    from orchestrator.metrics import OrchestratorMetrics
+    from orchestrator.settings import load_settings
+    from orchestrator.streaming import Topology
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("faust").setLevel(logging.WARNING)
+    logging.getLogger("mode").setLevel(logging.WARNING)
+    playbook = load_playbook(settings.playbook_dir)
+    replication = asyncio.run(
+        prepare_cluster(
+            settings.kafka_bootstrap_servers,
+            settings.lifecycle_topic_prefix,
+            settings.replication_factor,
+        )
+    )
+    topology = Topology(settings, playbook, OrchestratorMetrics(), replication)
+    api = create_api(topology)
+    log.info(
+        "orchestrator starting",
+        extra={"port": settings.port, "app_id": settings.app_id, "replication_factor": replication},
+    )
+    uvicorn.run(
+        api, host=settings.host, port=settings.port, log_config=None, loop="asyncio", lifespan="on"
+    )
+    return 0
+
+
+def check(directory: Path) -> int:
+    """Validate a playbook directory and dry-run it over the contract examples."""
+    try:
+        playbook = load_playbook(directory)
+    except PlaybookError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(error.problems)} problem(s) in {directory}", file=sys.stderr)
+        return 1
+    invalid = _dry_run_problems(playbook)
+    for line in invalid:
+        print(line, file=sys.stderr)
+    if invalid:
+        return 1
+    print(
+        f"{directory}: {len(playbook.segments)} segments, {len(playbook.plays)} plays, "
+        f"{len(playbook.owner_rules)} owner rules: OK"
+    )
+    return 0
+
+
+def _dry_run_problems(playbook: Playbook) -> list[str]:
+    """Plays whose actions cannot be built from the contract examples."""
+    engine = LocalEngine(playbook)
+    examples = sorted(
+        (r for r in EXAMPLES.values() if isinstance(r, DepartmentEvent)), key=lambda r: r.time
+    )
+    problems: set[str] = set()
+    for event in examples:
+        for decision in engine.submit_event(event, event.time):
+            if isinstance(decision, Publish) and isinstance(decision.record, DecisionRecorded):
+                problems.update(
+                    f"plays.yaml: play {c.play_id}: {c.reason}"
+                    for c in decision.record.data.candidates
+                    if c.reason_code == "invalid-action"
+                )
+    return sorted(problems)
+
+
+def _records(path: Path) -> Iterator[Any]:
+    text = path.read_text(encoding="utf-8").strip()
+    documents = (
+        json.loads(text)
+        if text.startswith("[")
+        else [json.loads(line) for line in text.splitlines() if line.strip()]
+    )
+    for number, document in enumerate(documents, start=1):
+        try:
+            yield decode_record(json.dumps(document).encode(), now=None)
+        except RecordDecodeError as error:
+            raise SystemExit(f"{path}: record {number}: {error}") from None
+
+
+def _describe(decision: Decision) -> dict[str, Any]:
+    if isinstance(decision, Publish):
+        described: dict[str, Any] = json.loads(encode_record(decision.record))
+        return described
+    if isinstance(decision, EraseProfile):
+        return {"tombstone": {"topic": "customer-profiles", "key": decision.customer_id}}
+    if isinstance(decision, ForgetIdentifiers):
+        return {"forget_identifiers": len(decision.identifiers)}
+    return {"forward": decision.customer_id}
+
+
+def replay(plays: Path, events: Path, include_profiles: bool) -> int:
+    """Run the core over recorded events (no Kafka) and print what would be decided."""
+    try:
+        playbook = load_playbook(plays)
+    except PlaybookError as error:
+        print(error, file=sys.stderr)
+        return 1
+    engine = LocalEngine(playbook)
+    for record in _records(events):
+        if isinstance(record, DepartmentEvent):
+            decisions = engine.submit_event(record, record.time)
+        elif isinstance(record, Outcome):
+            decisions = engine.submit(record.data.customer_id, cast(Message, record), record.time)
+        else:
+            print(json.dumps({"skipped": record.id, "type": record.type}))
+            continue
+        for decision in decisions:
+            described = _describe(decision)
+            if not include_profiles and described.get("type", "").endswith("profile.v1"):
+                continue
+            print(json.dumps({"trigger": record.id, "decision": described}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="orchestrator")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the faust worker and its HTTP API")
+    checking = commands.add_parser("check", help="validate segment, play, policy, owner files")
+    checking.add_argument("directory", type=Path)
+    replaying = commands.add_parser("replay", help="dry-run recorded events through the core")
+    replaying.add_argument("--plays", type=Path, required=True)
+    replaying.add_argument(
+        "--events",
+        type=Path,
+        required=True,
+        help="JSON lines (or a JSON array) of CloudEvents records",
+    )
+    replaying.add_argument(
+        "--profiles", action="store_true", help="print customer profile records too"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``orchestrator`` command."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve()
+    if args.command == "check":
+        return check(args.directory)
+    return replay(args.plays, args.events, args.profiles)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

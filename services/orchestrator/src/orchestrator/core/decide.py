@@ -1,0 +1,513 @@
+"""Segments, owner rules, plays and arbitration: from a folded state to decisions.
+
+Arbitration ranks every candidate action by ``score = propensity x context x value x lever``:
+
+* propensity: the play action's configured likelihood of success (0..1];
+* context: 1.0, times ``policy.negative_sentiment_context`` for a promotional contact to a
+  customer whose sentiment is negative;
+* value: ``max(1, (expected_value - cost) / 100)`` in major units of money;
+* lever: the policy's weight for the action's priority (urgent 4 .. low 1).
+
+Candidates are then checked, in this order, and the first rule that bites decides: the customer
+is erased (only erasure actions pass), consent withdrawn on the action's channel (consent always
+wins), promotions suppressed, the policy's suppression rules, the same action already open, the
+frequency caps per channel and window; survivors in one exclusive group are ranked and only the
+best wins. Every candidate, winner or not, is recorded with its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from lifecycle_schemas.actions import action_id as make_action_id
+from lifecycle_schemas.catalogue import RECORD_MODELS
+from lifecycle_schemas.envelope import stable_id
+from lifecycle_schemas.identifiers import CustomerRef
+from lifecycle_schemas.outputs import (
+    MAX_CANDIDATES,
+    Candidate,
+    HandoffDeadlineMissed,
+    OwnerChanged,
+    SegmentEntered,
+    SegmentExited,
+    Verdict,
+)
+from orchestrator.core.playbook import (
+    ActionSpec,
+    Playbook,
+    PlaySpec,
+    parse_duration,
+)
+from orchestrator.core.state import (
+    MAX_CONTACT_LOG,
+    MAX_OPEN_ACTIONS,
+    ActionStatus,
+    Contact,
+    CustomerState,
+    OpenAction,
+    Owner,
+)
+
+# Which of the customer's identifiers each department knows it by.
+_DEPARTMENT_IDENTIFIERS = {
+    "marketing": ("marketing_contact_id", "email", "phone"),
+    "sales": ("crm_account_id", "email", "phone"),
+    "service-desk": ("helpdesk_requester_id", "email", "phone"),
+}
+ERASE_ACTION = "erase-personal-data"
+SUPPRESS_PROMOTIONS = "marketing.suppress-promotions"
+RESUME_PROMOTIONS = "marketing.resume-promotions"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What the decision is made on."""
+
+    id: str
+    type: str
+    correlation_id: str
+    event_short_type: str | None
+    entered: tuple[str, ...] = ()
+    exited: tuple[str, ...] = ()
+    missed_plays: tuple[str, ...] = ()
+
+
+@dataclass
+class Proposal:
+    """A candidate action before and after arbitration."""
+
+    play: PlaySpec
+    index: int
+    spec: ActionSpec
+    action_id: str
+    score: float
+    components: dict[str, float]
+    channel: str | None
+    promotional: bool
+    group: str | None
+    record: Any = None
+    verdict: Verdict = Verdict.WON
+    reason_code: str = "highest-score"
+    reason: str = "ranked first"
+
+
+def evaluate(playbook: Playbook, source: str, context: Any) -> Any:
+    """Evaluate a compiled expression; a missing field or a type error counts as ``False``."""
+    try:
+        return playbook.expression(source).evaluate(context)
+    except (KeyError, ValueError, TypeError, RuntimeError):
+        return False
+
+
+def owner_ref(owner: Owner | None) -> dict[str, Any] | None:
+    """An owner as the contracts' ``OwnerRef`` fields."""
+    if owner is None:
+        return None
+    ref: dict[str, Any] = {"department": owner.department, "owner_id": owner.owner_id}
+    if owner.display_name:
+        ref["display_name"] = owner.display_name
+    return ref
+
+
+def _build(
+    model_type: str, data: dict[str, Any], *, record_id: str, now: datetime, trigger: Trigger
+) -> Any:
+    model = RECORD_MODELS[model_type]
+    payload = model.data_model().model_validate(data, strict=False)
+    return model.build(
+        payload,
+        id=record_id,
+        time=now,
+        correlationid=trigger.correlation_id,
+        causationid=trigger.id,
+    )
+
+
+def segment_changes(
+    state: CustomerState, playbook: Playbook, context: Any, now: datetime, trigger: Trigger
+) -> tuple[list[str], list[str], list[Any]]:
+    """Re-evaluate every segment; update ``state.segments``; the entered/exited records."""
+    members = [s.id for s in playbook.segments if evaluate(playbook, s.when, context) is True]
+    entered = [s for s in members if s not in state.segments]
+    exited = [s for s in state.segments if s not in members]
+    state.segments = members
+    records: list[Any] = []
+    by_id = {s.id: s for s in playbook.segments}
+    for segment_id, model in [(s, SegmentEntered) for s in entered] + [
+        (s, SegmentExited) for s in exited if s in by_id
+    ]:
+        spec = by_id[segment_id]
+        records.append(
+            _build(
+                model.record_type(),
+                {
+                    "customer_id": state.customer_id,
+                    "segment_id": spec.id,
+                    "segment_version": spec.version,
+                    "segment_name": spec.name,
+                    "manager": spec.manager.model_dump(exclude_none=True),
+                },
+                record_id=stable_id(
+                    "segment-change", state.customer_id, trigger.id, spec.id, model.record_type()
+                ),
+                now=now,
+                trigger=trigger,
+            )
+        )
+    return entered, exited, records
+
+
+def owner_change(
+    state: CustomerState, playbook: Playbook, context: Any, now: datetime, trigger: Trigger
+) -> list[Any]:
+    """Apply the first matching owner rule; an ``OwnerChanged`` record if the owner changed."""
+    for rule in playbook.owner_rules:
+        if evaluate(playbook, rule.when, context) is not True:
+            continue
+        wanted = Owner(**rule.owner.model_dump())
+        if rule.use_account_owner and state.account_owner is not None:
+            wanted = state.account_owner.model_copy()
+        current = state.owner
+        if current is not None and (current.department, current.owner_id) == (
+            wanted.department,
+            wanted.owner_id,
+        ):
+            return []
+        state.owner = wanted
+        state.owner_rule = rule.id
+        data: dict[str, Any] = {
+            "customer_id": state.customer_id,
+            "owner": owner_ref(wanted),
+            "handoff": rule.handoff.value,
+            "handoff_deadline": now + parse_duration(rule.deadline),
+            "reason": f"owner rule {rule.id}",
+        }
+        if current is not None:
+            data["previous_owner"] = owner_ref(current)
+        record_id = stable_id("owner-changed", state.customer_id, trigger.id, wanted.owner_id)
+        return [
+            _build(OwnerChanged.record_type(), data, record_id=record_id, now=now, trigger=trigger)
+        ]
+    return []
+
+
+def missed_deadlines(state: CustomerState, now: datetime, trigger: Trigger) -> list[Any]:
+    """Mark open actions past their deadline as missed; one escalation record each."""
+    records: list[Any] = []
+    for action in state.open_actions.values():
+        if action.status is not ActionStatus.OPEN or action.deadline > now:
+            continue
+        action.status = ActionStatus.MISSED
+        data: dict[str, Any] = {
+            "customer_id": state.customer_id,
+            "action_id": action.action_id,
+            "action_type": action.action_type,
+            "department": action.department,
+            "deadline": action.deadline,
+            "play_id": action.play_id,
+            "play_version": action.play_version,
+        }
+        if state.owner is not None:
+            data["escalated_to"] = owner_ref(state.owner)
+        records.append(
+            _build(
+                HandoffDeadlineMissed.record_type(),
+                data,
+                record_id=stable_id("deadline-missed", action.action_id),
+                now=now,
+                trigger=trigger,
+            )
+        )
+    return records
+
+
+def triggered_plays(playbook: Playbook, trigger: Trigger) -> list[PlaySpec]:
+    """The plays whose trigger matches, in playbook order."""
+    matched: list[PlaySpec] = []
+    for play in playbook.plays:
+        t = play.trigger
+        if (
+            (t.event is not None and t.event == trigger.event_short_type)
+            or (t.segment_entered is not None and t.segment_entered in trigger.entered)
+            or (t.segment_exited is not None and t.segment_exited in trigger.exited)
+            or (t.deadline_missed is not None and t.deadline_missed in trigger.missed_plays)
+        ):
+            matched.append(play)
+    return matched
+
+
+def _render(value: Any, playbook: Playbook, context: Any) -> Any:
+    if isinstance(value, str) and value.startswith("="):
+        return playbook.expression(value[1:]).evaluate(context)
+    if isinstance(value, dict):
+        rendered = {k: _render(v, playbook, context) for k, v in value.items()}
+        return {k: v for k, v in rendered.items() if v is not None}
+    if isinstance(value, list):
+        return [_render(v, playbook, context) for v in value]
+    return value
+
+
+def _department_ref(state: CustomerState, department: str) -> dict[str, str]:
+    ref = {"customer_id": state.customer_id}
+    for identifier in state.identifiers:
+        if identifier.kind in _DEPARTMENT_IDENTIFIERS[department] and identifier.kind not in ref:
+            ref[identifier.kind] = identifier.value
+    CustomerRef.model_validate(ref)
+    return ref
+
+
+def _facts(customer: dict[str, Any]) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    for name, value in customer.items():
+        if name in ("id",) or isinstance(value, dict | list):
+            continue
+        facts[name] = value[:200] if isinstance(value, str) else value
+    facts["segments"] = ",".join(customer["segments"])[:200]
+    return dict(list(facts.items())[:32])
+
+
+def propose(
+    state: CustomerState,
+    playbook: Playbook,
+    plays: list[PlaySpec],
+    customer: dict[str, Any],
+    context: Any,
+    now: datetime,
+    trigger: Trigger,
+) -> list[Proposal]:
+    """Every action of every play whose condition holds, scored, with its record built."""
+    policy = playbook.policy
+    proposals: list[Proposal] = []
+    groups = {short: g.id for g in policy.exclusive_groups for short in g.action_types}
+    for play in plays:
+        if evaluate(playbook, play.when, context) is not True:
+            continue
+        for index, spec in enumerate(play.actions):
+            kind = policy.contact_kinds.get(spec.type)
+            channel = kind.channel if kind else None
+            promotional = kind.promotional if kind else False
+            context_factor = 1.0
+            if promotional and customer["sentiment"] < 0:
+                context_factor = policy.negative_sentiment_context
+            value = max(1.0, (spec.expected_value_minor - spec.cost_minor) / 100)
+            lever = policy.lever.get(spec.priority, 1.0)
+            components = {
+                "propensity": spec.propensity,
+                "context": context_factor,
+                "value": value,
+                "lever": lever,
+            }
+            proposal = Proposal(
+                play=play,
+                index=index,
+                spec=spec,
+                action_id=make_action_id(
+                    play.id, play.version, state.customer_id, trigger.id, index
+                ),
+                score=round(spec.propensity * context_factor * value * lever, 6),
+                components=components,
+                channel=channel,
+                promotional=promotional,
+                group=groups.get(spec.type),
+            )
+            try:
+                parameters = _render(spec.parameters, playbook, context)
+                channel = parameters.get("channel", channel)
+                proposal.channel = channel
+                data: dict[str, Any] = {
+                    "action_id": proposal.action_id,
+                    "department": spec.department,
+                    "customer_id": state.customer_id,
+                    "customer": _department_ref(state, spec.department),
+                    "parameters": parameters,
+                    "priority": spec.priority.value,
+                    "deadline": now + parse_duration(spec.deadline),
+                    "expires_at": now + parse_duration(spec.expires),
+                    "play_id": play.id,
+                    "play_version": play.version,
+                    "trigger_event_id": trigger.id,
+                    "rationale": spec.rationale,
+                    "facts": _facts(customer),
+                }
+                if spec.expected_value_minor:
+                    data["expected_value"] = {
+                        "amount_minor": spec.expected_value_minor,
+                        "currency": state.currency or "EUR",
+                    }
+                proposal.record = _build(
+                    spec.record_type, data, record_id=proposal.action_id, now=now, trigger=trigger
+                )
+            except Exception as error:  # a play that renders an invalid action must not crash
+                proposal.verdict = Verdict.SUPPRESSED
+                proposal.reason_code = "invalid-action"
+                proposal.reason = f"the play built an invalid action: {type(error).__name__}"
+            proposals.append(proposal)
+    return proposals
+
+
+def _suppress(proposal: Proposal, code: str, reason: str) -> None:
+    proposal.verdict = Verdict.SUPPRESSED
+    proposal.reason_code = code
+    proposal.reason = reason[:200]
+
+
+def _contacts_in_window(
+    state: CustomerState,
+    winners: list[Proposal],
+    channel: str,
+    window: timedelta,
+    promotional_only: bool,
+    now: datetime,
+) -> int:
+    count = sum(
+        1
+        for c in state.contact_log
+        if c.channel == channel and now - c.at < window and (c.promotional or not promotional_only)
+    )
+    return count + sum(
+        1 for w in winners if w.channel == channel and (w.promotional or not promotional_only)
+    )
+
+
+def arbitrate(
+    state: CustomerState, playbook: Playbook, proposals: list[Proposal], context: Any, now: datetime
+) -> None:
+    """Decide every proposal's verdict under the contact policy (see the module docstring)."""
+    policy = playbook.policy
+    open_keys = {
+        (a.play_id, a.action_type)
+        for a in state.open_actions.values()
+        if a.status in (ActionStatus.OPEN, ActionStatus.ACCEPTED)
+    }
+    rules = [(r, evaluate(playbook, r.when, context) is True) for r in policy.suppressions]
+    winners: list[Proposal] = []
+    for proposal in sorted(proposals, key=lambda p: (-p.score, p.play.id, p.index)):
+        if proposal.verdict is not Verdict.WON:
+            continue
+        spec = proposal.spec
+        contact = proposal.channel is not None
+        if state.erased and not spec.type.endswith(ERASE_ACTION):
+            _suppress(proposal, "erased", "the customer's personal data is erased")
+        elif (
+            proposal.promotional
+            and contact
+            and state.consents.get(str(proposal.channel)) is not None
+            and state.consents[str(proposal.channel)].status == "withdrawn"
+        ):
+            _suppress(proposal, "no-consent", f"consent withdrawn for {proposal.channel}")
+        elif proposal.promotional and state.promotions_suppressed:
+            _suppress(proposal, "promotions-suppressed", "promotions are suppressed")
+        elif (
+            rule := next(
+                (
+                    r
+                    for r, bites in rules
+                    if bites
+                    and (
+                        r.applies_to == "all"
+                        or (r.applies_to == "contact" and contact)
+                        or (r.applies_to == "promotional" and proposal.promotional)
+                    )
+                ),
+                None,
+            )
+        ) is not None:
+            _suppress(proposal, rule.id, rule.reason)
+        elif (proposal.play.id, spec.record_type) in open_keys:
+            _suppress(proposal, "already-open", "the same action is still open")
+        elif (
+            cap := next(
+                (
+                    c
+                    for c in policy.frequency_caps
+                    if contact
+                    and c.channel == proposal.channel
+                    and (proposal.promotional or not c.promotional_only)
+                    and _contacts_in_window(
+                        state, winners, c.channel, parse_duration(c.window), c.promotional_only, now
+                    )
+                    >= c.max
+                ),
+                None,
+            )
+        ) is not None:
+            _suppress(
+                proposal,
+                "frequency-cap",
+                f"at most {cap.max} {cap.channel} contacts per {cap.window}",
+            )
+        elif (
+            proposal.group is not None
+            and (best := next((w for w in winners if w.group == proposal.group), None)) is not None
+        ):
+            proposal.verdict = Verdict.LOST
+            proposal.reason_code = "exclusive-group"
+            proposal.reason = f"{best.play.id} scored higher in group {proposal.group}"[:200]
+        else:
+            winners.append(proposal)
+
+
+def record_winners(
+    state: CustomerState, proposals: list[Proposal], now: datetime, trigger: Trigger
+) -> None:
+    """Remember the won actions (open actions, contacts, promotion suppression)."""
+    for p in proposals:
+        if p.verdict is not Verdict.WON:
+            continue
+        state.open_actions[p.action_id] = OpenAction(
+            action_id=p.action_id,
+            action_type=p.spec.record_type,
+            department=p.spec.department,
+            play_id=p.play.id,
+            play_version=p.play.version,
+            priority=p.spec.priority.value,
+            created_at=now,
+            deadline=p.record.data.deadline,
+            expires_at=p.record.data.expires_at,
+            channel=p.channel,
+            promotional=p.promotional,
+            exclusive_group=p.group,
+            trigger_event_id=trigger.id,
+        )
+        if p.channel is not None:
+            state.contact_log.append(Contact(at=now, channel=p.channel, promotional=p.promotional))
+        if p.spec.type == SUPPRESS_PROMOTIONS:
+            state.promotions_suppressed = True
+        elif p.spec.type == RESUME_PROMOTIONS:
+            state.promotions_suppressed = False
+    state.contact_log = state.contact_log[-MAX_CONTACT_LOG:]
+    if len(state.open_actions) > MAX_OPEN_ACTIONS:
+        # Drop the oldest finished actions first, then the oldest of any.
+        ordered = sorted(
+            state.open_actions.values(),
+            key=lambda a: (a.status in (ActionStatus.OPEN, ActionStatus.ACCEPTED), a.created_at),
+        )
+        for action in ordered[: len(state.open_actions) - MAX_OPEN_ACTIONS]:
+            del state.open_actions[action.action_id]
+
+
+def candidates(proposals: list[Proposal]) -> tuple[Candidate, ...]:
+    """The decision log's candidates, winners first, at most ``MAX_CANDIDATES``."""
+    ordered = sorted(
+        proposals, key=lambda p: (p.verdict is not Verdict.WON, -p.score, p.play.id, p.index)
+    )
+    return tuple(
+        Candidate.model_validate(
+            {
+                "action_type": p.spec.record_type,
+                "department": p.spec.department,
+                "play_id": p.play.id,
+                "play_version": p.play.version,
+                "score": p.score,
+                "score_components": p.components,
+                "verdict": p.verdict,
+                "reason_code": p.reason_code,
+                "reason": p.reason,
+                "action_id": p.action_id,
+            },
+            strict=False,
+        )
+        for p in ordered[:MAX_CANDIDATES]
+    )

@@ -1,0 +1,116 @@
+"""What the core takes besides department events and outcomes, and what it returns.
+
+Internal commands travel on the orchestrator's own commands topic (keyed by customer id); the
+decisions are plain values the streaming layer carries out (publish a record, forward a
+message to another customer's partition, erase a profile).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from lifecycle_schemas.catalogue import AnyDepartmentEvent, AnyOutcome
+from lifecycle_schemas.envelope import CloudEvent, stable_id
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    customer_id: str = Field(description="The customer (record key) the command is for.")
+
+
+class DeadlineCheck(Command):
+    """Mark this customer's actions whose deadline has passed as missed (sent by a timer)."""
+
+    kind: Literal["deadline-check"] = "deadline-check"
+    now: datetime
+
+
+class MergeInto(Command):
+    """This customer is proven to be ``survivor_id``: hand everything over and become an alias."""
+
+    kind: Literal["merge-into"] = "merge-into"
+    survivor_id: str
+    survivor_created_at: datetime
+    matched_on: tuple[str, ...]
+    evidence_event_id: str
+
+
+class Absorb(Command):
+    """The survivor takes over a merged customer's state (``merged_state`` is its JSON)."""
+
+    kind: Literal["absorb"] = "absorb"
+    merged_customer_id: str
+    merged_state: str
+    matched_on: tuple[str, ...]
+    evidence_event_id: str
+
+
+AnyCommand = Annotated[DeadlineCheck | MergeInto | Absorb, Field(discriminator="kind")]
+COMMAND_ADAPTER: TypeAdapter[DeadlineCheck | MergeInto | Absorb] = TypeAdapter(AnyCommand)
+
+Message = AnyDepartmentEvent | AnyOutcome | DeadlineCheck | MergeInto | Absorb
+
+
+def merge_into(
+    alias_id: str,
+    survivor_id: str,
+    survivor_created_at: datetime,
+    matched_on: tuple[str, ...],
+    evidence_event_id: str,
+) -> MergeInto:
+    """The merge command for ``alias_id`` (stable id: a re-sent merge is applied once)."""
+    return MergeInto(
+        id=stable_id("merge-into", alias_id, survivor_id, evidence_event_id),
+        customer_id=alias_id,
+        survivor_id=survivor_id,
+        survivor_created_at=survivor_created_at,
+        matched_on=matched_on,
+        evidence_event_id=evidence_event_id,
+    )
+
+
+def deadline_check(customer_id: str, now: datetime) -> DeadlineCheck:
+    """A deadline check for one customer at ``now``."""
+    return DeadlineCheck(
+        id=stable_id("deadline-check", customer_id, now.isoformat()),
+        customer_id=customer_id,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class Publish:
+    """Send this record to its registry topic, keyed by its subject."""
+
+    record: CloudEvent[Any]
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Send a message on to another customer id (an alias forwards to its survivor)."""
+
+    customer_id: str
+    message: Any
+
+
+@dataclass(frozen=True)
+class EraseProfile:
+    """Write a tombstone for the customer on the compacted profile topic."""
+
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class ForgetIdentifiers:
+    """Delete these identifiers' entries from identity resolution (personal data erased)."""
+
+    identifiers: tuple[str, ...]
+
+
+Decision = Publish | Forward | EraseProfile | ForgetIdentifiers

@@ -1,0 +1,434 @@
+"""Segments, plays, contact policy and owner rules: versioned YAML data, validated and compiled.
+
+A playbook directory holds four files: ``segments.yaml``, ``plays.yaml``, ``policy.yaml`` and
+``owners.yaml``. Every expression is CEL (``common-expression-language``), compiled once at load;
+nothing is ever passed to ``eval``. :func:`load_playbook` raises :class:`PlaybookError` listing
+every problem with its file, line and field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import cel
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lifecycle_schemas.catalogue import ACTION_TYPES, DEPARTMENT_EVENT_TYPES, department_of
+from lifecycle_schemas.envelope import TYPE_PREFIX
+from lifecycle_schemas.vocabulary import ActionPriority, HandoffKind
+
+PLAYBOOK_FILES = ("segments.yaml", "plays.yaml", "policy.yaml", "owners.yaml")
+DEFAULT_PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbook"
+
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+Duration = Annotated[str, Field(pattern=_DURATION.pattern)]
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"30m"``, ``"4h"``, ``"7d"`` as a timedelta."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 4h, 7d)")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def event_type_of(short: str) -> str:
+    """``"sales.deal.won"`` -> ``"com.customerlifecycle.sales.deal.won.v1"``."""
+    return f"{TYPE_PREFIX}.{short}.v1"
+
+
+def action_type_of(short: str) -> str:
+    """``"sales.call-customer"`` -> ``"com.customerlifecycle.action.sales.call-customer.v1"``."""
+    return f"{TYPE_PREFIX}.action.{short}.v1"
+
+
+def short_type(record_type: str) -> str:
+    """The inverse of :func:`event_type_of` / :func:`action_type_of` (drops prefix and version)."""
+    name = record_type.removeprefix(f"{TYPE_PREFIX}.").removeprefix("action.")
+    return name.rsplit(".v", 1)[0]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OwnerSpec(Spec):
+    department: Literal["marketing", "sales", "service-desk"]
+    owner_id: Annotated[str, Field(min_length=1, max_length=128)]
+    display_name: str | None = None
+
+
+class BudgetSpec(Spec):
+    amount_minor: Annotated[int, Field(ge=0)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class SegmentSpec(Spec):
+    id: Slug
+    name: str
+    version: Annotated[int, Field(ge=1)] = 1
+    manager: OwnerSpec
+    budget: BudgetSpec | None = None
+    when: str
+
+
+class TriggerSpec(Spec):
+    event: str | None = None
+    segment_entered: Slug | None = None
+    segment_exited: Slug | None = None
+    deadline_missed: Slug | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [
+            v
+            for v in (self.event, self.segment_entered, self.segment_exited, self.deadline_missed)
+            if v is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of event, segment_entered, segment_exited, deadline_missed"
+            )
+        if self.event is not None and event_type_of(self.event) not in DEPARTMENT_EVENT_TYPES:
+            raise ValueError(f"unknown event type {self.event!r} (e.g. 'sales.deal.won')")
+        return self
+
+
+class ActionSpec(Spec):
+    type: str
+    priority: ActionPriority = ActionPriority.NORMAL
+    deadline: Duration = "1d"
+    expires: Duration = "7d"
+    expected_value_minor: Annotated[int, Field(ge=0)] = 0
+    cost_minor: Annotated[int, Field(ge=0)] = 0
+    propensity: Annotated[float, Field(gt=0, le=1)] = 0.5
+    rationale: Annotated[str, Field(min_length=1, max_length=2000)]
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_type(self) -> Self:
+        if action_type_of(self.type) not in ACTION_TYPES:
+            raise ValueError(f"unknown action type {self.type!r} (e.g. 'sales.call-customer')")
+        if parse_duration(self.expires) < parse_duration(self.deadline):
+            raise ValueError("expires must not be shorter than deadline")
+        return self
+
+    @property
+    def record_type(self) -> str:
+        return action_type_of(self.type)
+
+    @property
+    def department(self) -> str:
+        department = department_of(self.record_type)
+        assert department is not None
+        return department.value
+
+
+class PlaySpec(Spec):
+    id: Slug
+    version: Annotated[int, Field(ge=1)] = 1
+    name: str
+    description: str = ""
+    trigger: TriggerSpec
+    when: str = "true"
+    actions: Annotated[list[ActionSpec], Field(min_length=1, max_length=8)]
+
+
+class FrequencyCap(Spec):
+    channel: Literal["email", "sms", "phone"]
+    max: Annotated[int, Field(ge=0)]
+    window: Duration
+    promotional_only: bool = True
+
+
+class SuppressionRule(Spec):
+    id: Slug
+    applies_to: Literal["promotional", "contact", "all"] = "promotional"
+    when: str
+    reason: str
+
+
+class ExclusiveGroup(Spec):
+    id: Slug
+    action_types: Annotated[list[str], Field(min_length=2)]
+
+
+class ContactKind(Spec):
+    channel: Literal["email", "sms", "phone"]
+    promotional: bool = False
+
+
+class PolicySpec(Spec):
+    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
+    suppressions: list[SuppressionRule] = Field(default_factory=list)
+    exclusive_groups: list[ExclusiveGroup] = Field(default_factory=list)
+    contact_kinds: dict[str, ContactKind] = Field(default_factory=dict)
+    lever: dict[ActionPriority, float] = Field(
+        default_factory=lambda: {
+            ActionPriority.URGENT: 4.0,
+            ActionPriority.HIGH: 3.0,
+            ActionPriority.NORMAL: 2.0,
+            ActionPriority.LOW: 1.0,
+        }
+    )
+    negative_sentiment_context: Annotated[float, Field(gt=0, le=1)] = 0.5
+    decline_flag_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
+    decline_flag_min_outcomes: Annotated[int, Field(ge=1)] = 5
+
+
+class OwnerRule(Spec):
+    id: Slug
+    when: str
+    owner: OwnerSpec
+    use_account_owner: bool = False
+    handoff: HandoffKind = HandoffKind.REASSIGNMENT
+    deadline: Duration = "1d"
+
+
+class SegmentsFile(Spec):
+    segments: list[SegmentSpec]
+
+
+class PlaysFile(Spec):
+    plays: list[PlaySpec]
+
+
+class OwnersFile(Spec):
+    rules: Annotated[list[OwnerRule], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a playbook file."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.field or '(file)'}: {self.message}"
+
+
+class PlaybookError(ValueError):
+    """The playbook is invalid; ``problems`` says where and why."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A compiled CEL expression and its source."""
+
+    source: str
+    program: Any
+
+    def evaluate(self, context: Any) -> Any:
+        """The expression's value in ``context`` (a ``cel.Context``)."""
+        return self.program.execute(context)
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """Everything the core decides with, compiled and ready."""
+
+    segments: tuple[SegmentSpec, ...]
+    plays: tuple[PlaySpec, ...]
+    policy: PolicySpec
+    owner_rules: tuple[OwnerRule, ...]
+    expressions: dict[str, Expression] = field(default_factory=dict)
+
+    def expression(self, source: str) -> Expression:
+        """The compiled expression for a source text that the playbook holds."""
+        return self.expressions[source]
+
+    def play(self, play_id: str) -> PlaySpec | None:
+        """The play with this id, if any."""
+        return next((p for p in self.plays if p.id == play_id), None)
+
+
+Loc = tuple[str | int, ...]
+Lines = dict[Loc, int]
+
+
+def _line_index(node: yaml.Node, path: Loc, out: Lines) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _line_index(value_node, (*path, key), out)
+            out[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_index(item, (*path, index), out)
+
+
+def _line_of(lines: Lines, loc: Loc) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _field_path(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _read(
+    directory: Path, name: str, model: type[Spec], problems: list[Problem]
+) -> tuple[Spec | None, Lines]:
+    path = directory / name
+    if not path.exists():
+        problems.append(Problem(name, None, "", "file is missing"))
+        return None, {}
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problems.append(Problem(name, mark.line + 1 if mark else None, "", f"not YAML: {error}"))
+        return None, {}
+    lines: Lines = {}
+    if node is not None:
+        _line_index(node, (), lines)
+    try:
+        return model.model_validate(data if data is not None else {}), lines
+    except ValidationError as error:
+        for item in error.errors():
+            loc = tuple(part for part in item["loc"] if not str(part).startswith("function-"))
+            problems.append(Problem(name, _line_of(lines, loc), _field_path(loc), item["msg"]))
+        return None, lines
+
+
+@dataclass
+class _Checker:
+    """Collects problems (with file, line, field) and compiled expressions."""
+
+    problems: list[Problem] = field(default_factory=list)
+    expressions: dict[str, Expression] = field(default_factory=dict)
+
+    def problem(self, file: str, lines: Lines, loc: Loc, message: str) -> None:
+        self.problems.append(Problem(file, _line_of(lines, loc), _field_path(loc), message))
+
+    def compile(self, source: str, file: str, lines: Lines, loc: Loc) -> None:
+        if source in self.expressions:
+            return
+        try:
+            program = cel.compile(source)
+        except Exception as error:  # the binding raises ValueError, or RuntimeError on panics
+            self.problem(file, lines, loc, f"invalid CEL expression: {error}")
+            return
+        unknown = set(program.references()["variables"]) - {"customer", "event"}
+        if unknown:
+            self.problem(
+                file, lines, loc, f"unknown variables {sorted(unknown)}: use customer and event"
+            )
+            return
+        self.expressions[source] = Expression(source, program)
+
+
+def _template_sources(value: Any) -> list[str]:
+    if isinstance(value, str) and value.startswith("="):
+        return [value[1:]]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _template_sources(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _template_sources(v)]
+    return []
+
+
+def load_playbook(directory: Path | str = DEFAULT_PLAYBOOK_DIR) -> Playbook:
+    """Read, validate and compile a playbook directory; raise :class:`PlaybookError`."""
+    directory = Path(directory)
+    problems: list[Problem] = []
+    segments, segment_lines = _read(directory, "segments.yaml", SegmentsFile, problems)
+    plays, play_lines = _read(directory, "plays.yaml", PlaysFile, problems)
+    policy, policy_lines = _read(directory, "policy.yaml", PolicySpec, problems)
+    owners, owner_lines = _read(directory, "owners.yaml", OwnersFile, problems)
+    if problems:
+        raise PlaybookError(problems)
+    assert isinstance(segments, SegmentsFile)
+    assert isinstance(plays, PlaysFile)
+    assert isinstance(policy, PolicySpec)
+    assert isinstance(owners, OwnersFile)
+    check = _Checker(problems)
+    _check_unique(
+        [s.id for s in segments.segments], "segments.yaml", "segments", segment_lines, check
+    )
+    _check_unique([p.id for p in plays.plays], "plays.yaml", "plays", play_lines, check)
+    for i, segment in enumerate(segments.segments):
+        check.compile(segment.when, "segments.yaml", segment_lines, ("segments", i, "when"))
+    segment_ids = {s.id for s in segments.segments}
+    play_ids = {p.id for p in plays.plays}
+    for i, play in enumerate(plays.plays):
+        check.compile(play.when, "plays.yaml", play_lines, ("plays", i, "when"))
+        named = play.trigger.segment_entered or play.trigger.segment_exited
+        if named is not None and named not in segment_ids:
+            check.problem(
+                "plays.yaml", play_lines, ("plays", i, "trigger"), f"unknown segment {named!r}"
+            )
+        missed = play.trigger.deadline_missed
+        if missed is not None and missed not in play_ids:
+            check.problem(
+                "plays.yaml", play_lines, ("plays", i, "trigger"), f"unknown play {missed!r}"
+            )
+        for j, action in enumerate(play.actions):
+            for source in _template_sources(action.parameters):
+                check.compile(
+                    source, "plays.yaml", play_lines, ("plays", i, "actions", j, "parameters")
+                )
+    for i, suppression in enumerate(policy.suppressions):
+        check.compile(suppression.when, "policy.yaml", policy_lines, ("suppressions", i, "when"))
+    for i, group in enumerate(policy.exclusive_groups):
+        for j, short in enumerate(group.action_types):
+            if action_type_of(short) not in ACTION_TYPES:
+                check.problem(
+                    "policy.yaml",
+                    policy_lines,
+                    ("exclusive_groups", i, "action_types", j),
+                    f"unknown action type {short!r}",
+                )
+    for short in policy.contact_kinds:
+        if action_type_of(short) not in ACTION_TYPES:
+            check.problem(
+                "policy.yaml",
+                policy_lines,
+                ("contact_kinds", short),
+                f"unknown action type {short!r}",
+            )
+    for i, rule in enumerate(owners.rules):
+        check.compile(rule.when, "owners.yaml", owner_lines, ("rules", i, "when"))
+    expressions = check.expressions
+    if problems:
+        raise PlaybookError(problems)
+    return Playbook(
+        segments=tuple(segments.segments),
+        plays=tuple(plays.plays),
+        policy=policy,
+        owner_rules=tuple(owners.rules),
+        expressions=expressions,
+    )
+
+
+def _check_unique(ids: list[str], file: str, section: str, lines: Lines, check: _Checker) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(ids):
+        if item in seen:
+            check.problem(file, lines, (section, i, "id"), f"duplicate id {item!r}")
+        seen.add(item)

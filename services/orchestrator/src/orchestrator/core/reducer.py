@@ -1,0 +1,447 @@
+"""The pure core: ``apply(state, message, now, playbook) -> (state, decisions)``.
+
+No faust, Kafka, clock or randomness: the same input always gives the same output, and every
+record id in the output is derived from the input (so a replay after a crash produces the same
+ids). A message whose id the state has already applied changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from lifecycle_schemas.envelope import stable_id
+from lifecycle_schemas.events import DepartmentEvent
+from lifecycle_schemas.outcomes import Outcome
+from lifecycle_schemas.outputs import (
+    CustomerMerged,
+    CustomerProfile,
+    DecisionRecorded,
+    HandoffDeadlineMissed,
+    Verdict,
+    decision_id,
+)
+from orchestrator.core import decide
+from orchestrator.core.fold import fold
+from orchestrator.core.ltv import predicted_lifetime_value_minor
+from orchestrator.core.messages import (
+    Absorb,
+    DeadlineCheck,
+    Decision,
+    EraseProfile,
+    ForgetIdentifiers,
+    Forward,
+    MergeInto,
+    Message,
+    Publish,
+    merge_into,
+)
+from orchestrator.core.playbook import Playbook, short_type
+from orchestrator.core.state import (
+    MAX_APPLIED_EVENT_IDS,
+    MAX_DECISIONS,
+    MAX_MERGED_IDS,
+    MAX_TIMELINE,
+    CustomerState,
+    TimelineEntry,
+)
+from orchestrator.core.views import build_context, customer_view, event_view
+
+_STAGE_RANK = {"not-started": 0, "stalled": 1, "active": 2, "completed": 3}
+
+
+def message_id(message: Message) -> str:
+    """The idempotency key of a message (a record's ``id`` or a command's ``id``)."""
+    return message.id
+
+
+def apply(
+    state: CustomerState, message: Message, now: datetime, playbook: Playbook
+) -> tuple[CustomerState, list[Decision]]:
+    """Fold ``message`` into a copy of ``state`` and decide what follows from it."""
+    if message.id in state.applied_event_ids:
+        return state, []
+    if state.alias_of is not None and not isinstance(message, DeadlineCheck | MergeInto):
+        # A merged-away customer keeps nothing: everything goes on to the survivor.
+        return state, [Forward(state.alias_of, message)]
+    new = state.model_copy(deep=True)
+    if isinstance(message, MergeInto):
+        new, decisions = _merge_into(new, message)
+    elif isinstance(message, Absorb):
+        decisions = _absorb(new, message, now, playbook)
+    elif isinstance(message, DeadlineCheck):
+        decisions = _deadline_check(new, message, playbook)
+    elif isinstance(message, DepartmentEvent):
+        decisions = _department_event(new, message, now, playbook)
+    elif isinstance(message, Outcome):
+        fold(new, message)
+        _timeline(
+            new,
+            now,
+            "outcome",
+            message.type,
+            f"{message.data.action_type} {short_type(message.type)}",
+            message.id,
+        )
+        decisions = _reevaluate(new, now, playbook, _trigger_of(message, None))
+    else:  # pragma: no cover - the Message union is closed
+        raise TypeError(f"unknown message {type(message).__name__}")
+    new.applied_event_ids = [*new.applied_event_ids, message.id][-MAX_APPLIED_EVENT_IDS:]
+    return new, decisions
+
+
+def _trigger_of(message: Any, event_short: str | None, **kwargs: Any) -> decide.Trigger:
+    return decide.Trigger(
+        id=message.id,
+        type=message.type,
+        correlation_id=getattr(message, "correlationid", message.id),
+        event_short_type=event_short,
+        **kwargs,
+    )
+
+
+def _timeline(
+    state: CustomerState,
+    at: datetime,
+    kind: str,
+    record_type: str,
+    summary: str,
+    record_id: str | None,
+) -> None:
+    entry = TimelineEntry(
+        at=at, kind=kind, type=record_type, summary=summary[:200], record_id=record_id
+    )
+    state.timeline = [*state.timeline, entry][-MAX_TIMELINE:]
+
+
+def _department_event(
+    state: CustomerState, event: Any, now: datetime, playbook: Playbook
+) -> list[Decision]:
+    known = state.identifier_keys()
+    fold(state, event)
+    forgotten = tuple(key for key in known if key not in state.identifier_keys())
+    event_short = short_type(event.type)
+    _timeline(
+        state,
+        event.time,
+        "event",
+        event.type,
+        f"{event_short} from {event.department.value}",
+        event.id,
+    )
+    decisions = _reevaluate(
+        state, now, playbook, _trigger_of(event, event_short), event=event_view(event)
+    )
+    if forgotten:
+        decisions.append(ForgetIdentifiers(forgotten))
+    return decisions
+
+
+def _reevaluate(
+    state: CustomerState,
+    now: datetime,
+    playbook: Playbook,
+    trigger: decide.Trigger,
+    event: dict[str, Any] | None = None,
+    plays_allowed: bool = True,
+    extra: list[Any] | None = None,
+) -> list[Decision]:
+    """Value, segments, owner, plays, arbitration and the profile, after a state change."""
+    records: list[Any] = list(extra or [])
+    state.predicted_ltv_minor = predicted_lifetime_value_minor(state, now)
+    event_map = event or {"type": short_type(trigger.type), "id": trigger.id}
+    context = build_context(customer_view(state, now), event_map)
+    entered, exited, segment_records = decide.segment_changes(
+        state, playbook, context, now, trigger
+    )
+    records.extend(segment_records)
+    customer = customer_view(state, now)
+    context = build_context(customer, event_map)
+    records.extend(decide.owner_change(state, playbook, context, now, trigger))
+    if plays_allowed:
+        trigger = decide.Trigger(
+            id=trigger.id,
+            type=trigger.type,
+            correlation_id=trigger.correlation_id,
+            event_short_type=trigger.event_short_type,
+            entered=tuple(entered),
+            exited=tuple(exited),
+            missed_plays=trigger.missed_plays,
+        )
+        plays = decide.triggered_plays(playbook, trigger)
+        proposals = decide.propose(state, playbook, plays, customer, context, now, trigger)
+        decide.arbitrate(state, playbook, proposals, context, now)
+        decide.record_winners(state, proposals, now, trigger)
+        if proposals:
+            records.extend(_decision_records(state, proposals, now, trigger))
+    decisions: list[Decision] = [Publish(r) for r in records]
+    decisions.extend(_profile(state, now, trigger))
+    return decisions
+
+
+def _decision_records(
+    state: CustomerState, proposals: list[decide.Proposal], now: datetime, trigger: decide.Trigger
+) -> list[Any]:
+    winners = [p.record for p in proposals if p.verdict is Verdict.WON]
+    log_id = decision_id(state.customer_id, trigger.id)
+    data = {
+        "customer_id": state.customer_id,
+        "decision_id": log_id,
+        "trigger_event_id": trigger.id,
+        "trigger_event_type": trigger.type,
+        "control_group": False,
+        "candidates": decide.candidates(proposals),
+    }
+    log = DecisionRecorded.build(
+        DecisionRecorded.data_model().model_validate(data, strict=False),  # type: ignore[arg-type]
+        id=log_id,
+        time=now,
+        correlationid=trigger.correlation_id,
+        causationid=trigger.id,
+    )
+    state.decisions = [*state.decisions, log.data.model_dump(mode="json")][-MAX_DECISIONS:]
+    won = len(winners)
+    _timeline(
+        state,
+        now,
+        "decision",
+        log.type,
+        f"{won} action(s) won, {len(proposals) - won} lost or suppressed",
+        log.id,
+    )
+    return [*winners, log]
+
+
+def _profile(state: CustomerState, now: datetime, trigger: decide.Trigger) -> list[Decision]:
+    state.profile_version += 1
+    if state.erased:
+        return [EraseProfile(state.customer_id)]
+    if not state.identifiers:
+        return []
+    data: dict[str, Any] = {
+        "customer_id": state.customer_id,
+        "profile_version": state.profile_version,
+        "identifiers": [i.model_dump(exclude_none=True) for i in state.identifiers],
+        "merged_customer_ids": state.merged_customer_ids,
+        "attributes": [
+            {"name": name, "value": a.value, "source": a.source, "updated_at": a.updated_at}
+            for name, a in sorted(state.attributes.items())
+        ],
+        "stages": state.stages,
+        "health": {
+            "open_cases": _cases_by_priority(state),
+            "open_complaints": sum(1 for at in state.complaints if (now - at).days < 90),
+            "last_csat": state.last_csat,
+            "last_nps": state.last_nps,
+            "sentiment": state.sentiment,
+        },
+        "consents": [
+            {"channel": channel, "status": c.status, "updated_at": c.updated_at}
+            for channel, c in sorted(state.consents.items())
+        ],
+        "segments": state.segments,
+        "owner": decide.owner_ref(state.owner),
+        "last_engaged_at": state.last_engaged_at,
+        "open_action_ids": [
+            a.action_id
+            for a in state.open_actions.values()
+            if a.status.value in ("open", "accepted")
+        ],
+    }
+    if state.currency is not None:
+        data["value"] = {
+            "currency": state.currency,
+            "revenue_to_date_minor": state.revenue_to_date_minor,
+            "open_pipeline_minor": sum(state.open_opportunities.values()),
+            "predicted_lifetime_value_minor": state.predicted_ltv_minor,
+        }
+    data = {k: v for k, v in data.items() if v is not None}
+    data["health"] = {k: v for k, v in data["health"].items() if v is not None}
+    payload = CustomerProfile.data_model().model_validate(data, strict=False)
+    record = CustomerProfile.build(
+        payload,  # type: ignore[arg-type]
+        id=stable_id("profile", state.customer_id, state.profile_version),
+        time=now,
+        correlationid=trigger.correlation_id,
+        causationid=trigger.id,
+    )
+    return [Publish(record)]
+
+
+def _cases_by_priority(state: CustomerState) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for priority in state.open_cases.values():
+        counts[priority] = counts.get(priority, 0) + 1
+    return counts
+
+
+def _deadline_check(
+    state: CustomerState, command: DeadlineCheck, playbook: Playbook
+) -> list[Decision]:
+    now = command.now
+    trigger = decide.Trigger(
+        id=command.id,
+        type=HandoffDeadlineMissed.record_type(),
+        correlation_id=command.id,
+        event_short_type=None,
+    )
+    missed = decide.missed_deadlines(state, now, trigger)
+    if not missed:
+        return []
+    for record in missed:
+        _timeline(
+            state,
+            now,
+            "deadline-missed",
+            record.type,
+            f"{short_type(record.data.action_type)} missed by {record.data.department.value}",
+            record.id,
+        )
+    trigger = decide.Trigger(
+        id=command.id,
+        type=trigger.type,
+        correlation_id=command.id,
+        event_short_type=None,
+        missed_plays=tuple(sorted({r.data.play_id for r in missed})),
+    )
+    event = {
+        "type": "deadline.missed",
+        "id": command.id,
+        "plays": sorted({r.data.play_id for r in missed}),
+    }
+    return _reevaluate(state, now, playbook, trigger, event=event, extra=missed)
+
+
+def _merge_into(state: CustomerState, command: MergeInto) -> tuple[CustomerState, list[Decision]]:
+    if state.alias_of is not None:
+        return state, _redirect_merge(state, command)
+    snapshot = state.to_json()
+    survivor = command.survivor_id
+    alias = CustomerState(
+        customer_id=state.customer_id,
+        created_at=state.created_at,
+        alias_of=survivor,
+        alias_of_created_at=command.survivor_created_at,
+        applied_event_ids=state.applied_event_ids,
+        profile_version=state.profile_version,
+    )
+    absorb = Absorb(
+        id=stable_id("absorb", command.customer_id, survivor, command.evidence_event_id),
+        customer_id=survivor,
+        merged_customer_id=command.customer_id,
+        merged_state=snapshot,
+        matched_on=command.matched_on,
+        evidence_event_id=command.evidence_event_id,
+    )
+    return alias, [Forward(survivor, absorb), EraseProfile(command.customer_id)]
+
+
+def _redirect_merge(state: CustomerState, command: MergeInto) -> list[Decision]:
+    """A merge reaching an alias is between its survivor and the new one: older wins."""
+    if (
+        state.alias_of is None
+        or command.survivor_id == state.alias_of
+        or state.alias_of_created_at is None
+    ):
+        return []
+    mine: tuple[datetime, str] = (state.alias_of_created_at, state.alias_of)
+    theirs: tuple[datetime, str] = (command.survivor_created_at, command.survivor_id)
+    (winner_at, winner), (_, loser) = sorted((mine, theirs))
+    redirected = merge_into(loser, winner, winner_at, command.matched_on, command.evidence_event_id)
+    return [Forward(loser, redirected)]
+
+
+def _absorb(
+    state: CustomerState, command: Absorb, now: datetime, playbook: Playbook
+) -> list[Decision]:
+    other = CustomerState.from_json(command.merged_state)
+    merge_states(state, other)
+    trigger = decide.Trigger(
+        id=command.id,
+        type=CustomerMerged.record_type(),
+        correlation_id=command.evidence_event_id,
+        event_short_type=None,
+    )
+    merged = CustomerMerged.build(
+        CustomerMerged.data_model().model_validate(  # type: ignore[arg-type]
+            {
+                "customer_id": state.customer_id,
+                "merged_customer_id": command.merged_customer_id,
+                "matched_on": list(command.matched_on),
+                "evidence_event_id": command.evidence_event_id,
+            },
+            strict=False,
+        ),
+        id=stable_id("customer-merged", state.customer_id, command.merged_customer_id),
+        time=now,
+        correlationid=command.evidence_event_id,
+        causationid=command.id,
+    )
+    _timeline(
+        state, now, "merge", merged.type, f"merged customer {command.merged_customer_id}", merged.id
+    )
+    return _reevaluate(state, now, playbook, trigger, plays_allowed=False, extra=[merged])
+
+
+def merge_states(survivor: CustomerState, other: CustomerState) -> None:
+    """Move everything ``other`` knows into ``survivor`` (deterministically, in place)."""
+    known = {(i.kind, i.value) for i in survivor.identifiers}
+    survivor.identifiers += [i for i in other.identifiers if (i.kind, i.value) not in known]
+    survivor.identifiers = survivor.identifiers[:32]
+    ids = [*survivor.merged_customer_ids, other.customer_id, *other.merged_customer_ids]
+    survivor.merged_customer_ids = sorted(set(ids) - {survivor.customer_id})[:MAX_MERGED_IDS]
+    for name, attribute in other.attributes.items():
+        mine = survivor.attributes.get(name)
+        if mine is None or attribute.updated_at > mine.updated_at:
+            survivor.attributes[name] = attribute
+    for stage, status in other.stages.items():
+        if _STAGE_RANK.get(status, 0) > _STAGE_RANK.get(survivor.stages.get(stage, ""), 0):
+            survivor.stages[stage] = status
+    survivor.currency = survivor.currency or other.currency
+    if other.currency == survivor.currency:
+        survivor.revenue_to_date_minor += other.revenue_to_date_minor
+        survivor.open_opportunities = {**other.open_opportunities, **survivor.open_opportunities}
+    survivor.purchases += other.purchases
+    survivor.first_purchase_at = _earliest(survivor.first_purchase_at, other.first_purchase_at)
+    survivor.last_purchase_at = _latest(survivor.last_purchase_at, other.last_purchase_at)
+    survivor.open_cases = {**other.open_cases, **survivor.open_cases}
+    survivor.complaints = sorted({*survivor.complaints, *other.complaints})[-20:]
+    survivor.last_csat = survivor.last_csat if survivor.last_csat is not None else other.last_csat
+    survivor.last_nps = survivor.last_nps if survivor.last_nps is not None else other.last_nps
+    if survivor.sentiment is None:
+        survivor.sentiment = other.sentiment
+    survivor.lead_score = max(survivor.lead_score or 0, other.lead_score or 0) or None
+    survivor.lead_qualified = survivor.lead_qualified or other.lead_qualified
+    survivor.last_engaged_at = _latest(survivor.last_engaged_at, other.last_engaged_at)
+    survivor.renewal_due_at = survivor.renewal_due_at or other.renewal_due_at
+    survivor.churned_at = survivor.churned_at or other.churned_at
+    for channel, consent in other.consents.items():
+        mine_consent = survivor.consents.get(channel)
+        if mine_consent is None or consent.updated_at > mine_consent.updated_at:
+            survivor.consents[channel] = consent
+    survivor.account_owner = survivor.account_owner or other.account_owner
+    survivor.promotions_suppressed = survivor.promotions_suppressed or other.promotions_suppressed
+    survivor.erased = survivor.erased or other.erased
+    survivor.open_actions = {**other.open_actions, **survivor.open_actions}
+    survivor.contact_log = sorted([*survivor.contact_log, *other.contact_log], key=lambda c: c.at)[
+        -100:
+    ]
+    survivor.timeline = sorted([*survivor.timeline, *other.timeline], key=lambda t: t.at)[
+        -MAX_TIMELINE:
+    ]
+    survivor.applied_event_ids = [
+        *survivor.applied_event_ids,
+        *(i for i in other.applied_event_ids if i not in survivor.applied_event_ids),
+    ][-MAX_APPLIED_EVENT_IDS:]
+    if survivor.created_at is None or (
+        other.created_at is not None and other.created_at < survivor.created_at
+    ):
+        survivor.created_at = other.created_at
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(x for x in (a, b) if x is not None) if (a or b) else None
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(x for x in (a, b) if x is not None) if (a or b) else None

@@ -1,0 +1,192 @@
+"""The customer state (golden record) the orchestrator keeps per customer id.
+
+Plain pydantic models with JSON round trip: the faust layer stores ``state.to_json()`` in its
+RocksDB table and loads it back with :meth:`CustomerState.from_json`. Every collection has a
+documented bound (see ``docs/orchestrator.md``) so a customer's state stays small.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Size bounds per customer (documented in docs/orchestrator.md).
+MAX_TIMELINE = 50
+MAX_DECISIONS = 20
+MAX_APPLIED_EVENT_IDS = 256
+MAX_OPEN_ACTIONS = 64
+MAX_CONTACT_LOG = 100
+MAX_OPEN_CASES = 64
+MAX_OPEN_OPPORTUNITIES = 32
+MAX_COMPLAINTS = 20
+MAX_IDENTIFIERS = 32
+MAX_MERGED_IDS = 32
+MAX_ATTRIBUTES = 32
+
+
+class ActionStatus(StrEnum):
+    """Where an action stands, as far as the orchestrator knows."""
+
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    MISSED = "missed"
+
+
+# An action in one of these states no longer waits for an acknowledgement.
+ACKNOWLEDGED = frozenset(
+    {
+        ActionStatus.ACCEPTED,
+        ActionStatus.COMPLETED,
+        ActionStatus.DECLINED,
+        ActionStatus.FAILED,
+        ActionStatus.EXPIRED,
+    }
+)
+CLOSED = ACKNOWLEDGED - {ActionStatus.ACCEPTED}
+
+
+class StateModel(BaseModel):
+    """Base of the state parts: validated on load, mutable inside the reducer only."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class Identifier(StateModel):
+    kind: str
+    value: str
+    department: str | None = None
+    first_seen: datetime
+
+
+class Attribute(StateModel):
+    value: str
+    source: str
+    updated_at: datetime
+
+
+class Owner(StateModel):
+    department: str
+    owner_id: str
+    display_name: str | None = None
+
+
+class Consent(StateModel):
+    status: str
+    updated_at: datetime
+
+
+class OpenAction(StateModel):
+    """An action the orchestrator sent, and what the department did with it."""
+
+    action_id: str
+    action_type: str
+    department: str
+    play_id: str
+    play_version: int
+    priority: str
+    created_at: datetime
+    deadline: datetime
+    expires_at: datetime
+    status: ActionStatus = ActionStatus.OPEN
+    channel: str | None = None
+    promotional: bool = False
+    exclusive_group: str | None = None
+    decline_reason: str | None = None
+    trigger_event_id: str
+
+
+class Contact(StateModel):
+    """One customer contact the orchestrator asked for (for frequency caps)."""
+
+    at: datetime
+    channel: str
+    promotional: bool
+
+
+class TimelineEntry(StateModel):
+    at: datetime
+    kind: str
+    type: str
+    summary: str
+    record_id: str | None = None
+
+
+class CustomerState(StateModel):
+    """Everything the orchestrator knows about one customer."""
+
+    customer_id: str
+    created_at: datetime | None = None
+    profile_version: int = 0
+    alias_of: str | None = None
+    alias_of_created_at: datetime | None = None
+    merged_customer_ids: list[str] = Field(default_factory=list)
+    identifiers: list[Identifier] = Field(default_factory=list)
+    attributes: dict[str, Attribute] = Field(default_factory=dict)
+    stages: dict[str, str] = Field(default_factory=dict)
+    # Value, in one currency (the first one seen); minor units.
+    currency: str | None = None
+    revenue_to_date_minor: int = 0
+    open_opportunities: dict[str, int] = Field(default_factory=dict)
+    purchases: int = 0
+    first_purchase_at: datetime | None = None
+    last_purchase_at: datetime | None = None
+    predicted_ltv_minor: int = 0
+    # Health.
+    open_cases: dict[str, str] = Field(default_factory=dict)
+    complaints: list[datetime] = Field(default_factory=list)
+    last_csat: int | None = None
+    last_nps: int | None = None
+    sentiment: float | None = None
+    # Engagement and sales funnel.
+    lead_score: int | None = None
+    lead_qualified: bool = False
+    last_engaged_at: datetime | None = None
+    renewal_due_at: datetime | None = None
+    churned_at: datetime | None = None
+    consents: dict[str, Consent] = Field(default_factory=dict)
+    segments: list[str] = Field(default_factory=list)
+    owner: Owner | None = None
+    owner_rule: str | None = None
+    account_owner: Owner | None = None
+    promotions_suppressed: bool = False
+    erased: bool = False
+    open_actions: dict[str, OpenAction] = Field(default_factory=dict)
+    contact_log: list[Contact] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    decisions: list[dict[str, Any]] = Field(default_factory=list)
+    applied_event_ids: list[str] = Field(default_factory=list)
+    last_event_at: datetime | None = None
+
+    @classmethod
+    def new(cls, customer_id: str) -> CustomerState:
+        """An empty state for a customer id seen for the first time."""
+        return cls(customer_id=customer_id)
+
+    def to_json(self) -> str:
+        """The state as JSON text (what the table stores)."""
+        return self.model_dump_json(exclude_defaults=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CustomerState:
+        """Load a state written by :meth:`to_json`."""
+        return cls.model_validate_json(text)
+
+    def identifier_keys(self) -> list[str]:
+        """Every linked identifier as ``"<kind>:<value>"``."""
+        return [f"{i.kind}:{i.value}" for i in self.identifiers]
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline of an action still waiting for an acknowledgement."""
+        waiting = [a.deadline for a in self.open_actions.values() if a.status is ActionStatus.OPEN]
+        return min(waiting) if waiting else None
+
+    def open_urgent_cases(self) -> int:
+        """Open cases of priority P1 or P2."""
+        return sum(1 for priority in self.open_cases.values() if priority in ("P1", "P2"))

@@ -1,0 +1,91 @@
+"""The orchestrator's Prometheus metrics (names and labels from docs/observability.md)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class OrchestratorMetrics:
+    """One registry per process, so tests can build apps side by side."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.kafka_reachable = Gauge(
+            "lifecycle_kafka_reachable", "1 while the last request to Kafka succeeded", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "lifecycle_consumer_lag",
+            "Records behind the log end",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "lifecycle_dead_letter_records_total",
+            "Records sent to the dead-letter topic",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "lifecycle_http_requests_total",
+            "HTTP requests answered",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "lifecycle_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route", "method"],
+            registry=r,
+        )
+        self.events_processed = Counter(
+            "lifecycle_events_processed_total",
+            "Events applied to customer state",
+            ["source", "type"],
+            registry=r,
+        )
+        self.event_to_decision = Histogram(
+            "lifecycle_event_to_decision_seconds",
+            "Event time to decision",
+            registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+        )
+        self.actions_emitted = Counter(
+            "lifecycle_actions_emitted_total",
+            "Actions sent",
+            ["play", "department", "type"],
+            registry=r,
+        )
+        self.outcomes_received = Counter(
+            "lifecycle_action_outcomes_received_total",
+            "Outcomes applied",
+            ["play", "department", "outcome"],
+            registry=r,
+        )
+        self.candidates_suppressed = Counter(
+            "lifecycle_candidates_suppressed_total",
+            "Candidate actions that lost or were suppressed",
+            ["reason"],
+            registry=r,
+        )
+        self.customers = Gauge(
+            "lifecycle_customers", "Customers per lifecycle stage", ["stage", "status"], registry=r
+        )
+        self.segment_members = Gauge(
+            "lifecycle_segment_members", "Members per segment", ["segment"], registry=r
+        )
+        self.merges = Counter(
+            "lifecycle_customer_merges_total", "Customer records merged", registry=r
+        )
+        self.deadlines_missed = Counter(
+            "lifecycle_handoff_deadlines_missed_total",
+            "Actions not acknowledged by their deadline",
+            ["department", "play"],
+            registry=r,
+        )
+        self.play_flagged = Gauge(
+            "lifecycle_play_flagged",
+            "1 when a play's decline rate passes its threshold",
+            ["play"],
+            registry=r,
+        )

@@ -1,0 +1,45 @@
+"""The orchestrator's settings: one frozen object read from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
+
+
+class OrchestratorSettings(BaseSettings):
+    """Every knob, with safe local defaults (docs/orchestrator.md has the table)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
+    lifecycle_topic_prefix: str = Field(default="", alias="LIFECYCLE_TOPIC_PREFIX")
+    host: str = Field(default="127.0.0.1", alias="ORCHESTRATOR_HOST")
+    port: int = Field(default=8100, alias="ORCHESTRATOR_PORT")
+    data_dir: Path = Field(default=Path(".cache/orchestrator"), alias="ORCHESTRATOR_DATA_DIR")
+    playbook_dir: Path = Field(default=DEFAULT_PLAYBOOK_DIR, alias="ORCHESTRATOR_PLAYBOOK_DIR")
+    deadline_check_interval_s: float = Field(
+        default=5.0, gt=0, alias="ORCHESTRATOR_DEADLINE_CHECK_S"
+    )
+    replication_factor: int | None = Field(
+        default=None, ge=1, alias="ORCHESTRATOR_REPLICATION_FACTOR"
+    )
+    log_level: str = Field(default="INFO", alias="ORCHESTRATOR_LOG_LEVEL")
+
+    @property
+    def app_id(self) -> str:
+        """The faust app id (consumer group, changelog topic names): namespaced by the prefix."""
+        return f"{self.lifecycle_topic_prefix}lifecycle-orchestrator"
+
+    @property
+    def canonical_url(self) -> str:
+        """Where other workers reach this worker's HTTP API."""
+        return f"http://{self.host}:{self.port}"
+
+
+def load_settings() -> OrchestratorSettings:
+    """Read the settings from the environment."""
+    return OrchestratorSettings()

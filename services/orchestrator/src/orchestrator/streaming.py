@@ -1,0 +1,495 @@
+"""The faust topology: decode, load state, call the pure core, send its decisions, store state.
+
+Three in-order agents (concurrency 1, so no offset is committed past an unfinished record):
+
+* ``resolve_department_events`` on the three department event topics (keyed by the event's
+  first identifier) and ``settle_identity_messages`` on the internal identity topic (keyed by
+  identifier) share the ``identities`` table: identity resolution, keyed by identifier;
+* ``apply_customer_messages`` on events-by-customer, the customer commands and the action
+  outcomes (all keyed by customer id) owns the ``customers`` table.
+
+Both tables are RocksDB (rocksdict) with changelog topics, so a restarted worker recovers them.
+A record that cannot be decoded or applied goes to the dead-letter topic with its original
+bytes and the reason in headers; the stream goes on. Outputs are sent and acknowledged before
+the new state is written, so a crash in between replays the record and re-sends the same
+(stable) ids rather than losing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import faust
+from pydantic import ValidationError
+
+from lifecycle_schemas.codec import (
+    KAFKA_HEADERS,
+    RecordDecodeError,
+    decode_event,
+    decode_outcome,
+    encode_record,
+    kafka_key,
+)
+from lifecycle_schemas.dead_letter import dead_letter_headers
+from lifecycle_schemas.departments import Department, Service
+from lifecycle_schemas.events import DepartmentEvent
+from lifecycle_schemas.outcomes import ActionDeclined, Outcome
+from lifecycle_schemas.outputs import (
+    CustomerMerged,
+    DecisionRecorded,
+    HandoffDeadlineMissed,
+    Verdict,
+)
+from lifecycle_schemas.topics import TOPICS, events_topic_for, topic_for_type
+from orchestrator.core.identity import (
+    Claim,
+    IdentityEntry,
+    Lookup,
+    identifier_chain,
+    resolve_step,
+    settle_claim,
+)
+from orchestrator.core.messages import (
+    COMMAND_ADAPTER,
+    Command,
+    Decision,
+    EraseProfile,
+    ForgetIdentifiers,
+    Forward,
+    Message,
+    Publish,
+    deadline_check,
+)
+from orchestrator.core.playbook import Playbook, short_type
+from orchestrator.core.reducer import apply
+from orchestrator.core.state import CustomerState
+from orchestrator.kafka_setup import CUSTOMER_COMMANDS, IDENTITY_MESSAGES
+from orchestrator.metrics import OrchestratorMetrics
+from orchestrator.observed import WorkerView
+from orchestrator.settings import OrchestratorSettings
+
+log = logging.getLogger("orchestrator.streaming")
+RAW: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
+
+
+class UnappliableRecordError(Exception):
+    """A decoded record the core could not apply (the cause is chained)."""
+
+
+def utcnow() -> datetime:
+    """The worker's clock (the only place the streaming layer reads it)."""
+    return datetime.now(UTC)
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    """``"a:9092,b:9092"`` as faust broker URLs."""
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")]
+
+
+class Topology:
+    """The faust app with its topics, tables, agents and timers."""
+
+    def __init__(
+        self,
+        settings: OrchestratorSettings,
+        playbook: Playbook,
+        metrics: OrchestratorMetrics,
+        replication_factor: int,
+    ) -> None:
+        self.settings = settings
+        self.playbook = playbook
+        self.metrics = metrics
+        self.view = WorkerView()
+        self.prefix = settings.lifecycle_topic_prefix
+        self.ready = False
+        self._rebuilt = False
+        data_dir = settings.data_dir.resolve() / settings.app_id
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            settings.app_id,
+            broker=broker_urls(settings.kafka_bootstrap_servers),
+            store="rocksdb://",
+            datadir=str(data_dir),
+            topic_replication_factor=replication_factor,
+            topic_partitions=TOPICS.events_by_customer.partitions,
+            processing_guarantee="at_least_once",
+            consumer_auto_offset_reset="earliest",
+            web_enabled=False,
+            canonical_url=settings.canonical_url,
+            autodiscover=False,
+            stream_wait_empty=False,
+            table_standby_replicas=0,
+            producer_acks=-1,
+        )
+        app = self.app
+        name = self.prefix
+        self.department_topic = app.topic(
+            *[events_topic_for(d).name_in(name) for d in Department], **RAW
+        )
+        self.identity_topic = app.topic(IDENTITY_MESSAGES.name_in(name), **RAW)
+        self.events_by_customer = TOPICS.events_by_customer.name_in(name)
+        self.commands = CUSTOMER_COMMANDS.name_in(name)
+        self.outcomes = TOPICS.action_outcomes.name_in(name)
+        self.customer_topic = app.topic(
+            self.events_by_customer, self.commands, self.outcomes, **RAW
+        )
+        # bytes keys and values make faust use the raw serializer: a table key's bytes equal
+        # the source topic's key bytes, so key_store() finds the owning worker.
+        self.identities = app.Table("identities", partitions=8, key_type=bytes, value_type=bytes)
+        self.customers = app.Table("customers", partitions=8, key_type=bytes, value_type=bytes)
+        self._topics: dict[str, Any] = {}
+        app.agent(self.department_topic, name="resolve-department-events")(
+            self.resolve_department_events
+        )
+        app.agent(self.identity_topic, name="settle-identity-messages")(
+            self.settle_identity_messages
+        )
+        app.agent(self.customer_topic, name="apply-customer-messages")(self.apply_customer_messages)
+        app.timer(settings.deadline_check_interval_s)(_keep_running(self.check_deadlines))
+        app.on_rebalance_complete.connect(cast(Any, self.on_rebalanced))
+        app.timer(5.0)(_keep_running(self.refresh_gauges))
+
+    # Sending ------------------------------------------------------------------------------
+
+    def topic(self, name: str) -> Any:
+        """A raw-bytes topic object for sending (cached)."""
+        if name not in self._topics:
+            self._topics[name] = self.app.topic(name, **RAW)
+        return self._topics[name]
+
+    async def send(
+        self, topic: str, key: str | bytes, value: bytes | None, headers: Any = None
+    ) -> Awaitable[Any]:
+        """Queue a record; the returned future resolves when Kafka acknowledged it."""
+        key_bytes = key.encode() if isinstance(key, str) else key
+        pending: Awaitable[Any] = await self.topic(topic).send(
+            key=key_bytes, value=value, headers=list(headers or [])
+        )
+        return pending
+
+    async def send_all(self, pending: list[Awaitable[Any]]) -> None:
+        """Wait until Kafka acknowledged every queued record."""
+        try:
+            await asyncio.gather(*pending)
+        except Exception:
+            self.metrics.kafka_reachable.set(0)
+            raise
+        self.metrics.kafka_reachable.set(1)
+
+    async def dead_letter(self, message: Any, error: Exception) -> None:
+        """Send a record's original bytes to the dead-letter topic with the reason."""
+        headers = dead_letter_headers(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            service=Service.ORCHESTRATOR,
+            failed_at=utcnow(),
+            error=error,
+        )
+        reason = (
+            error.errors[0].rule
+            if isinstance(error, RecordDecodeError) and error.errors
+            else type(error).__name__
+        )
+        self.metrics.dead_letters.labels(topic=message.topic, reason=reason).inc()
+        log.warning(
+            "record dead-lettered",
+            extra={
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "reason": reason,
+            },
+        )
+        pending = await self.send(
+            TOPICS.dead_letter.name_in(self.prefix),
+            message.key or b"",
+            message.value if message.value is not None else b"",
+            headers,
+        )
+        await self.send_all([pending])
+
+    # Identity resolution ------------------------------------------------------------------
+
+    async def resolve_department_events(self, stream: Any) -> None:
+        """Resolve each department event's customer, starting at its record key's partition."""
+        async for event in stream.events():
+            try:
+                record = decode_event(event.value, now=utcnow())
+            except RecordDecodeError as error:
+                await self.dead_letter(event.message, error)
+                continue
+            try:
+                await self.resolve(identifier_chain(record)[0], record, event.value)
+            except ValueError as error:  # an unreadable identity entry: this record only
+                await self.dead_letter(event.message, error)
+
+    async def settle_identity_messages(self, stream: Any) -> None:
+        """Continue lookups and settle claims for the identifiers of this partition."""
+        async for event in stream.events():
+            try:
+                body = json.loads(event.value)
+                if body["kind"] == "forget":
+                    # Erasure: the identifier (an e-mail, a phone) leaves the table and its
+                    # changelog (a tombstone).
+                    self.identities.pop(str(body["body"]["identifier"]).encode(), None)
+                elif body["kind"] == "lookup":
+                    lookup = Lookup.model_validate(body["body"])
+                    record = decode_event(lookup.event.encode(), now=None)
+                    await self.resolve(lookup.identifier, record, lookup.event.encode())
+                else:
+                    await self.settle(Claim.model_validate(body["body"]))
+            except (ValueError, KeyError, TypeError) as error:
+                await self.dead_letter(event.message, error)
+
+    async def resolve(self, identifier: str, record: Any, raw: bytes) -> None:
+        """One resolution step on this identifier's partition (see core.identity)."""
+        stored = self.identities.get(identifier.encode())
+        entry = IdentityEntry.model_validate_json(stored) if stored else None
+        resolution = resolve_step(entry, identifier, record)
+        identity_topic = self.identity_topic.get_topic_name()
+        if resolution.next_lookup is not None:
+            lookup = Lookup(
+                identifier=resolution.next_lookup,
+                chain=identifier_chain(record),
+                event=raw.decode(),
+            )
+            await self.send(
+                identity_topic, resolution.next_lookup, _identity_message("lookup", lookup)
+            )
+        else:
+            assert resolution.customer_id is not None
+            await self.send(self.events_by_customer, resolution.customer_id, raw, KAFKA_HEADERS)
+            for claim in resolution.claims:
+                await self.send(identity_topic, claim.identifier, _identity_message("claim", claim))
+        # Not waiting for the acks here is safe: faust flushes the producer before it commits
+        # the offset, and replaying this record re-sends the same messages from the same entry.
+        if resolution.entry is not None and resolution.entry != entry:
+            self.identities[identifier.encode()] = resolution.entry.model_dump_json().encode()
+
+    async def settle(self, claim: Claim) -> None:
+        """Settle a claim on an identifier; send the merge it proves."""
+        key = claim.identifier.encode()
+        stored = self.identities.get(key)
+        entry = IdentityEntry.model_validate_json(stored) if stored else None
+        settled, merge = settle_claim(entry, claim)
+        if merge is not None:
+            # Acknowledged before the entry changes: a replayed claim against the new entry
+            # would no longer prove the merge.
+            await self.send_all(
+                [
+                    await self.send(
+                        self.commands, merge.customer_id, merge.model_dump_json().encode()
+                    )
+                ]
+            )
+        if settled != entry:
+            self.identities[key] = settled.model_dump_json().encode()
+
+    # Customer state -----------------------------------------------------------------------
+
+    async def apply_customer_messages(self, stream: Any) -> None:
+        """Apply events, outcomes and commands to the customer's state, in partition order."""
+        async for event in stream.events():
+            now = utcnow()
+            try:
+                message = self.decode_customer_message(event.message.topic, event.value, now)
+            except (RecordDecodeError, ValidationError, ValueError) as error:
+                await self.dead_letter(event.message, error)
+                continue
+            try:
+                customer_id = (event.key or b"").decode() or _subject_of(message)
+                stored = self.customers.get(customer_id.encode())
+                state = (
+                    CustomerState.from_json(stored) if stored else CustomerState.new(customer_id)
+                )
+                new_state, decisions = apply(state, message, now, self.playbook)
+            except Exception as error:  # one record the core cannot apply must not stop the stream
+                log.exception("record could not be applied")
+                await self.dead_letter(event.message, UnappliableRecordError(type(error).__name__))
+                continue
+            await self.carry_out(decisions)
+            if new_state is not state:
+                self.customers[customer_id.encode()] = new_state.to_json().encode()
+                self.observe(message, state, new_state, decisions, now)
+
+    def decode_customer_message(self, topic: str, raw: bytes, now: datetime) -> Message:
+        """Decode a record of the customer topics by the topic it came from."""
+        if topic == self.events_by_customer:
+            # Checked against the clock when it arrived; forwarded copies may be older.
+            return decode_event(raw, now=None)
+        if topic == self.outcomes:
+            return decode_outcome(raw, now=now)
+        return COMMAND_ADAPTER.validate_json(raw)
+
+    async def carry_out(self, decisions: list[Decision]) -> None:
+        """Send every decision's record and wait for the acknowledgements."""
+        pending: list[Awaitable[Any]] = []
+        for decision in decisions:
+            if isinstance(decision, Publish):
+                record = decision.record
+                topic = topic_for_type(record.type).name_in(self.prefix)
+                pending.append(
+                    await self.send(topic, kafka_key(record), encode_record(record), KAFKA_HEADERS)
+                )
+            elif isinstance(decision, EraseProfile):
+                pending.append(
+                    await self.send(
+                        TOPICS.customer_profiles.name_in(self.prefix), decision.customer_id, None
+                    )
+                )
+            elif isinstance(decision, Forward):
+                pending.append(await self.forward(decision))
+            elif isinstance(decision, ForgetIdentifiers):
+                for identifier in decision.identifiers:
+                    body = json.dumps({"kind": "forget", "body": {"identifier": identifier}})
+                    pending.append(
+                        await self.send(
+                            self.identity_topic.get_topic_name(), identifier, body.encode()
+                        )
+                    )
+        await self.send_all(pending)
+
+    async def forward(self, decision: Forward) -> Awaitable[Any]:
+        """Send a message on to another customer id's partition, by its kind."""
+        message = decision.message
+        if isinstance(message, Command):
+            return await self.send(
+                self.commands, decision.customer_id, message.model_dump_json().encode()
+            )
+        topic = self.events_by_customer if isinstance(message, DepartmentEvent) else self.outcomes
+        return await self.send(topic, decision.customer_id, encode_record(message), KAFKA_HEADERS)
+
+    # Observability ------------------------------------------------------------------------
+
+    def observe(
+        self,
+        message: Message,
+        before: CustomerState,
+        after: CustomerState,
+        decisions: list[Decision],
+        now: datetime,
+    ) -> None:
+        """Metrics and the worker's indexes after a state change."""
+        metrics = self.metrics
+        self.view.observe(after)
+        if isinstance(message, DepartmentEvent):
+            metrics.events_processed.labels(
+                source=message.department.value, type=message.type
+            ).inc()
+            metrics.event_to_decision.observe(max(0.0, (now - message.time).total_seconds()))
+        elif isinstance(message, Outcome):
+            action = after.open_actions.get(message.data.action_id)
+            play = action.play_id if action else "unknown"
+            outcome = short_type(message.type).removeprefix("outcome.")
+            metrics.outcomes_received.labels(
+                play=play, department=message.data.department.value, outcome=outcome
+            ).inc()
+            stats = self.view.play(play)
+            stats.outcomes[outcome] += 1
+            if isinstance(message, ActionDeclined):
+                stats.declines[(message.data.department.value, message.data.reason_code.value)] += 1
+            metrics.play_flagged.labels(play=play).set(
+                1 if self.view.flagged(play, self.playbook.policy) else 0
+            )
+        for decision in decisions:
+            if not isinstance(decision, Publish):
+                continue
+            record = decision.record
+            if ".action." in record.type:
+                metrics.actions_emitted.labels(
+                    play=record.data.play_id,
+                    department=record.data.department.value,
+                    type=record.type,
+                ).inc()
+                self.view.play(record.data.play_id).emitted += 1
+            elif isinstance(record, DecisionRecorded):
+                for candidate in record.data.candidates:
+                    if candidate.verdict is not Verdict.WON:
+                        metrics.candidates_suppressed.labels(reason=candidate.reason_code).inc()
+            elif isinstance(record, CustomerMerged):
+                metrics.merges.inc()
+            elif isinstance(record, HandoffDeadlineMissed):
+                metrics.deadlines_missed.labels(
+                    department=record.data.department.value, play=record.data.play_id
+                ).inc()
+
+    async def check_deadlines(self) -> None:
+        """Ask the customers with an overdue action to check their deadlines."""
+        if not self._rebuilt:
+            self.rebuild_view()
+        now = utcnow()
+        pending = [
+            await self.send(
+                self.commands,
+                customer_id,
+                deadline_check(customer_id, now).model_dump_json().encode(),
+            )
+            for customer_id in self.view.due(now)
+        ]
+        if pending:
+            await self.send_all(pending)
+
+    async def on_rebalanced(
+        self, sender: Any, *args: Any, signal: Any = None, **kwargs: Any
+    ) -> None:
+        """Partitions moved: re-index from the partitions this worker owns now."""
+        self._rebuilt = False
+
+    def rebuild_view(self) -> None:
+        """Index every customer in this worker's active table partitions."""
+        self.view.forget_customers()
+        for _, value in self.customers.items():
+            if value:
+                self.view.observe(CustomerState.from_json(value))
+        self._rebuilt = True
+
+    async def refresh_gauges(self) -> None:
+        """Customers per stage and segment, and consumer lag."""
+        metrics = self.metrics
+        metrics.customers.clear()
+        for (stage, status), count in self.view.stage_counts().items():
+            metrics.customers.labels(stage=stage, status=status).set(count)
+        counts = self.view.segment_counts()
+        for segment in self.playbook.segments:
+            metrics.segment_members.labels(segment=segment.id).set(counts.get(segment.id, 0))
+        consumer = self.app.consumer
+        committed = getattr(consumer, "_committed_offset", {})
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                position = committed.get(tp) or 0
+                metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                    max(0, highwater - position)
+                )
+
+
+def _keep_running(timer: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """A timer body whose failure is logged and retried next tick (a raising timer stops)."""
+
+    async def run() -> None:
+        try:
+            await timer()
+        except Exception:
+            log.exception("timer failed", extra={"timer": timer.__name__})
+
+    run.__name__ = run.__qualname__ = timer.__name__
+    return run
+
+
+def _identity_message(kind: str, body: Lookup | Claim) -> bytes:
+    return json.dumps({"kind": kind, "body": body.model_dump(mode="json")}).encode()
+
+
+def _subject_of(message: Message) -> str:
+    return message.customer_id if isinstance(message, Command) else message.subject

@@ -1,0 +1,244 @@
+"""Real orchestrator workers (subprocesses) against the session's Kafka broker.
+
+Starting a faust worker takes seconds, so one worker serves a whole module; tests keep apart by
+using their own customers. Each module gets its own topic namespace (prefix), hence its own
+consumer group and changelog topics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from lifecycle_admin.kafka_admin import create_topics
+from lifecycle_schemas.codec import KAFKA_HEADERS, decode_record, encode_record, kafka_key
+from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_schemas.topics import TOPICS, topic_for_type
+from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace
+from lifecycle_testing.processes import free_port, get_json, poll_json
+from orchestrator.core.identity import new_customer_id
+
+PLAYBOOK = (
+    Path(__file__).resolve().parents[3]
+    / "services"
+    / "orchestrator"
+    / "src"
+    / "orchestrator"
+    / "playbook"
+)
+START_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Worker:
+    """One `python -m orchestrator.cli serve` process."""
+
+    namespace: KafkaNamespace
+    data_dir: Path
+    log_path: Path
+    playbook_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Worker:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.namespace.bootstrap_servers,
+            "LIFECYCLE_TOPIC_PREFIX": self.namespace.prefix,
+            "ORCHESTRATOR_PORT": str(self.port),
+            "ORCHESTRATOR_DATA_DIR": str(self.data_dir),
+            "ORCHESTRATOR_PLAYBOOK_DIR": str(self.playbook_dir),
+            "ORCHESTRATOR_DEADLINE_CHECK_S": "1",
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.cli", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        poll_json(f"{self.url}/readyz", lambda body: body.get("status") == "ready", START_TIMEOUT_S)
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def get(self, path: str) -> Any:
+        return get_json(f"{self.url}{path}")
+
+
+@pytest.fixture(scope="module")
+def namespace(kafka_broker: KafkaBroker) -> KafkaNamespace:
+    token = uuid.uuid4().hex[:10]
+    prefix = f"test-{token}."
+    create_topics(kafka_broker.bootstrap_servers, prefix=prefix)
+    return KafkaNamespace(kafka_broker.bootstrap_servers, prefix, f"test-group-{token}")
+
+
+@pytest.fixture(scope="module")
+def playbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default playbook, with the hot-lead hand-off deadline cut to seconds."""
+    target = tmp_path_factory.mktemp("playbook") / "playbook"
+    shutil.copytree(PLAYBOOK, target)
+    plays = target / "plays.yaml"
+    text = plays.read_text()
+    marker = "      - type: sales.assign-owner\n        priority: high\n        deadline: 4h"
+    assert marker in text
+    plays.write_text(text.replace(marker, marker.replace("deadline: 4h", "deadline: 3s"), 1))
+    return target
+
+
+@pytest.fixture(scope="module")
+def make_worker(
+    namespace: KafkaNamespace, playbook_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Worker]]:
+    started: list[Worker] = []
+
+    def make(data_dir: Path | None = None) -> Worker:
+        base = tmp_path_factory.mktemp("worker")
+        worker = Worker(namespace, data_dir or base / "data", base / "worker.log", playbook_dir)
+        started.append(worker)
+        return worker.start()
+
+    yield make
+    for worker in started:
+        worker.stop()
+
+
+def department_event(short: str, customer: dict[str, str], **fields: Any) -> Any:
+    """A department event from the contract example of ``short``, about ``customer``, now."""
+    document = json.loads(encode_record(EXAMPLES[f"com.customerlifecycle.{short}.v1"]))
+    document["data"]["customer"] = customer
+    for name, value in fields.items():
+        if value is None:
+            document["data"].pop(name, None)
+        else:
+            document["data"][name] = value
+    document["id"] = str(uuid.uuid4())
+    document["correlationid"] = document["id"]
+    document.pop("causationid", None)
+    document["time"] = datetime.now(UTC).isoformat()
+    first = next(iter(customer))
+    document["subject"] = f"{first}:{customer[first]}"
+    return decode_record(json.dumps(document).encode(), now=None)
+
+
+def values(messages: list[Any], customer_id: str | None = None) -> list[dict[str, Any]]:
+    """The JSON values of the messages (tombstones left out), optionally for one customer."""
+    out = [json.loads(m.value) for m in messages if m.value is not None]
+    return [v for v in out if customer_id is None or v.get("subject") == customer_id]
+
+
+def unique(tag: str) -> dict[str, str]:
+    """Identifiers of a fresh customer for one test."""
+    token = f"{tag}-{uuid.uuid4().hex[:8]}"
+    return {
+        "crm": f"crm-{token}",
+        "desk": f"zd-{token}",
+        "mkt": f"hs-{token}",
+        "email": f"{token}@example.com",
+    }
+
+
+class Kafka:
+    """Produce department events; read what the orchestrator wrote, with a deadline."""
+
+    def __init__(self, namespace: KafkaNamespace) -> None:
+        self.namespace = namespace
+        self.producer = KafkaProducer(bootstrap_servers=namespace.bootstrap_servers)
+
+    def publish(self, *records: Any) -> None:
+        for record in records:
+            topic = topic_for_type(record.type).name_in(self.namespace.prefix)
+            self.producer.send(
+                topic,
+                key=kafka_key(record).encode(),
+                value=encode_record(record),
+                headers=list(KAFKA_HEADERS),
+            ).get(timeout=10)
+
+    def publish_raw(self, topic: str, key: bytes, value: bytes) -> None:
+        self.producer.send(self.namespace.prefix + topic, key=key, value=value).get(timeout=10)
+
+    def read(
+        self, topics: list[str], accept: Callable[[list[Any]], bool], timeout_s: float = 30.0
+    ) -> list[Any]:
+        """Every record on ``topics`` (from the start) until ``accept(records)`` holds."""
+        consumer = KafkaConsumer(
+            *[self.namespace.prefix + t for t in topics],
+            bootstrap_servers=self.namespace.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            consumer_timeout_ms=500,
+        )
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                for message in consumer:
+                    records.append(message)
+                if accept(records):
+                    return records
+        finally:
+            consumer.close()
+        raise AssertionError(
+            f"expected records did not arrive within {timeout_s}s; got {len(records)} records"
+        )
+
+    def customer_who_bought(self, tag: str) -> tuple[dict[str, str], str]:
+        """A fresh customer (CRM id and e-mail) who won a deal, once onboarding was sent."""
+        ids = unique(tag)
+        customer_id = new_customer_id(f"crm_account_id:{ids['crm']}")
+        customer = {"crm_account_id": ids["crm"], "email": ids["email"]}
+        self.publish(department_event("sales.deal.won", customer))
+        self.wait_for_onboarding(customer_id)
+        return ids, customer_id
+
+    def wait_for_onboarding(self, customer_id: str) -> None:
+        """Until the deal-won play's actions for the customer are on the service desk topic."""
+        self.read(
+            [TOPICS.service_desk_actions.name],
+            lambda ms: any(
+                v["data"]["play_id"] == "deal-won-onboarding" for v in values(ms, customer_id)
+            ),
+        )
+
+    def close(self) -> None:
+        self.producer.close()
+
+    event = staticmethod(department_event)
+    values = staticmethod(values)
+    unique = staticmethod(unique)
+
+
+@pytest.fixture(scope="module")
+def kafka_io(namespace: KafkaNamespace) -> Iterator[Kafka]:
+    io = Kafka(namespace)
+    yield io
+    io.close()
