@@ -18,6 +18,7 @@ from lifecycle_testing.paths import REPOSITORY_ROOT
 MEMBERS = {
     "lifecycle-schemas": "lifecycle_schemas",
     "lifecycle-admin": "lifecycle_admin",
+    "service-kit": "service_kit",
     "department-kit": "department_kit",
     "marketing-service": "marketing_service",
     "sales-service": "sales_service",

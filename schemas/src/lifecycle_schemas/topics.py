@@ -48,6 +48,20 @@ __all__ = [
 ]
 
 DAY_MS = 24 * 60 * 60 * 1000
+# Production durability: with three or more brokers every topic keeps three copies and an
+# acknowledged write needs two of them (deploy/README.md).
+PRODUCTION_REPLICATION_FACTOR = 3
+PRODUCTION_MIN_INSYNC_REPLICAS = 2
+
+
+def replication_for(broker_count: int) -> tuple[int, dict[str, str]]:
+    """Replication factor and extra topic config for a cluster of `broker_count` brokers."""
+    replication = max(1, min(PRODUCTION_REPLICATION_FACTOR, broker_count))
+    extra: dict[str, str] = {}
+    if replication >= PRODUCTION_REPLICATION_FACTOR:
+        extra["min.insync.replicas"] = str(PRODUCTION_MIN_INSYNC_REPLICAS)
+        extra["unclean.leader.election.enable"] = "false"
+    return replication, extra
 
 
 class CleanupPolicy(StrEnum):
@@ -135,6 +149,8 @@ class TopicRegistry:
     service_desk_actions: TopicSpec
     action_outcomes: TopicSpec
     events_by_customer: TopicSpec
+    identity_messages: TopicSpec
+    customer_commands: TopicSpec
     decision_log: TopicSpec
     customer_profiles: TopicSpec
     customer_merges: TopicSpec
@@ -171,6 +187,26 @@ TOPICS = TopicRegistry(
         value_types=tuple(sorted(DEPARTMENT_EVENT_TYPES)),
         description="Internal: events re-keyed by resolved customer id after identity "
         "resolution, so the state agent is co-partitioned with the customer table.",
+        producers=(Service.ORCHESTRATOR,),
+        consumers=(Service.ORCHESTRATOR,),
+        internal=True,
+    ),
+    identity_messages=TopicSpec(
+        name="lifecycle.orchestrator.identity-messages.v1",
+        key=RecordKey.IDENTIFIER,
+        value_types=(),
+        description="Internal: identity lookups and claims of the orchestrator's identity "
+        "resolution, keyed by the identifier they concern.",
+        producers=(Service.ORCHESTRATOR,),
+        consumers=(Service.ORCHESTRATOR,),
+        internal=True,
+    ),
+    customer_commands=TopicSpec(
+        name="lifecycle.orchestrator.customer-commands.v1",
+        key=RecordKey.CUSTOMER_ID,
+        value_types=(),
+        description="Internal: merges, absorbs and deadline checks for one customer, keyed by "
+        "customer id.",
         producers=(Service.ORCHESTRATOR,),
         consumers=(Service.ORCHESTRATOR,),
         internal=True,

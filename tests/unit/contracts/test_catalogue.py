@@ -266,7 +266,9 @@ def test_every_type_is_published_to_one_topic_with_the_right_key(record_type: st
 def test_topics_carry_only_catalogued_types(spec: TopicSpec) -> None:
     assert set(spec.value_types) <= set(RECORD_MODELS)
     assert len(set(spec.value_types)) == len(spec.value_types)
-    if spec is TOPICS.dead_letter:
+    # The dead-letter topic holds any bytes; the orchestrator's identity and command topics hold
+    # its private messages (orchestrator.core.messages), not contract records.
+    if spec in (TOPICS.dead_letter, TOPICS.identity_messages, TOPICS.customer_commands):
         assert spec.value_types == ()
     else:
         assert spec.value_types

@@ -14,11 +14,11 @@ from department_kit.actions import (
     check_transition,
     effective_status,
 )
-from department_kit.problems import ProblemError
 from lifecycle_schemas.catalogue import AnyAction, action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.outcomes import outcome_id
+from service_kit.problems import ProblemError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from department_kit.ingest import complete_envelope, parse_body, validate_item, validate_items
-from department_kit.problems import FieldProblem, ProblemError
 from lifecycle_schemas.catalogue import event_types_for
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
+from service_kit.problems import FieldProblem, ProblemError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -19,9 +19,9 @@ from department_kit.api_keys import (
     parse_keys,
     write_development_keys,
 )
-from department_kit.logs import JsonFormatter, mask_personal_data
 from department_kit.webhooks import backoff, sign, verify_signature
 from lifecycle_schemas.departments import Department
+from service_kit.logs import JsonFormatter, mask_personal_data
 
 
 def test_development_keys_are_stored_hashed_and_the_plain_ones_are_private(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import pytest
 
 from orchestrator.core.playbook import PolicySpec
 from orchestrator.core.state import CustomerState, OpenAction
-from orchestrator.kafka_setup import replication_for
 from orchestrator.observed import PlayStats, WorkerView, is_flagged, merge_exports, plays_report
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -81,16 +80,3 @@ def test_aliases_and_erased_customers_are_not_counted() -> None:
     view.observe(CustomerState(customer_id="c-1", alias_of="c-0"))
     assert view.segment_counts() == {}
     assert view.stage_counts() == {}
-
-
-@pytest.mark.parametrize(
-    ("brokers", "factor", "extra"),
-    [
-        (1, 1, {}),
-        (2, 2, {}),
-        (3, 3, {"min.insync.replicas": "2"}),
-        (5, 3, {"min.insync.replicas": "2"}),
-    ],
-)
-def test_replication_follows_the_cluster(brokers: int, factor: int, extra: dict[str, str]) -> None:
-    assert replication_for(brokers) == (factor, extra)

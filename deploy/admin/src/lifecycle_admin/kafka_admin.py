@@ -11,12 +11,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from lifecycle_schemas.topics import TOPICS, TopicSpec
-
-# Production durability: with three or more brokers every topic keeps three copies and an
-# acknowledged write needs two of them (see deploy/README.md).
-PRODUCTION_REPLICATION_FACTOR = 3
-PRODUCTION_MIN_INSYNC_REPLICAS = 2
+from lifecycle_schemas.topics import TOPICS, TopicSpec, replication_for
 
 
 class BrokerUnavailableError(RuntimeError):
@@ -56,16 +51,6 @@ def wait_for_broker(bootstrap_servers: str, timeout_s: float = 60.0, min_brokers
     raise BrokerUnavailableError(
         f"no Kafka broker answered at {bootstrap_servers} within {timeout_s:.0f}s: {last_error!r}"
     )
-
-
-def replication_for(broker_count: int) -> tuple[int, dict[str, str]]:
-    """Replication factor and extra config for a cluster of this size."""
-    replication = min(PRODUCTION_REPLICATION_FACTOR, broker_count)
-    extra: dict[str, str] = {}
-    if replication >= PRODUCTION_REPLICATION_FACTOR:
-        extra["min.insync.replicas"] = str(PRODUCTION_MIN_INSYNC_REPLICAS)
-        extra["unclean.leader.election.enable"] = "false"
-    return replication, extra
 
 
 def create_topics(

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from department_kit.problems import FieldProblem, ProblemError
 from lifecycle_schemas.catalogue import AnyAction, AnyOutcome
 from lifecycle_schemas.outcomes import (
     ActionAccepted,
@@ -29,6 +28,7 @@ from lifecycle_schemas.outcomes import (
     outcome_id,
 )
 from lifecycle_schemas.vocabulary import Money, OwnerRef
+from service_kit.problems import FieldProblem, ProblemError
 
 
 class ActionStatus(StrEnum):

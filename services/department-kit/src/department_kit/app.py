@@ -4,32 +4,25 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from department_kit.actions import ActionStatus, OutcomeRequest
 from department_kit.api_keys import ApiKeyEntry, Scope
 from department_kit.department import NativePayloadError
 from department_kit.ingest import Validation, parse_body, validate_items
-from department_kit.problems import (
-    PROBLEM_CONTENT_TYPE,
-    FieldProblem,
-    ProblemError,
-    forbidden,
-    unauthorized,
-)
 from department_kit.runtime import DepartmentRuntime
 from department_kit.store import AcceptedEvent, StoredAction
+from service_kit.http import install_problem_handlers, install_request_metrics
+from service_kit.problems import FieldProblem, ProblemError, forbidden, unauthorized
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +31,6 @@ STREAM_KEEPALIVE_S = 15.0
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
-
-
-def _problem_response(error: ProblemError, request: Request) -> JSONResponse:
-    return JSONResponse(
-        error.body(instance=request.url.path),
-        status_code=error.status,
-        headers=error.headers,
-        media_type=PROBLEM_CONTENT_TYPE,
-    )
 
 
 def action_view(runtime: DepartmentRuntime, action: StoredAction) -> dict[str, Any]:
@@ -102,53 +86,8 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         lifespan=lifespan,
     )
 
-    @app.exception_handler(ProblemError)
-    async def _problem(request: Request, error: ProblemError) -> JSONResponse:
-        return _problem_response(error, request)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [
-            FieldProblem(
-                pointer="/" + "/".join(str(p) for p in detail["loc"][1:]),
-                rule=str(detail["type"]),
-                detail=str(detail["msg"]),
-            )
-            for detail in error.errors()
-        ]
-        return _problem_response(
-            ProblemError(422, "invalid-request", "Invalid request", errors=problems), request
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
-        return _problem_response(ProblemError(error.status_code, slug, str(error.detail)), request)
-
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        runtime.metrics.http_requests.labels(
-            template, request.method, str(response.status_code)
-        ).inc()
-        elapsed = time.perf_counter() - started
-        runtime.metrics.http_duration.labels(template, request.method).observe(elapsed)
-        # The route template, never the raw path or query: no ids or personal data in the log.
-        logger.info(
-            "request",
-            extra={
-                "route": template,
-                "method": request.method,
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 1),
-            },
-        )
-        return response
+    install_problem_handlers(app)
+    install_request_metrics(app, runtime.metrics)
 
     def require(scope: Scope) -> Callable[..., ApiKeyEntry]:
         def authorise(

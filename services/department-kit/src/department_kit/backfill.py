@@ -22,9 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from department_kit.ingest import validate_item
 from department_kit.kafka_io import BrokerUnavailableError
-from department_kit.problems import FieldProblem, ProblemError
 from department_kit.runtime import DepartmentRuntime
 from lifecycle_schemas.catalogue import AnyDepartmentEvent
+from service_kit.problems import FieldProblem, ProblemError
 
 CHUNK_SIZE = 200
 _CSV_JSON_COLUMNS = ("data",)

@@ -12,9 +12,9 @@ import uvicorn
 from department_kit.app import create_app
 from department_kit.backfill import run_import
 from department_kit.department import DepartmentSpec
-from department_kit.logs import configure_logging
 from department_kit.runtime import DepartmentRuntime
 from department_kit.settings import load_settings
+from service_kit.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 

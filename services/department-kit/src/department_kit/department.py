@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from department_kit.problems import FieldProblem
 from lifecycle_schemas.catalogue import AnyAction, event_types_for
 from lifecycle_schemas.departments import Department
+from service_kit.problems import FieldProblem
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from department_kit.problems import FieldProblem, ProblemError
 from lifecycle_schemas.catalogue import DEPARTMENT_EVENT_TYPES, AnyDepartmentEvent, department_of
 from lifecycle_schemas.codec import RecordDecodeError, decode_event
 from lifecycle_schemas.departments import Department, department_source
 from lifecycle_schemas.identifiers import CustomerRef
+from service_kit.problems import FieldProblem, ProblemError
 
 JSON_TYPES = frozenset(
     {"application/json", "application/cloudevents+json", "application/cloudevents-batch+json"}

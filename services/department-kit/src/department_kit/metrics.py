@@ -5,42 +5,17 @@ Each app has its own registry, so several apps (tests) can live in one process.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
+
+from service_kit.metrics import ServiceMetrics
 
 
-class DepartmentMetrics:
-    """Every metric a department service exports."""
+class DepartmentMetrics(ServiceMetrics):
+    """Every metric a department service exports: the shared ones and its own."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        super().__init__()
         r = self.registry
-        self.kafka_reachable = Gauge(
-            "lifecycle_kafka_reachable", "1 while the last request to Kafka succeeded", registry=r
-        )
-        self.consumer_lag = Gauge(
-            "lifecycle_consumer_lag",
-            "records between the group's position and the log end",
-            ["topic", "partition"],
-            registry=r,
-        )
-        self.dead_letter_records = Counter(
-            "lifecycle_dead_letter_records_total",
-            "records sent to the dead-letter topic",
-            ["topic", "reason"],
-            registry=r,
-        )
-        self.http_requests = Counter(
-            "lifecycle_http_requests_total",
-            "HTTP requests answered",
-            ["route", "method", "status"],
-            registry=r,
-        )
-        self.http_duration = Histogram(
-            "lifecycle_http_request_duration_seconds",
-            "HTTP request latency",
-            ["route", "method"],
-            registry=r,
-        )
         self.events_published = Counter(
             "lifecycle_events_published_total", "events acknowledged by Kafka", ["type"], registry=r
         )
@@ -79,7 +54,3 @@ class DepartmentMetrics:
         self.open_streams = Gauge(
             "lifecycle_action_streams_open", "live action streams connected", registry=r
         )
-
-    def set_reachable(self, reachable: bool) -> None:
-        """Record whether the last request to Kafka succeeded."""
-        self.kafka_reachable.set(1 if reachable else 0)

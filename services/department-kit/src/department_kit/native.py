@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from department_kit.department import NativePayloadError
-from department_kit.problems import FieldProblem
 from lifecycle_schemas.envelope import TYPE_PREFIX, stable_id
 from lifecycle_schemas.vocabulary import CURRENCY_EXPONENTS
+from service_kit.problems import FieldProblem
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 # Vendors send nanoseconds; Python datetimes hold microseconds.

@@ -31,7 +31,6 @@ from department_kit.kafka_io import (
     OutgoingRecord,
 )
 from department_kit.metrics import DepartmentMetrics
-from department_kit.problems import ProblemError, broker_unavailable
 from department_kit.settings import DepartmentSettings
 from department_kit.store import AcceptedEvent, DepartmentStore, StoredAction, WebhookState
 from department_kit.webhooks import WebhookPusher
@@ -40,6 +39,7 @@ from lifecycle_schemas.codec import RecordDecodeError, decode_action, encode_rec
 from lifecycle_schemas.dead_letter import dead_letter_headers
 from lifecycle_schemas.departments import SERVICE_OF_DEPARTMENT
 from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
+from service_kit.problems import ProblemError, broker_unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,12 +18,13 @@ from fastapi.responses import JSONResponse
 from faust.contrib.asgi import bind_to_running_loop
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from department_kit.problems import PROBLEM_CONTENT_TYPE, ProblemError
 from lifecycle_schemas.identifiers import IdentifierKind
 from orchestrator.core.identity import IdentityEntry
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
 from orchestrator.streaming import Topology
+from service_kit.http import install_problem_handlers, install_request_metrics
+from service_kit.problems import ProblemError
 
 log = logging.getLogger("orchestrator.api")
 ROUTED_HEADER = "X-Orchestrator-Routed"
@@ -62,29 +62,8 @@ def create_api(topology: Topology) -> FastAPI:
 
     api = FastAPI(title="Customer lifecycle orchestrator", lifespan=lifespan)
 
-    @api.exception_handler(ProblemError)
-    async def problem(request: Request, error: ProblemError) -> JSONResponse:
-        return JSONResponse(
-            error.body(instance=request.url.path),
-            status_code=error.status,
-            media_type=PROBLEM_CONTENT_TYPE,
-            headers=error.headers,
-        )
-
-    @api.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.http_requests.labels(
-            route=route, method=request.method, status=str(response.status_code)
-        ).inc()
-        metrics.http_duration.labels(route=route, method=request.method).observe(
-            time.perf_counter() - started
-        )
-        return response
+    install_problem_handlers(api)
+    install_request_metrics(api, metrics)
 
     def owner_url(table: Any, key: str) -> str | None:
         """The URL of the worker owning ``key`` in ``table``, or None if it is this one."""

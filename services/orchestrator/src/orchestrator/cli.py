@@ -34,12 +34,12 @@ def serve() -> int:
     # Imported here so that check and replay start without faust, Kafka or uvicorn.
     import uvicorn
 
-    from department_kit.logs import configure_logging
     from orchestrator.api import create_api
     from orchestrator.kafka_setup import prepare_cluster
     from orchestrator.metrics import OrchestratorMetrics
     from orchestrator.settings import load_settings
     from orchestrator.streaming import Topology
+    from service_kit.logs import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_level)

@@ -1,9 +1,8 @@
 """The orchestrator's own internal topics, and the replication the cluster allows.
 
 The only module (with :mod:`orchestrator.streaming`, which uses faust) that talks to the Kafka
-admin API. Internal topics follow the registry's conventions (prefix, 8 partitions, retention)
-and are created before the worker starts, because faust agents consume nothing from a topic that
-does not exist yet.
+admin API. The internal topics come from the registry (with the prefix) and the replication
+factor from the registry's durability policy for the cluster's size.
 """
 
 from __future__ import annotations
@@ -11,38 +10,14 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from lifecycle_schemas.departments import Service
-from lifecycle_schemas.topics import RecordKey, TopicSpec
+from lifecycle_schemas.topics import TOPICS, replication_for
 
-# Internal topics this service needs besides the registry's events_by_customer (reported to the
-# lead for the registry).
-IDENTITY_MESSAGES = TopicSpec(
-    name="lifecycle.orchestrator.identity-messages.v1",
-    key=RecordKey.IDENTIFIER,
-    value_types=(),
-    description="Internal: identity lookups and claims, keyed by the identifier they concern.",
-    producers=(Service.ORCHESTRATOR,),
-    consumers=(Service.ORCHESTRATOR,),
-    internal=True,
+# The registry's internal topics the orchestrator produces to itself: created here when missing,
+# since faust agents consume nothing from a topic that does not exist yet.
+INTERNAL_TOPICS = tuple(
+    spec for spec in TOPICS.all() if spec.internal and Service.ORCHESTRATOR in spec.producers
 )
-CUSTOMER_COMMANDS = TopicSpec(
-    name="lifecycle.orchestrator.customer-commands.v1",
-    key=RecordKey.CUSTOMER_ID,
-    value_types=(),
-    description="Internal: merges, absorbs and deadline checks, keyed by customer id.",
-    producers=(Service.ORCHESTRATOR,),
-    consumers=(Service.ORCHESTRATOR,),
-    internal=True,
-)
-INTERNAL_TOPICS = (IDENTITY_MESSAGES, CUSTOMER_COMMANDS)
-MAX_REPLICATION = 3
 _TOPIC_ALREADY_EXISTS = 36
-
-
-def replication_for(broker_count: int) -> tuple[int, dict[str, str]]:
-    """Replication factor and extra config for a cluster of ``broker_count`` brokers."""
-    factor = max(1, min(MAX_REPLICATION, broker_count))
-    extra = {"min.insync.replicas": "2"} if factor >= MAX_REPLICATION else {}
-    return factor, extra
 
 
 async def prepare_cluster(

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from service_kit.metrics import ServiceMetrics
 
 
-class OrchestratorMetrics:
+class OrchestratorMetrics(ServiceMetrics):
     """One registry per process, so tests can build apps side by side."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        super().__init__()
         r = self.registry
-        self.kafka_reachable = Gauge(
-            "lifecycle_kafka_reachable", "1 while the last request to Kafka succeeded", registry=r
-        )
-        self.consumer_lag = Gauge(
-            "lifecycle_consumer_lag",
-            "Records behind the log end",
-            ["topic", "partition"],
-            registry=r,
-        )
-        self.dead_letters = Counter(
-            "lifecycle_dead_letter_records_total",
-            "Records sent to the dead-letter topic",
-            ["topic", "reason"],
-            registry=r,
-        )
-        self.http_requests = Counter(
-            "lifecycle_http_requests_total",
-            "HTTP requests answered",
-            ["route", "method", "status"],
-            registry=r,
-        )
-        self.http_duration = Histogram(
-            "lifecycle_http_request_duration_seconds",
-            "HTTP request latency",
-            ["route", "method"],
-            registry=r,
-        )
         self.events_processed = Counter(
             "lifecycle_events_processed_total",
             "Events applied to customer state",

@@ -68,7 +68,6 @@ from orchestrator.core.messages import (
 from orchestrator.core.playbook import Playbook, short_type
 from orchestrator.core.reducer import apply
 from orchestrator.core.state import CustomerState
-from orchestrator.kafka_setup import CUSTOMER_COMMANDS, IDENTITY_MESSAGES
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
 from orchestrator.settings import OrchestratorSettings
@@ -136,9 +135,9 @@ class Topology:
         self.department_topic = app.topic(
             *[events_topic_for(d).name_in(name) for d in Department], **RAW
         )
-        self.identity_topic = app.topic(IDENTITY_MESSAGES.name_in(name), **RAW)
+        self.identity_topic = app.topic(TOPICS.identity_messages.name_in(name), **RAW)
         self.events_by_customer = TOPICS.events_by_customer.name_in(name)
-        self.commands = CUSTOMER_COMMANDS.name_in(name)
+        self.commands = TOPICS.customer_commands.name_in(name)
         self.outcomes = TOPICS.action_outcomes.name_in(name)
         self.customer_topic = app.topic(
             self.events_by_customer, self.commands, self.outcomes, **RAW
@@ -201,7 +200,7 @@ class Topology:
             if isinstance(error, RecordDecodeError) and error.errors
             else type(error).__name__
         )
-        self.metrics.dead_letters.labels(topic=message.topic, reason=reason).inc()
+        self.metrics.dead_letter_records.labels(topic=message.topic, reason=reason).inc()
         log.warning(
             "record dead-lettered",
             extra={

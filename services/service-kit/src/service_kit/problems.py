@@ -1,4 +1,4 @@
-"""RFC 9457 problem details: every HTTP error a department service answers.
+"""RFC 9457 problem details: every HTTP error a service answers.
 
 Routes raise :class:`ProblemError`; one exception handler renders it as
 ``application/problem+json`` with the failing field paths in ``errors``.
