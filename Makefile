@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 help: ## List the targets, one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-setup: .venv/.synced $(KAFKA_JARS) prometheus-installed ## Install what is missing: uv, Python packages (locked), Kafka jars, Prometheus
+setup: .venv/.synced $(KAFKA_JARS) debian-packages ## Install what is missing: uv, Python packages (locked), Kafka jars, Prometheus, Chromium
 
 .venv/.synced: uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml deploy/admin/pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
@@ -24,14 +24,18 @@ $(KAFKA_JARS): deploy/kafka/pom.xml
 	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies
 	@touch $@
 
-.PHONY: prometheus-installed
-prometheus-installed:
-	@if ! command -v promtool >/dev/null 2>&1; then \
+.PHONY: debian-packages
+# Prometheus (promtool) for the metrics server and rule tests; Chromium for the browser tests.
+debian-packages:
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's prometheus package"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else \
-	    echo "prometheus is missing: run 'sudo apt-get install prometheus'"; exit 1; \
+	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
 	  fi; \
 	fi
 
