@@ -54,7 +54,7 @@ def build_workload(record_count: int, seed: int = 1) -> Workload:
     return Workload(tuple(records[:record_count]))
 
 
-async def _preload(bootstrap: str, topic: str, workload: Workload) -> float:
+async def _preload(bootstrap: str, records_by_topic: dict[str, list[tuple[bytes, bytes]]]) -> float:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -66,7 +66,9 @@ async def _preload(bootstrap: str, topic: str, workload: Workload) -> float:
     started = time.perf_counter()
     try:
         pending = [
-            await producer.send(topic, key=key, value=value) for key, value in workload.records
+            await producer.send(topic, key=key, value=value)
+            for topic, records in records_by_topic.items()
+            for key, value in records
         ]
         await asyncio.gather(*pending)
     finally:
@@ -76,4 +78,11 @@ async def _preload(bootstrap: str, topic: str, workload: Workload) -> float:
 
 def preload(bootstrap: str, topic: str, workload: Workload) -> float:
     """Write the workload to `topic` (acks=all); return the seconds it took."""
-    return asyncio.run(_preload(bootstrap, topic, workload))
+    return asyncio.run(_preload(bootstrap, {topic: list(workload.records)}))
+
+
+def preload_by_topic(
+    bootstrap: str, records_by_topic: dict[str, list[tuple[bytes, bytes]]]
+) -> float:
+    """Write keyed records to their topics (acks=all); return the seconds it took."""
+    return asyncio.run(_preload(bootstrap, records_by_topic))
