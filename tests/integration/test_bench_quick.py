@@ -18,7 +18,9 @@ def test_a_quick_benchmark_measures_every_pipeline_and_writes_json_markdown_and_
     kafka_broker: KafkaBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_broker.bootstrap_servers)
-    options = BenchOptions(records=1500, repeats=1, timeout_s=120.0)
+    options = BenchOptions(
+        records=1500, repeats=1, timeout_s=120.0, ingest_rate=50.0, ingest_seconds=1.0
+    )
     report = run_suite(options, tmp_path)
     assert set(report["figures"]) == set(options.pipelines)
     for name, figure in report["figures"].items():
@@ -29,6 +31,10 @@ def test_a_quick_benchmark_measures_every_pipeline_and_writes_json_markdown_and_
             assert figure["runs"][0]["records"] == 1500
         assert figure["median_records_per_second"] > 0
     assert report["machine"]["cores"] >= 1
+    single, batches = report["ingest"]["single_events"], report["ingest"]["batches"]
+    assert single["requests"] == 50
+    assert single["p99_ms"] >= single["p50_ms"] > 0
+    assert batches["events_per_second"] > 0
     assert set(report["ratios_to_ceiling"]) == set(options.pipelines) - {"ceiling-json"}
     written = sorted(path.suffix for path in tmp_path.iterdir())
     assert written == [".json", ".md", ".png"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from lifecycle_admin.local_stack import repository_root
 from lifecycle_bench.suite import BenchOptions, run_suite
 
-QUICK = BenchOptions(records=5_000, repeats=1, timeout_s=150.0)
+QUICK = BenchOptions(records=5_000, repeats=1, timeout_s=150.0, ingest_seconds=2.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +27,22 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats or base.repeats,
         pipelines=base.pipelines,
         timeout_s=base.timeout_s,
+        ingest_rate=base.ingest_rate,
+        ingest_seconds=base.ingest_seconds,
     )
     report = run_suite(options, args.output)
     for name, figure in report["figures"].items():
         print(f"{name:<20} {figure['median_records_per_second']:>10,.0f} records/s (median)")
+    if "ingest" in report:
+        single, batches = report["ingest"]["single_events"], report["ingest"]["batches"]
+        print(
+            f"ingest single events at {single['offered_requests_per_second']:.0f}/s: "
+            f"p50 {single['p50_ms']} ms, p99 {single['p99_ms']} ms, refused {single['refused']}"
+        )
+        print(
+            f"ingest batches of {batches['batch_size']}: {batches['events_per_second']:,.0f} "
+            f"events/s, p99 {batches['p99_ms']} ms, refused {batches['refused']}"
+        )
     print(f"written to {args.output}")
     return 0
 

@@ -28,7 +28,8 @@ _PROCESSED = re.compile(r"^lifecycle_events_processed_total\{[^}]*\} ([0-9.e+]+)
 POLL_S = 0.25
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket
 
     with socket.socket() as probe:
@@ -61,7 +62,7 @@ def run_orchestrator(
 ) -> PipelineResult:
     """Preload the department topics, start one worker, time it through the backlog."""
     preload_by_topic(bootstrap, department_topics(workload, prefix))
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-orchestrator-") as data_dir:
         environment = {
             **os.environ,

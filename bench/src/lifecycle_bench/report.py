@@ -36,6 +36,22 @@ def markdown_summary(report: dict[str, Any]) -> str:
             f"{figure['min_records_per_second']:,.0f} | {figure['max_records_per_second']:,.0f} | "
             f"{share} |"
         )
+    ingest = report.get("ingest")
+    if ingest:
+        single, batches = ingest["single_events"], ingest["batches"]
+        lines += [
+            "",
+            "Ingest through one department service process (load from a second process):",
+            "",
+            "| load | throughput | p50 | p99 | refused |",
+            "|---|---:|---:|---:|---:|",
+            f"| single events offered at {single['offered_requests_per_second']:.0f}/s | "
+            f"{single['achieved_requests_per_second']:,.0f} requests/s | {single['p50_ms']} ms | "
+            f"{single['p99_ms']} ms | {single['refused']} |",
+            f"| batches of {batches['batch_size']}, {batches['concurrency']} concurrent | "
+            f"{batches['events_per_second']:,.0f} events/s | {batches['p50_ms']} ms | "
+            f"{batches['p99_ms']} ms | {batches['refused']} |",
+        ]
     lines += ["", "Not yet measured: " + "; ".join(report.get("not_yet_measured", [])) + "."]
     return "\n".join(lines) + "\n"
 

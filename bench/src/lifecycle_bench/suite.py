@@ -21,6 +21,7 @@ from typing import Any
 from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
 from lifecycle_admin.local_stack import repository_root
 from lifecycle_bench.ceiling import TRANSFORMS, PipelineResult, run_passthrough
+from lifecycle_bench.ingest import run_ingest
 from lifecycle_bench.orchestrator_run import run_orchestrator
 from lifecycle_bench.peer_protocol import RESULT_PREFIX, PeerSettings
 from lifecycle_bench.workload import build_workload, preload
@@ -48,6 +49,8 @@ class BenchOptions:
     pipelines: tuple[str, ...] = ("ceiling-json", "ceiling-contracts", "faust-peer",
                                   "quixstreams-peer", "orchestrator")  # fmt: skip
     timeout_s: float = 600.0
+    ingest_rate: float = 500.0
+    ingest_seconds: float = 10.0
 
 
 @dataclass
@@ -175,6 +178,7 @@ def run_suite(options: BenchOptions, output_dir: Path) -> dict[str, Any]:
     with BrokerForBench() as broker, tempfile.TemporaryDirectory(prefix="bench-state-") as state:
         prefix = f"bench-{uuid.uuid4().hex[:8]}."
         create_topics(broker.bootstrap, prefix=prefix)
+        create_topics(broker.bootstrap, prefix=f"{prefix}ingest.")
         for repeat in range(options.repeats):
             if "orchestrator" in options.pipelines:
                 create_topics(broker.bootstrap, prefix=f"{prefix}o{repeat}.")
@@ -201,11 +205,13 @@ def run_suite(options: BenchOptions, output_dir: Path) -> dict[str, Any]:
                 figures[name].runs.append(result)
                 print(f"  {name:<20} run {repeat + 1}: {result.records_per_second:,.0f} records/s",
                       flush=True)  # fmt: skip
+        if options.ingest_seconds > 0:
+            report["ingest"] = run_ingest(broker.bootstrap, f"{prefix}ingest.",
+                                          options.ingest_rate, options.ingest_seconds)  # fmt: skip
     report["figures"] = {name: figure.summary() for name, figure in figures.items()}
     report["ratios_to_ceiling"] = ratios(report["figures"])
     report["not_yet_measured"] = [
         "event-to-action latency at fixed offered rates",
-        "ingest through a department service (single events and batches)",
         "one versus two orchestrator workers",
         "resident memory and RocksDB disk per 100,000 customers; recovery time",
     ]
