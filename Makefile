@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 KAFKA_JARS := deploy/kafka/lib/.fetched
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-unit test-integration lint format contracts bench bench-quick kafka-start kafka-stop kafka-status clean
+.PHONY: help setup run test test-chaos test-unit test-integration lint format contracts bench bench-quick kafka-start kafka-stop kafka-status clean
 
 help: ## List the targets, one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ format: setup ## Format and auto-fix the code
 
 contracts: setup ## Regenerate the JSON Schemas and the AsyncAPI document from the models
 	$(UV) run --frozen python -m lifecycle_schemas.generate
+
+test-chaos: setup ## The chaos and security suite (real processes, faults injected; not in CI yet)
+	$(UV) run --frozen pytest tests/chaos $(PYTEST_ARGS)
 
 bench: setup ## Benchmark (own broker): ceiling, peers; writes bench/results/<timestamp>.{json,md,png}
 	$(UV) run --frozen lifecycle-bench run

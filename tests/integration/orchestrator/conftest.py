@@ -110,6 +110,12 @@ def playbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     marker = "      - type: sales.assign-owner\n        priority: high\n        deadline: 4h"
     assert marker in text
     plays.write_text(text.replace(marker, marker.replace("deadline: 4h", "deadline: 3s"), 1))
+    # Everyone treated: these tests follow plays end to end; the control group is tested apart.
+    policy = target / "policy.yaml"
+    policy.write_text(
+        policy.read_text().replace("control_group_share: 0.1", "control_group_share: 0.0")
+    )
+    assert "control_group_share: 0.0" in policy.read_text()
     return target
 
 

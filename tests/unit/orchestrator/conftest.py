@@ -3,6 +3,7 @@ examples, with the customer, id, time and fields a test needs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,11 @@ EventFactory = Callable[..., Any]
 
 @pytest.fixture(scope="session")
 def playbook() -> Playbook:
-    return load_playbook()
+    # Everyone treated: these cases are about plays; the control group has tests of its own.
+    default = load_playbook()
+    return dataclasses.replace(
+        default, policy=default.policy.model_copy(update={"control_group_share": 0.0})
+    )
 
 
 @pytest.fixture

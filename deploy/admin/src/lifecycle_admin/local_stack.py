@@ -193,7 +193,15 @@ def run_local_stack(with_simulator: bool = True) -> int:
             f"{len(created)} in the registry)"
         )
 
-        service_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        # The simulator's live and siloed summaries, read by the orchestrator's dashboard.
+        simulation_dir = cache / "simulation"
+        simulation_dir.mkdir(parents=True, exist_ok=True)
+        service_env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "ORCHESTRATOR_SIMULATION_DIR": str(simulation_dir),
+            "SIMULATOR_REPORT_DIR": str(simulation_dir),
+        }
         for service in SERVICES:
             service_env[service.port_env] = str(port_of(service))
         keys = development_keys(cache / "keys")

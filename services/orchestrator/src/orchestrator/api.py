@@ -22,6 +22,7 @@ from lifecycle_schemas.identifiers import IdentifierKind
 from orchestrator.core.identity import IdentityEntry
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
+from orchestrator.reporting import install_reporting
 from orchestrator.streaming import Topology
 from service_kit.http import install_problem_handlers, install_request_metrics
 from service_kit.problems import ProblemError
@@ -220,4 +221,5 @@ def create_api(topology: Topology) -> FastAPI:
             item["name"], item["version"] = names[item["play_id"]]
         return {"workers": workers, "plays": report}
 
+    install_reporting(api, topology)
     return api

@@ -18,6 +18,10 @@ INTERNAL_TOPICS = tuple(
     spec for spec in TOPICS.all() if spec.internal and Service.ORCHESTRATOR in spec.producers
 )
 _TOPIC_ALREADY_EXISTS = 36
+# faust's table changelogs (`<app id>-<table>-changelog`), created up front: a fresh worker that
+# met them missing in its first metadata crashed with PartitionsMismatch (docs/reliability.md).
+TABLE_NAMES = ("identities", "customers")
+TABLE_PARTITIONS = 8
 
 
 async def prepare_cluster(
@@ -39,6 +43,15 @@ async def prepare_cluster(
                 topic_configs={**spec.topic_config(), **extra},
             )
             for spec in INTERNAL_TOPICS
+        ]
+        topics += [
+            NewTopic(
+                f"{prefix}lifecycle-orchestrator-{table}-changelog",
+                TABLE_PARTITIONS,
+                factor,
+                topic_configs={"cleanup.policy": "compact", **extra},
+            )
+            for table in TABLE_NAMES
         ]
         response = await admin.create_topics(topics)
         for name, code, *_ in response.topic_errors:

@@ -27,6 +27,8 @@ class OrchestratorSettings(BaseSettings):
     replication_factor: int | None = Field(
         default=None, ge=1, alias="ORCHESTRATOR_REPLICATION_FACTOR"
     )
+    # Where the simulator writes its run summaries (coordinated.json, siloed.json) for the report.
+    simulation_dir: Path | None = Field(default=None, alias="ORCHESTRATOR_SIMULATION_DIR")
     log_level: str = Field(default="INFO", alias="ORCHESTRATOR_LOG_LEVEL")
 
     @property

@@ -73,6 +73,8 @@ from orchestrator.observed import WorkerView
 from orchestrator.settings import OrchestratorSettings
 
 log = logging.getLogger("orchestrator.streaming")
+# How long the group waits for a silent worker (heartbeats every 3 s) before moving its partitions.
+CRASHED_WORKER_SESSION_TIMEOUT_S = 10.0
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -129,6 +131,9 @@ class Topology:
             stream_wait_empty=False,
             table_standby_replicas=0,
             producer_acks=-1,
+            # A SIGKILLed worker's partitions stay with it until its session expires: faust's
+            # 60 s default kept a restarted worker unready for a minute (tests/chaos).
+            broker_session_timeout=CRASHED_WORKER_SESSION_TIMEOUT_S,
         )
         app = self.app
         name = self.prefix
@@ -248,7 +253,8 @@ class Topology:
                     await self.resolve(lookup.identifier, record, lookup.event.encode())
                 else:
                     await self.settle(Claim.model_validate(body["body"]))
-            except (ValueError, KeyError, TypeError) as error:
+            except (ValueError, KeyError, TypeError, RecursionError) as error:
+                # RecursionError: json.loads of a 1,000-deep value (tests/chaos poison records).
                 await self.dead_letter(event.message, error)
 
     async def resolve(self, identifier: str, record: Any, raw: bytes) -> None:
@@ -325,8 +331,9 @@ class Topology:
     def decode_customer_message(self, topic: str, raw: bytes, now: datetime) -> Message:
         """Decode a record of the customer topics by the topic it came from."""
         if topic == self.events_by_customer:
-            # Checked against the clock when it arrived; forwarded copies may be older.
-            return decode_event(raw, now=None)
+            # Only a time in the future is refused, so forwarded (older) copies still pass; a
+            # far-future record written straight to this topic is dead-lettered (tests/chaos).
+            return decode_event(raw, now=now)
         if topic == self.outcomes:
             return decode_outcome(raw, now=now)
         return COMMAND_ADAPTER.validate_json(raw)

@@ -2,6 +2,7 @@
 
     simulate --customers 2000 --seed 42 --days-per-minute 2 --rate 200
     simulate --mode siloed --offline --summary-json siloed.json   # no services needed
+    simulate --report-dir .cache/simulation   # live summaries + a siloed twin of the same seed
 
 The run ends after `--sim-days` of simulated time (or `--duration` real seconds) and prints a
 summary; `--summary-json` also writes it as JSON.
@@ -103,7 +104,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="plain department API keys (make run writes .cache/keys/...)",
     )
     parser.add_argument("--summary-json", type=Path, default=None)
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=os.environ.get("SIMULATOR_REPORT_DIR") or None,
+        help="keep <mode>.json summaries here while running, with siloed.json from a siloed "
+        "twin of the same seed at the same simulated time (ORCHESTRATOR_SIMULATION_DIR)",
+    )
     return parser
+
+
+def write_summary(directory: Path, summary: dict[str, Any]) -> Path:
+    """Write ``<directory>/<mode>.json`` atomically (a reader never sees half a file)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{summary['mode']}.json"
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(summary, indent=2) + "\n")
+    partial.replace(path)
+    return path
+
+
+def siloed_twin(customers: int, seed: int, start: datetime) -> World:
+    """The same seed's company with departments acting on their own rules (advanced offline)."""
+    return World(build_population(customers, seed), seed=seed, start=start, mode=Mode.SILOED)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +138,26 @@ def main(argv: list[str] | None = None) -> int:
         build_population(args.customers, args.seed), seed=args.seed, start=start, mode=mode
     )
     counters: RunCounters | None = None
+    report_dir: Path | None = args.report_dir
+    # The siloed twin is kept at the live world's simulated time, so the two compare like for like.
+    twin = (
+        siloed_twin(args.customers, args.seed, start)
+        if report_dir is not None and mode is Mode.COORDINATED
+        else None
+    )
+
+    def write_reports(counters: RunCounters | None) -> None:
+        if report_dir is None:
+            return
+        write_summary(report_dir, summarise(world.tally, counters, mode, args.customers))
+        if twin is not None:
+            twin.advance(world.now)
+            write_summary(report_dir, summarise(twin.tally, None, Mode.SILOED, args.customers))
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+        write_reports(runner.counters)
+
     if args.offline:
         world.advance(start + timedelta(days=args.sim_days))
     else:
@@ -136,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             endpoints,
             simulated_seconds_per_second=speed,
             events_per_second=args.rate,
-            progress=lambda line: print(line, flush=True),
+            progress=progress,
         )
         duration = args.duration if args.duration is not None else float("inf")
         try:
@@ -145,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             counters = runner.counters
     summary = summarise(world.tally, counters, mode, args.customers)
     print(json.dumps(summary, indent=2))
+    write_reports(counters)
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
     return 0

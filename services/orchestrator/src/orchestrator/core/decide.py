@@ -391,8 +391,8 @@ def arbitrate(
         if state.erased and not spec.type.endswith(ERASE_ACTION):
             _suppress(proposal, "erased", "the customer's personal data is erased")
         elif (
-            proposal.promotional
-            and contact
+            # Consent always wins, for service contacts too (tests/chaos/test_consent.py).
+            contact
             and state.consents.get(str(proposal.channel)) is not None
             and state.consents[str(proposal.channel)].status == "withdrawn"
         ):

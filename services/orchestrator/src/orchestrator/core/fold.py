@@ -128,6 +128,9 @@ def _contact_captured(state: CustomerState, event: ev.ContactCaptured) -> None:
 
 @folds(ev.CampaignMessageSent)
 def _message_sent(state: CustomerState, event: ev.CampaignMessageSent) -> None:
+    if event.data.promotional and state.open_urgent_cases() > 0:
+        # A conflicting contact: counted for the proof-of-value report.
+        state.conflicting_contacts += 1
     state.contact_log.append(
         Contact(at=event.time, channel=event.data.channel.value, promotional=event.data.promotional)
     )

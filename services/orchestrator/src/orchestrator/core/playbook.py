@@ -182,6 +182,8 @@ class PolicySpec(Spec):
     negative_sentiment_context: Annotated[float, Field(gt=0, le=1)] = 0.5
     decline_flag_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
     decline_flag_min_outcomes: Annotated[int, Field(ge=1)] = 5
+    # The share of customers held out of treatment to measure its effect (docs/proof-of-value.md).
+    control_group_share: Annotated[float, Field(ge=0, lt=1)] = 0.10
 
 
 class OwnerRule(Spec):

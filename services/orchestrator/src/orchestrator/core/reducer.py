@@ -22,6 +22,7 @@ from lifecycle_schemas.outputs import (
     decision_id,
 )
 from orchestrator.core import decide
+from orchestrator.core.control import hold_out, in_control_group
 from orchestrator.core.fold import fold
 from orchestrator.core.ltv import predicted_lifetime_value_minor
 from orchestrator.core.messages import (
@@ -148,6 +149,7 @@ def _reevaluate(
 ) -> list[Decision]:
     """Value, segments, owner, plays, arbitration and the profile, after a state change."""
     records: list[Any] = list(extra or [])
+    control = in_control_group(state.customer_id, playbook.policy.control_group_share)
     state.predicted_ltv_minor = predicted_lifetime_value_minor(state, now)
     event_map = event or {"type": short_type(trigger.type), "id": trigger.id}
     context = build_context(customer_view(state, now), event_map)
@@ -171,16 +173,22 @@ def _reevaluate(
         plays = decide.triggered_plays(playbook, trigger)
         proposals = decide.propose(state, playbook, plays, customer, context, now, trigger)
         decide.arbitrate(state, playbook, proposals, context, now)
+        if control:
+            hold_out(proposals)
         decide.record_winners(state, proposals, now, trigger)
         if proposals:
-            records.extend(_decision_records(state, proposals, now, trigger))
+            records.extend(_decision_records(state, proposals, now, trigger, control))
     decisions: list[Decision] = [Publish(r) for r in records]
-    decisions.extend(_profile(state, now, trigger))
+    decisions.extend(_profile(state, now, trigger, control))
     return decisions
 
 
 def _decision_records(
-    state: CustomerState, proposals: list[decide.Proposal], now: datetime, trigger: decide.Trigger
+    state: CustomerState,
+    proposals: list[decide.Proposal],
+    now: datetime,
+    trigger: decide.Trigger,
+    control: bool,
 ) -> list[Any]:
     winners = [p.record for p in proposals if p.verdict is Verdict.WON]
     log_id = decision_id(state.customer_id, trigger.id)
@@ -189,7 +197,7 @@ def _decision_records(
         "decision_id": log_id,
         "trigger_event_id": trigger.id,
         "trigger_event_type": trigger.type,
-        "control_group": False,
+        "control_group": control,
         "candidates": decide.candidates(proposals),
     }
     log = DecisionRecorded.build(
@@ -206,13 +214,15 @@ def _decision_records(
         now,
         "decision",
         log.type,
-        f"{won} action(s) won, {len(proposals) - won} lost or suppressed",
+        f"{won} action(s) won, {len(proposals) - won} lost, suppressed or held out",
         log.id,
     )
     return [*winners, log]
 
 
-def _profile(state: CustomerState, now: datetime, trigger: decide.Trigger) -> list[Decision]:
+def _profile(
+    state: CustomerState, now: datetime, trigger: decide.Trigger, control: bool
+) -> list[Decision]:
     state.profile_version += 1
     if state.erased:
         return [EraseProfile(state.customer_id)]
@@ -242,6 +252,7 @@ def _profile(state: CustomerState, now: datetime, trigger: decide.Trigger) -> li
         "segments": state.segments,
         "owner": decide.owner_ref(state.owner),
         "last_engaged_at": state.last_engaged_at,
+        "control_group": control,
         "open_action_ids": [
             a.action_id
             for a in state.open_actions.values()

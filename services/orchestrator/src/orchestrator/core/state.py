@@ -156,6 +156,8 @@ class CustomerState(StateModel):
     owner_rule: str | None = None
     account_owner: Owner | None = None
     promotions_suppressed: bool = False
+    # Promotions a department sent while a P1/P2 case was open (docs/proof-of-value.md).
+    conflicting_contacts: int = 0
     erased: bool = False
     open_actions: dict[str, OpenAction] = Field(default_factory=dict)
     contact_log: list[Contact] = Field(default_factory=list)

@@ -1,0 +1,134 @@
+"""Proof of value: treated customers against the global control group, from customer states.
+
+Pure: tallies are sums (mergeable across workers), and the report turns them into rates and means
+with 95 % confidence intervals (Wilson score intervals for rates, the normal approximation for
+means). docs/proof-of-value.md defines each measure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from orchestrator.core.control import in_control_group
+from orchestrator.core.state import ActionStatus, CustomerState
+
+Z_95 = 1.959964
+GROUPS = ("treated", "control")
+
+
+@dataclass
+class GroupTally:
+    """Sums over one group's customers; adding two tallies merges two workers' counts."""
+
+    customers: int = 0
+    converted: int = 0
+    churned: int = 0
+    with_conflict: int = 0
+    conflicting_contacts: int = 0
+    missed_deadlines: int = 0
+    missed_sq: int = 0
+    revenue_minor: int = 0
+    revenue_sq: float = 0.0
+
+    def add(self, state: CustomerState) -> None:
+        """Count one customer."""
+        missed = sum(1 for a in state.open_actions.values() if a.status is ActionStatus.MISSED)
+        self.customers += 1
+        self.converted += state.purchases > 0
+        self.churned += state.churned_at is not None
+        self.with_conflict += state.conflicting_contacts > 0
+        self.conflicting_contacts += state.conflicting_contacts
+        self.missed_deadlines += missed
+        self.missed_sq += missed * missed
+        self.revenue_minor += state.revenue_to_date_minor
+        self.revenue_sq += float(state.revenue_to_date_minor) ** 2
+
+    def merge(self, other: GroupTally) -> None:
+        """Add another tally's sums to this one."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+def tally(states: list[CustomerState], share: float) -> dict[str, GroupTally]:
+    """Split live customers (not merged away, not erased) into treated and control, and sum."""
+    groups = {name: GroupTally() for name in GROUPS}
+    for state in states:
+        if state.alias_of is not None or state.erased or not state.identifiers:
+            continue
+        group = "control" if in_control_group(state.customer_id, share) else "treated"
+        groups[group].add(state)
+    return groups
+
+
+def export(groups: dict[str, GroupTally]) -> dict[str, dict[str, Any]]:
+    """Tallies as JSON (``GET /internal/proof-tally``)."""
+    return {name: asdict(t) for name, t in groups.items()}
+
+
+def merge(exports: list[dict[str, dict[str, Any]]]) -> dict[str, GroupTally]:
+    """Sum several workers' exported tallies."""
+    total = {name: GroupTally() for name in GROUPS}
+    for exported in exports:
+        for name in GROUPS:
+            total[name].merge(GroupTally(**exported.get(name, {})))
+    return total
+
+
+def wilson(successes: int, n: int, z: float = Z_95) -> dict[str, Any]:
+    """A rate with its Wilson score interval (sound for small n and rates near 0 or 1)."""
+    if n == 0:
+        return {"value": None, "low": None, "high": None, "count": 0, "n": 0}
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return {
+        "value": round(p, 6),
+        "low": round(max(0.0, centre - half), 6),
+        "high": round(min(1.0, centre + half), 6),
+        "count": successes,
+        "n": n,
+    }
+
+
+def mean_interval(total: float, sum_sq: float, n: int, z: float = Z_95) -> dict[str, Any]:
+    """A mean with its normal-approximation interval, from the sum and the sum of squares."""
+    if n == 0:
+        return {"value": None, "low": None, "high": None, "total": 0, "n": 0}
+    mean = total / n
+    variance = max(0.0, (sum_sq - n * mean * mean) / (n - 1)) if n > 1 else 0.0
+    half = z * math.sqrt(variance / n)
+    return {
+        "value": round(mean, 6),
+        "low": round(mean - half, 6),
+        "high": round(mean + half, 6),
+        "total": total,
+        "n": n,
+    }
+
+
+def report(groups: dict[str, GroupTally], share: float) -> dict[str, Any]:
+    """Treated versus control: every measure per group, with counts and 95 % intervals."""
+    measures: dict[str, dict[str, Any]] = {}
+    for name, t in groups.items():
+        n = t.customers
+        measures[name] = {
+            "customers": n,
+            "conversion_rate": wilson(t.converted, n),
+            "churn_rate": wilson(t.churned, n),
+            "revenue_per_customer_eur": _in_major(mean_interval(t.revenue_minor, t.revenue_sq, n)),
+            "conflicting_contact_rate": wilson(t.with_conflict, n),
+            "conflicting_contacts": t.conflicting_contacts,
+            "missed_deadlines_per_customer": mean_interval(t.missed_deadlines, t.missed_sq, n),
+            "missed_deadlines": t.missed_deadlines,
+        }
+    return {"control_group_share": share, "confidence": 0.95, "groups": measures}
+
+
+def _in_major(interval: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (round(v / 100, 2) if isinstance(v, int | float) and k != "n" else v)
+        for k, v in interval.items()
+    }

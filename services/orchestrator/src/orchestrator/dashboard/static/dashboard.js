@@ -1,0 +1,211 @@
+// The orchestrator dashboard: plain JS and inline SVG, no libraries, no CDN.
+// Every view polls the orchestrator's own read-only API and marks itself "live" once it has data.
+"use strict";
+
+const POLL_MS = 3000;
+let previousFlow = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+async function getJson(path) {
+  const reply = await fetch(path, { headers: { Accept: "application/json" } });
+  if (!reply.ok) throw new Error(`${path}: ${reply.status}`);
+  return reply.json();
+}
+function fmt(n, digits = 0) {
+  return n === null || n === undefined ? "–" : Number(n).toLocaleString("en", {
+    maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+function markLive(id, live) { document.getElementById(id).classList.toggle("live", live); }
+function sum(obj) { return Object.values(obj || {}).reduce((a, b) => a + b, 0); }
+
+// A horizontal bar chart; rows: [{label, value, low?, high?, colour?}].
+function barChart(title, rows, unit = "", digits = 0) {
+  const width = 300, rowH = 22, left = 110, height = rows.length * rowH + 26;
+  const max = Math.max(1e-9, ...rows.map(r => Math.max(r.high ?? r.value ?? 0, r.value ?? 0)));
+  const chart = svg("svg", { width, height, role: "img", "aria-label": title, class: "bar-chart" });
+  chart.append(svg("text", { x: 0, y: 13, "font-size": 12, "font-weight": "bold" }, title));
+  rows.forEach((r, i) => {
+    const y = 22 + i * rowH, scale = (width - left - 50) / max;
+    chart.append(svg("text", { x: 0, y: y + 13, "font-size": 11 }, r.label));
+    chart.append(svg("rect", { x: left, y, height: rowH - 6, width: Math.max(1, (r.value ?? 0) * scale),
+      fill: r.colour || "#457b9d" }));
+    if (r.low !== undefined && r.low !== null) {  // an interval is drawn from 0 at the least
+      const mid = y + (rowH - 6) / 2;
+      chart.append(svg("line", { x1: left + Math.max(0, r.low) * scale, x2: left + r.high * scale, y1: mid, y2: mid,
+        stroke: "#1d2733", "stroke-width": 1.5 }));
+    }
+    chart.append(svg("text", { x: left + (r.high ?? r.value ?? 0) * scale + 4, y: y + 13, "font-size": 11 },
+      r.value === null || r.value === undefined ? "n/a" : fmt(r.value, digits) + unit));
+  });
+  return chart;
+}
+
+async function refreshFlow() {
+  const flow = await getJson("/v1/dashboard/flow");
+  const departments = new Set([...Object.keys(flow.events_in), ...Object.keys(flow.actions_out)]);
+  const minutes = previousFlow ? (flow.at - previousFlow.at) / 60 : 0;
+  const rate = (now, before) => (minutes > 0 ? (now - (before || 0)) / minutes : null);
+  const rows = document.getElementById("flow-rows");
+  rows.replaceChildren();
+  for (const d of [...departments].sort()) {
+    rows.append(el("tr", {}, el("td", {}, d), el("td", {}, fmt(flow.events_in[d] || 0)),
+      el("td", {}, fmt(rate(flow.events_in[d] || 0, previousFlow?.events_in[d]), 1)),
+      el("td", {}, fmt(flow.actions_out[d] || 0)),
+      el("td", {}, fmt(rate(flow.actions_out[d] || 0, previousFlow?.actions_out[d]), 1))));
+  }
+  document.getElementById("flow-events").textContent =
+    fmt(rate(sum(flow.events_in), previousFlow && sum(previousFlow.events_in)), 0);
+  document.getElementById("flow-actions").textContent =
+    fmt(rate(sum(flow.actions_out), previousFlow && sum(previousFlow.actions_out)), 0);
+  document.getElementById("flow-dead").textContent = fmt(flow.dead_letters);
+  document.getElementById("flow-lag").textContent = fmt(flow.lag);
+  document.getElementById("flow-missed").textContent = fmt(sum(flow.deadlines_missed));
+  previousFlow = flow;
+  markLive("flow", sum(flow.events_in) > 0);
+}
+
+async function refreshFunnel() {
+  const [funnel, segments] = await Promise.all([getJson("/v1/dashboard/funnel"), getJson("/v1/segments")]);
+  const order = ["engage", "transact", "fulfil", "service"];
+  const stages = Object.keys(funnel.stages).sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  const rows = stages.map(s => ({ label: s,
+    value: (funnel.stages[s].active || 0) + (funnel.stages[s].completed || 0) }));
+  document.getElementById("funnel-chart").replaceChildren(barChart("customers reaching each stage", rows));
+  const body = document.getElementById("segment-rows");
+  body.replaceChildren();
+  for (const s of segments.segments) {
+    body.append(el("tr", {}, el("td", {}, s.name), el("td", {}, s.manager.display_name || s.manager.owner_id),
+      el("td", {}, fmt(s.members)), el("td", {}, fmt((funnel.segment_value_minor[s.segment_id] || 0) / 100)),
+      el("td", {}, s.budget ? fmt(s.budget.amount_minor / 100) : "–"),
+      el("td", {}, fmt(funnel.segment_plays[s.segment_id] || 0))));
+  }
+  markLive("funnel", rows.some(r => r.value > 0));
+}
+
+async function refreshPlays() {
+  const { plays } = await getJson("/v1/plays");
+  const body = document.getElementById("play-rows");
+  body.replaceChildren();
+  for (const p of plays) {
+    const reasons = p.declines_by_department_and_reason.slice(0, 2)
+      .map(d => `${d.department}: ${d.reason} (${d.count})`).join("; ");
+    body.append(el("tr", {}, el("td", {}, p.name), el("td", {}, fmt(p.emitted)), el("td", {}, fmt(p.accepted)),
+      el("td", {}, fmt(p.completed)), el("td", {}, fmt(p.declined)), el("td", {}, fmt(p.decline_rate * 100, 0) + " %"),
+      el("td", {}, reasons || "–"), el("td", { class: p.flagged ? "flag" : "" }, p.flagged ? "flagged" : "")));
+  }
+  markLive("plays", plays.some(p => p.emitted > 0));
+}
+
+async function refreshRecent() {
+  const { customers } = await getJson("/v1/dashboard/customers");
+  const chips = document.getElementById("recent");
+  chips.replaceChildren(el("span", { class: "muted" }, "recent: "));
+  for (const c of customers.slice(0, 12)) {
+    const button = el("button", { type: "button", "data-customer": c.customer_id }, c.identifiers[0] || c.customer_id);
+    button.addEventListener("click", () => showCustomer(c.customer_id));
+    chips.append(button);
+  }
+}
+
+function customerKey(text) {
+  const t = text.trim();
+  if (t.includes(":")) return t;
+  if (t.includes("@")) return `email:${t.toLowerCase()}`;
+  if (t.startsWith("+")) return `phone:${t}`;
+  return t;
+}
+
+async function showCustomer(key) {
+  const card = document.getElementById("customer-card");
+  const path = `/v1/customers/${encodeURIComponent(key)}`;
+  let customer, decisions, timeline;
+  try {
+    [customer, decisions, timeline] = await Promise.all(
+      [getJson(path), getJson(`${path}/decisions`), getJson(`${path}/timeline`)]);
+  } catch (error) {
+    card.replaceChildren(el("p", { class: "muted" }, `no customer found for ${key}`));
+    return;
+  }
+  const open = Object.values(customer.open_actions || {}).filter(a => ["open", "accepted"].includes(a.status));
+  const owner = customer.owner ? `${customer.owner.department} / ${customer.owner.owner_id}` : "none";
+  const health = `open cases ${Object.keys(customer.open_cases || {}).length}, CSAT ${customer.last_csat ?? "–"}, NPS ${customer.last_nps ?? "–"}`;
+  const why = el("div", {});
+  for (const d of decisions.decisions.slice(-5).reverse()) {
+    const list = el("ul", { class: "why" });
+    for (const c of d.candidates) {
+      list.append(el("li", {}, el("span", { class: `verdict-${c.verdict}` }, c.verdict), ` ${c.play_id}: ${c.action_type.split(".").slice(-3, -1).join(".")}`,
+        ` (score ${fmt(c.score, 2)}) — ${c.reason}`));
+    }
+    why.append(el("div", { class: "why" }, `${d.trigger_event_type.split(".").slice(2, -1).join(".")}${d.control_group ? " — control group" : ""}`), list);
+  }
+  const events = el("ul", { class: "why" });
+  for (const t of timeline.timeline.slice(-10).reverse()) events.append(el("li", {}, `${t.at.slice(0, 19)} ${t.summary}`));
+  card.replaceChildren(
+    el("h3", { id: "customer-id" }, customer.customer_id),
+    el("p", {}, `identifiers: ${customer.identifiers.map(i => `${i.kind}:${i.value}`).join(", ")}`),
+    el("p", {}, `value: revenue ${fmt(customer.revenue_to_date_minor / 100)} ${customer.currency || ""}, predicted LTV ${fmt(customer.predicted_ltv_minor / 100)}`),
+    el("p", {}, `health: ${health}; owner: ${owner}; segments: ${customer.segments.join(", ") || "none"}`),
+    el("p", {}, `open actions: ${open.map(a => `${a.action_type.split(".").slice(-3, -1).join(".")} (${a.status})`).join(", ") || "none"}`),
+    el("h3", {}, "Why: decisions, candidates and why they lost"), why,
+    el("h3", {}, "Timeline"), events);
+  markLive("customer", true);
+}
+
+async function refreshProof() {
+  const report = await getJson("/v1/reports/proof-of-value");
+  const t = report.groups.treated, c = report.groups.control;
+  document.getElementById("proof-note").textContent =
+    `treated ${fmt(t.customers)} customers, control ${fmt(c.customers)} (share ${fmt(report.control_group_share * 100)} %); bars: value, whiskers: 95 % interval`;
+  const pair = (measure, scale = 1) => [
+    { label: "treated", value: t[measure].value === null ? null : t[measure].value * scale,
+      low: t[measure].low === null ? null : t[measure].low * scale, high: t[measure].high === null ? null : t[measure].high * scale },
+    { label: "control", colour: "#adb5bd", value: c[measure].value === null ? null : c[measure].value * scale,
+      low: c[measure].low === null ? null : c[measure].low * scale, high: c[measure].high === null ? null : c[measure].high * scale }];
+  document.getElementById("proof-charts").replaceChildren(
+    barChart("conversion rate", pair("conversion_rate", 100), " %", 1),
+    barChart("churn rate", pair("churn_rate", 100), " %", 1),
+    barChart("revenue per customer", pair("revenue_per_customer_eur"), " €"),
+    barChart("customers with a conflicting contact", pair("conflicting_contact_rate", 100), " %", 1),
+    barChart("missed deadlines per customer", pair("missed_deadlines_per_customer"), "", 2));
+  const sim = report.simulation || {};
+  const modes = Object.keys(sim);
+  const sims = document.getElementById("sim-charts");
+  if (!modes.length) {
+    sims.replaceChildren(el("p", { class: "muted" }, "no simulator summaries yet (simulate --report-dir)"));
+  } else {
+    const rows = (key, scale = 1) => modes.map(m => ({ label: m, value: sim[m][key] === null ? null : sim[m][key] * scale,
+      colour: m === "siloed" ? "#e76f51" : "#2a9d8f" }));
+    sims.replaceChildren(
+      barChart("conflicting contacts", rows("conflicting_contacts")),
+      barChart("conversion (hot lead to deal)", rows("conversion_rate", 100), " %", 1),
+      barChart("churn rate", rows("churn_rate", 100), " %", 1),
+      barChart("revenue per customer", rows("revenue_per_customer_eur"), " €"),
+      barChart("median hand-off (hours)", rows("median_handoff_hours"), " h", 1));
+  }
+  markLive("proof", t.customers + c.customers > 0);
+}
+
+async function refresh() {
+  const results = await Promise.allSettled([refreshFlow(), refreshFunnel(), refreshPlays(), refreshRecent(), refreshProof()]);
+  const failed = results.filter(r => r.status === "rejected").length;
+  document.getElementById("updated").textContent =
+    `updated ${new Date().toLocaleTimeString()}${failed ? ` (${failed} view(s) unavailable)` : ""}`;
+}
+
+document.getElementById("search").addEventListener("submit", event => {
+  event.preventDefault();
+  showCustomer(customerKey(document.getElementById("search-input").value));
+});
+refresh();
+setInterval(refresh, POLL_MS);

@@ -1,0 +1,187 @@
+"""The dashboard page and its read-only API: live flow, portfolio, customers, proof of value.
+
+Mounted on the orchestrator's FastAPI app by :func:`install_reporting`. Everything here reads what
+the worker already holds (its tables, its in-memory view, its metrics registry) and, for the
+coordinated-versus-siloed comparison, the simulator's run summaries; nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
+
+from orchestrator.core import proof
+from orchestrator.core.state import ActionStatus, CustomerState
+from orchestrator.streaming import Topology
+
+log = logging.getLogger("orchestrator.reporting")
+DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
+TALLY_TTL_S = 5.0
+SAMPLE_CUSTOMERS = 25
+SIMULATION_MODES = ("coordinated", "siloed")
+
+
+def metric_sums(registry: CollectorRegistry, name: str, label: str | None) -> dict[str, float]:
+    """A metric's samples summed by one label (or under ``"all"``), ``_created`` left out."""
+    sums: dict[str, float] = {}
+    for family in registry.collect():
+        if family.name != name.removesuffix("_total"):
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            key = sample.labels.get(label, "") if label else "all"
+            sums[key] = sums.get(key, 0.0) + float(sample.value)
+    return sums
+
+
+def simulation_summaries(directory: Path | None) -> dict[str, Any]:
+    """The simulator's latest summaries by mode (``coordinated.json``, ``siloed.json``), if any."""
+    found: dict[str, Any] = {}
+    if directory is None:
+        return found
+    for mode in SIMULATION_MODES:
+        path = directory / f"{mode}.json"
+        try:
+            found[mode] = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):  # a summary being written or broken is left out
+            log.warning("simulation summary unreadable", extra={"path": str(path)})
+    return found
+
+
+def _customer_card(state: CustomerState) -> dict[str, Any]:
+    open_actions = [
+        a
+        for a in state.open_actions.values()
+        if a.status in (ActionStatus.OPEN, ActionStatus.ACCEPTED)
+    ]
+    return {
+        "customer_id": state.customer_id,
+        "identifiers": [f"{i.kind}:{i.value}" for i in state.identifiers],
+        "revenue_to_date_minor": state.revenue_to_date_minor,
+        "segments": state.segments,
+        "open_actions": len(open_actions),
+        "last_event_at": state.last_event_at.isoformat() if state.last_event_at else None,
+    }
+
+
+def install_reporting(api: FastAPI, topology: Topology) -> None:
+    """Add the dashboard page, its static files and the reporting routes to ``api``."""
+    app = topology.app
+    settings = topology.settings
+    cache: dict[str, Any] = {"at": 0.0, "states": []}
+
+    def local_states() -> list[CustomerState]:
+        """This worker's customers, re-read at most every few seconds."""
+        if time.monotonic() - cache["at"] > TALLY_TTL_S:
+            states = []
+            for _, value in topology.customers.items():
+                try:
+                    states.append(CustomerState.from_json(value))
+                except ValueError:  # one unreadable state must not break the report
+                    continue
+            cache.update(at=time.monotonic(), states=states)
+        return list(cache["states"])
+
+    def other_workers() -> list[str]:
+        try:
+            urls = {str(u).rstrip("/") for u in app.router.tables_metadata()}
+        except Exception:  # no assignment yet: this worker only
+            return []
+        return sorted(urls - {settings.canonical_url})
+
+    def share() -> float:
+        return topology.playbook.policy.control_group_share
+
+    api.mount(
+        "/dashboard/static",
+        StaticFiles(directory=DASHBOARD_DIR / "static"),
+        name="dashboard-static",
+    )
+
+    @api.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard")
+
+    @api.get("/dashboard", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(DASHBOARD_DIR / "index.html", media_type="text/html")
+
+    @api.get("/internal/proof-tally")
+    async def proof_tally() -> dict[str, Any]:
+        return proof.export(proof.tally(local_states(), share()))
+
+    @api.get("/v1/reports/proof-of-value")
+    async def proof_of_value() -> dict[str, Any]:
+        exports = [proof.export(proof.tally(local_states(), share()))]
+        for url in other_workers():
+            try:
+                async with app.http_client.get(f"{url}/internal/proof-tally") as reply:
+                    exports.append(await reply.json(content_type=None))
+            except Exception:  # a worker that is gone leaves its customers out, not the answer
+                log.warning("proof tally unavailable", extra={"worker": url})
+        body = proof.report(proof.merge(exports), share())
+        body["simulation"] = simulation_summaries(settings.simulation_dir)
+        return body
+
+    @api.get("/v1/dashboard/flow")
+    async def flow() -> dict[str, Any]:
+        registry = topology.metrics.registry
+        lag = metric_sums(registry, "lifecycle_consumer_lag", None).get("all", 0.0)
+        return {
+            "at": time.time(),
+            "events_in": metric_sums(registry, "lifecycle_events_processed_total", "source"),
+            "actions_out": metric_sums(registry, "lifecycle_actions_emitted_total", "department"),
+            "outcomes_in": metric_sums(
+                registry, "lifecycle_action_outcomes_received_total", "outcome"
+            ),
+            "dead_letters": sum(
+                metric_sums(registry, "lifecycle_dead_letter_records_total", "reason").values()
+            ),
+            "deadlines_missed": metric_sums(
+                registry, "lifecycle_handoff_deadlines_missed_total", "department"
+            ),
+            "suppressed": metric_sums(registry, "lifecycle_candidates_suppressed_total", "reason"),
+            "lag": lag,
+        }
+
+    @api.get("/v1/dashboard/funnel")
+    async def funnel() -> dict[str, Any]:
+        counts = topology.view.stage_counts()
+        stages: dict[str, dict[str, int]] = {}
+        for (stage, status), n in sorted(counts.items()):
+            stages.setdefault(stage, {})[status] = n
+        plays_by_segment: dict[str, int] = {}
+        for play in topology.playbook.plays:
+            for segment in (play.trigger.segment_entered, play.trigger.segment_exited):
+                if segment:
+                    plays_by_segment[segment] = plays_by_segment.get(segment, 0) + 1
+        value: dict[str, int] = {}
+        for state in local_states():
+            for segment in state.segments:
+                value[segment] = value.get(segment, 0) + state.revenue_to_date_minor
+        return {
+            "stages": stages,
+            "segment_value_minor": value,
+            "segment_plays": plays_by_segment,
+        }
+
+    @api.get("/v1/dashboard/customers")
+    async def recent_customers() -> dict[str, Any]:
+        live = [s for s in local_states() if s.alias_of is None and not s.erased and s.identifiers]
+        # Customers with decisions first: their 360 view has a "why" to show.
+        live.sort(
+            key=lambda s: (bool(s.decisions), s.last_event_at is not None, s.last_event_at),
+            reverse=True,
+        )
+        return {"customers": [_customer_card(s) for s in live[:SAMPLE_CUSTOMERS]]}

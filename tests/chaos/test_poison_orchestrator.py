@@ -1,0 +1,68 @@
+"""Poison on every orchestrator input topic: dead-lettered faithfully, the stream goes on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from chaos.poison import (
+    CANARY_EMAIL,
+    CANARY_NAME,
+    dead_letters,
+    group_lag,
+    headers_of,
+    missing_dead_letters,
+    produce_poison,
+)
+from integration.orchestrator.conftest import Kafka, Worker
+
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.topics import TOPICS, events_topic_for
+from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.processes import poll_json
+from orchestrator.core.identity import new_customer_id
+
+pytestmark = pytest.mark.kafka
+
+
+def test_poison_on_every_input_topic_is_dead_lettered_and_the_stream_goes_on(
+    make_worker: Callable[..., Worker], kafka_io: Kafka, namespace: KafkaNamespace
+) -> None:
+    worker = make_worker()
+    inputs = [namespace.topic(events_topic_for(d)) for d in Department] + [
+        namespace.topic(spec)
+        for spec in (
+            TOPICS.events_by_customer,
+            TOPICS.customer_commands,
+            TOPICS.action_outcomes,
+            TOPICS.identity_messages,
+        )
+    ]
+    poisons = produce_poison(
+        namespace.bootstrap_servers, inputs, "com.customerlifecycle.sales.deal.won.v1"
+    )
+    # A good event after the poison is still applied.
+    ids = kafka_io.unique("after-poison")
+    customer_id = new_customer_id(f"crm_account_id:{ids['crm']}")
+    kafka_io.publish(kafka_io.event("sales.deal.won", {"crm_account_id": ids["crm"]}))
+    poll_json(
+        f"{worker.url}/v1/customers/{customer_id}",
+        lambda body: body.get("purchases") == 1,
+        60,
+    )
+    letters = dead_letters(kafka_io, poisons, 60)
+    problems = missing_dead_letters(letters, poisons)
+    assert not problems, "\n".join(problems)
+    for letter in letters:
+        text = str(headers_of(letter))
+        assert CANARY_EMAIL not in text, text
+        assert CANARY_NAME not in text, text
+    # Lag back to zero: the group committed past every poison record.
+    group = f"{namespace.prefix}lifecycle-orchestrator"
+    deadline = time.monotonic() + 30
+    while group_lag(namespace.bootstrap_servers, group, inputs) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert group_lag(namespace.bootstrap_servers, group, inputs) == 0
+    assert worker.process is not None
+    assert worker.process.poll() is None, "the worker died on poison"

@@ -1,0 +1,117 @@
+"""Proof of value: treated versus control tallies and their confidence intervals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from orchestrator.core import proof
+from orchestrator.core.control import in_control_group
+from orchestrator.core.state import ActionStatus, CustomerState, Identifier, OpenAction
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def customer(
+    customer_id: str,
+    *,
+    purchases: int = 0,
+    revenue: int = 0,
+    churned: bool = False,
+    conflicts: int = 0,
+    missed: int = 0,
+) -> CustomerState:
+    state = CustomerState.new(customer_id)
+    state.identifiers = [
+        Identifier(kind="email", value=f"{customer_id}@example.com", first_seen=T0)
+    ]
+    state.purchases = purchases
+    state.revenue_to_date_minor = revenue
+    state.churned_at = T0 if churned else None
+    state.conflicting_contacts = conflicts
+    for n in range(missed):
+        state.open_actions[f"a{n}"] = OpenAction(
+            action_id=f"a{n}",
+            action_type="t",
+            department="sales",
+            play_id="p",
+            play_version=1,
+            priority="normal",
+            created_at=T0,
+            deadline=T0,
+            expires_at=T0,
+            status=ActionStatus.MISSED,
+            trigger_event_id="e",
+        )
+    return state
+
+
+def test_wilson_interval_matches_the_textbook_values() -> None:
+    rate = proof.wilson(5, 10)
+    assert rate["value"] == 0.5
+    assert rate["low"] == pytest.approx(0.2366, abs=1e-4)
+    assert rate["high"] == pytest.approx(0.7634, abs=1e-4)
+    zero = proof.wilson(0, 20)
+    assert zero["low"] == 0.0
+    assert zero["high"] == pytest.approx(0.1611, abs=1e-4)
+    assert proof.wilson(0, 0)["value"] is None
+
+
+def test_mean_interval_from_sums() -> None:
+    values = [2.0, 4.0, 6.0, 8.0]
+    interval = proof.mean_interval(sum(values), sum(v * v for v in values), len(values))
+    assert interval["value"] == 5.0
+    # sample sd = 2.582, se = 1.291, half width = 2.530
+    assert interval["low"] == pytest.approx(2.470, abs=1e-3)
+    assert interval["high"] == pytest.approx(7.530, abs=1e-3)
+    assert proof.mean_interval(0, 0, 0)["value"] is None
+
+
+def test_customers_split_by_the_control_hash_and_merged_or_erased_ones_are_left_out() -> None:
+    ids = [f"cust-{i}" for i in range(400)]
+    states = [customer(i, purchases=1, revenue=10_000) for i in ids]
+    gone = customer("cust-merged")
+    gone.alias_of = "cust-1"
+    erased = customer("cust-erased")
+    erased.erased = True
+    groups = proof.tally([*states, gone, erased], 0.10)
+    control = sum(in_control_group(i, 0.10) for i in ids)
+    assert groups["control"].customers == control
+    assert groups["treated"].customers == 400 - control
+    assert groups["treated"].revenue_minor == 10_000 * (400 - control)
+
+
+def test_report_has_counts_rates_and_intervals_per_group() -> None:
+    states = [
+        customer("a", purchases=1, revenue=50_000, conflicts=0, missed=1),
+        customer("b", churned=True, conflicts=2),
+        customer("c", purchases=2, revenue=150_000),
+        customer("d"),
+    ]
+    body = proof.report(proof.tally(states, 0.0), 0.0)
+    treated = body["groups"]["treated"]
+    assert body["groups"]["control"]["customers"] == 0
+    assert treated["customers"] == 4
+    assert treated["conversion_rate"]["count"] == 2
+    assert treated["conversion_rate"]["value"] == 0.5
+    assert treated["churn_rate"]["count"] == 1
+    assert treated["conflicting_contact_rate"]["count"] == 1
+    assert treated["conflicting_contacts"] == 2
+    assert treated["missed_deadlines"] == 1
+    assert treated["revenue_per_customer_eur"]["value"] == 500.0
+    assert (
+        treated["revenue_per_customer_eur"]["low"]
+        < 500.0
+        < treated["revenue_per_customer_eur"]["high"]
+    )
+
+
+def test_worker_exports_merge_into_the_sum() -> None:
+    one = proof.tally([customer("a", purchases=1, revenue=100)], 0.0)
+    two = proof.tally([customer("b", churned=True)], 0.0)
+    merged = proof.merge([proof.export(one), proof.export(two), {}])
+    assert merged["treated"].customers == 2
+    assert merged["treated"].converted == 1
+    assert merged["treated"].churned == 1
+    assert merged["treated"].revenue_minor == 100
