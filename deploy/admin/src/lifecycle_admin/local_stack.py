@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -26,7 +25,13 @@ from typing import Any
 import yaml
 
 from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
-from lifecycle_admin.stack import KAFKA_PORT, PROMETHEUS_PORT, SERVICES, StackService
+from lifecycle_admin.stack import (
+    KAFKA_PORT,
+    PROMETHEUS_PORT,
+    SERVICES,
+    StackService,
+    module_exists,
+)
 
 HEALTH_TIMEOUT_S = 60.0
 STOP_GRACE_S = 15.0
@@ -61,20 +66,13 @@ def simulator_arguments() -> list[str]:
     return override.split() if override else list(SIMULATOR_ARGUMENTS)
 
 
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def development_keys(directory: Path) -> tuple[Path, Path] | None:
     """Local API keys for the department services: (hashed file, plain file), if they exist.
 
     The department services' library writes them; the runner only asks for them, so this tool
     does not depend on the services it starts.
     """
-    if not _module_exists("department_kit.api_keys"):
+    if not module_exists("department_kit.api_keys"):
         return None
     api_keys = importlib.import_module("department_kit.api_keys")
     hashed = Path(api_keys.write_development_keys(directory))
@@ -267,7 +265,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
             print(f"{entry.name:<12}{entry.url}  [{state}]  log {entry.log_path}")
             if not ok:
                 print(_tail(entry.log_path), file=sys.stderr)
-        if with_simulator and keys is not None and _module_exists(SIMULATOR_MODULE):
+        if with_simulator and keys is not None and module_exists(SIMULATOR_MODULE):
             log_path = logs / "simulator.log"
             process = subprocess.Popen(
                 [sys.executable, "-m", SIMULATOR_MODULE, *simulator_arguments()],

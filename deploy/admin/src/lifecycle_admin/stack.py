@@ -25,10 +25,15 @@ class StackService:
 
     def is_installed(self) -> bool:
         """Whether this service's code exists yet (issues add services one by one)."""
-        try:
-            return importlib.util.find_spec(self.module) is not None
-        except ModuleNotFoundError:
-            return False
+        return module_exists(self.module)
+
+
+def module_exists(name: str) -> bool:
+    """Whether `name` can be imported in this environment (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 KAFKA_PORT = 9092
