@@ -97,6 +97,9 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
             rate = measures["conversion_rate"]
             assert rate["n"] == measures["customers"]
             assert 0.0 <= rate["low"] <= rate["value"] <= rate["high"] <= 1.0
+            handoff = measures["handoff_hours"]
+            assert set(handoff) == {"median", "low", "high", "p90", "n"}
+            assert isinstance(measures["missed_deadlines"], int)
 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as playwright:
@@ -118,8 +121,14 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                     timeout=LIVE_DATA_TIMEOUT_S * 1000,
                 )
                 assert page.locator("#segment-rows tr").count() > 0
+                # Budget spent per segment: the core charges every sent action's cost.
+                page.wait_for_function(
+                    "[...document.querySelectorAll('#segment-rows td[data-spent-minor]')]"
+                    ".some(td => Number(td.dataset.spentMinor) > 0)",
+                    timeout=LIVE_DATA_TIMEOUT_S * 1000,
+                )
                 assert page.locator("#play-rows tr").count() > 0
-                assert page.locator("#proof-charts svg").count() == 5
+                assert page.locator("#proof-charts svg").count() == 6
                 assert page.locator("#sim-charts svg").count() == 5
                 assert page.locator("#customer-id").inner_text()
                 assert page.locator("#customer-card .why li").count() > 0

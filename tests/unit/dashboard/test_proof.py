@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -30,6 +30,7 @@ def customer(
     state.revenue_to_date_minor = revenue
     state.churned_at = T0 if churned else None
     state.conflicting_contacts = conflicts
+    state.deadlines_missed = missed  # counted when the deadline passes, whatever comes after
     for n in range(missed):
         state.open_actions[f"a{n}"] = OpenAction(
             action_id=f"a{n}",
@@ -115,3 +116,36 @@ def test_worker_exports_merge_into_the_sum() -> None:
     assert merged["treated"].converted == 1
     assert merged["treated"].churned == 1
     assert merged["treated"].revenue_minor == 100
+
+
+def test_median_interval_uses_order_statistics() -> None:
+    # 1..100: median 50, ranks 50 -+ 1.96 x 10 / 2 give 40 and 61, p90 is 90.
+    assert proof.median_interval([float(v) for v in range(100, 0, -1)]) == {
+        "median": 50.0,
+        "low": 40.0,
+        "high": 61.0,
+        "p90": 90.0,
+        "n": 100,
+    }
+    assert proof.median_interval([])["median"] is None
+    single = proof.median_interval([7.0])
+    assert (single["low"], single["median"], single["high"]) == (7.0, 7.0, 7.0)
+
+
+def test_hand_off_hours_per_group_merge_across_workers() -> None:
+    waited = customer("a")
+    waited.handoff_started_at = T0
+    waited.first_sales_contact_at = T0 + timedelta(hours=3)
+    waiting = customer("b")
+    waiting.handoff_started_at = T0
+    first = proof.export(proof.tally([waited, waiting], 0.0))
+    other = customer("c")
+    other.handoff_started_at = T0
+    other.first_sales_contact_at = T0 + timedelta(hours=9)
+    second = proof.export(proof.tally([other], 0.0))
+    body = proof.report(proof.merge([first, second]), 0.0)
+    treated = body["groups"]["treated"]
+    assert treated["handoffs_waiting"] == 1
+    assert treated["handoff_hours"]["n"] == 2
+    assert treated["handoff_hours"]["median"] == 3.0
+    assert treated["handoff_hours"]["p90"] == 9.0

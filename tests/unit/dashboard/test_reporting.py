@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from orchestrator.reporting import DASHBOARD_DIR, metric_sums, simulation_summaries
+from orchestrator.core.state import CustomerState, Identifier
+from orchestrator.reporting import (
+    DASHBOARD_DIR,
+    merge_portfolios,
+    metric_sums,
+    portfolio_tally,
+    simulation_summaries,
+)
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 def test_metric_sums_group_by_a_label_and_skip_created_samples() -> None:
@@ -48,3 +58,28 @@ def test_the_page_loads_nothing_from_another_host() -> None:
     assert "https://" not in script
     for view in ("flow", "funnel", "customer", "plays", "proof"):
         assert f'data-view="{view}"' in html
+
+
+def test_portfolio_sums_value_and_budget_spent_per_segment_over_workers() -> None:
+    first = CustomerState.new("c-1")
+    first.identifiers = [Identifier(kind="email", value="a@example.com", first_seen=T0)]
+    first.segments = ["value-gold", "at-risk"]
+    first.revenue_to_date_minor = 1_000
+    first.segment_spend_minor = {"value-gold": 500, "onboarding": 200}  # left onboarding since
+    merged_away = CustomerState.new("c-2")
+    merged_away.alias_of = "c-1"
+    merged_away.segment_spend_minor = {"value-gold": 999}
+    second = CustomerState.new("c-3")
+    second.identifiers = [Identifier(kind="email", value="b@example.com", first_seen=T0)]
+    second.segments = ["value-gold"]
+    second.revenue_to_date_minor = 2_000
+    second.segment_spend_minor = {"value-gold": 50}
+    worker_one = portfolio_tally([first, merged_away])
+    assert worker_one == {
+        "value-gold": {"value_minor": 1_000, "spend_minor": 500},
+        "at-risk": {"value_minor": 1_000, "spend_minor": 0},
+        "onboarding": {"value_minor": 0, "spend_minor": 200},
+    }
+    total = merge_portfolios([worker_one, json.loads(json.dumps(portfolio_tally([second])))])
+    assert total["value-gold"] == {"value_minor": 3_000, "spend_minor": 550}
+    assert total["onboarding"] == {"value_minor": 0, "spend_minor": 200}

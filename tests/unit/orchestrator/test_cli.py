@@ -17,7 +17,7 @@ from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
 
 def test_check_accepts_the_default_playbook(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(DEFAULT_PLAYBOOK_DIR)]) == 0
-    assert "14 plays" in capsys.readouterr().out
+    assert "15 plays" in capsys.readouterr().out
 
 
 def test_check_reports_file_line_and_field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from lifecycle_schemas.outputs import DecisionRecorded
 from orchestrator.core.engine import LocalEngine, published
-from orchestrator.core.playbook import short_type
+from orchestrator.core.playbook import Playbook, short_type
 
 EventFactory = Callable[..., Any]
 CRM = {"crm_account_id": "crm-1", "email": "ann@example.com"}
@@ -111,11 +112,12 @@ def test_promotion_after_resolution_resumes(engine: LocalEngine, make_event: Eve
 
 
 def test_open_urgent_case_rule_suppresses_without_the_flag(
-    engine: LocalEngine, make_event: EventFactory
+    playbook: Playbook, make_event: EventFactory
 ) -> None:
-    # A low-value customer: no suppress action was sent, the policy rule still bites.
+    # Without the play that sends suppress-promotions, the policy rule still bites.
+    plays = tuple(p for p in playbook.plays if p.id != "urgent-case-no-promotions")
     records = feed(
-        engine,
+        LocalEngine(dataclasses.replace(playbook, plays=plays)),
         [
             make_event("sales.deal.won", CRM, amount={"amount_minor": 100, "currency": "EUR"}),
             make_event("servicedesk.case.opened", DESK, priority="P1"),

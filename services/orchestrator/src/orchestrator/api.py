@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from faust.contrib.asgi import bind_to_running_loop
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,14 +23,28 @@ from orchestrator.core.identity import IdentityEntry
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
 from orchestrator.reporting import install_reporting
+from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
-from service_kit.http import install_problem_handlers, install_request_metrics
+from service_kit.http import install_problem_handlers, install_request_metrics, problem_responses
 from service_kit.problems import ProblemError
 
 log = logging.getLogger("orchestrator.api")
 ROUTED_HEADER = "X-Orchestrator-Routed"
 MAX_ALIAS_HOPS = 8
 MAX_ROUTING_HOPS = 3
+# OpenAPI links (stateful clients, tests/chaos/test_schemathesis.py): a customer's record leads
+# to its timeline and decisions by the customer id it answers with.
+CUSTOMER_LINKS = {
+    name: {"operationId": operation, "parameters": {"key": "$response.body#/customer_id"}}
+    for name, operation in (
+        ("GetCustomerTimeline", "customer_timeline"),
+        ("GetCustomerDecisions", "customer_decisions"),
+    )
+}
+CUSTOMER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The customer (answered by the worker owning it)"},
+    **problem_responses(404, 502),
+}
 
 
 def not_found(what: str) -> ProblemError:
@@ -118,7 +132,7 @@ def create_api(topology: Topology) -> FastAPI:
             stored = topology.customers.get(customer_id.encode())
             if not stored:
                 raise not_found("customer")
-            state = CustomerState.from_json(stored)
+            state = load_state(stored)
             if state.alias_of is None:
                 return state
             customer_id = state.alias_of
@@ -131,7 +145,10 @@ def create_api(topology: Topology) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz")
+    @api.get(
+        "/readyz",
+        responses={503: {"description": "Starting: faust has not recovered its tables yet"}},
+    )
     async def readyz() -> JSONResponse:
         recovery = getattr(app.tables, "recovery", None)
         ready = bool(app.started and recovery is not None and recovery.completed.is_set())
@@ -139,7 +156,7 @@ def create_api(topology: Topology) -> FastAPI:
             {"status": "ready" if ready else "starting"}, status_code=200 if ready else 503
         )
 
-    @api.get("/metrics")
+    @api.get("/metrics", response_class=PlainTextResponse)
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -151,15 +168,27 @@ def create_api(topology: Topology) -> FastAPI:
         items = state.model_dump(mode="json", include={part})[part]
         return {"customer_id": state.customer_id, "served_by": served_by(), part: items}
 
-    @api.get("/v1/customers/{key:path}/timeline")
+    @api.get(
+        "/v1/customers/{key:path}/timeline",
+        operation_id="customer_timeline",
+        responses=CUSTOMER_RESPONSES,
+    )
     async def customer_timeline(key: str, request: Request) -> Any:
         return await customer_part(request, key, "timeline")
 
-    @api.get("/v1/customers/{key:path}/decisions")
+    @api.get(
+        "/v1/customers/{key:path}/decisions",
+        operation_id="customer_decisions",
+        responses=CUSTOMER_RESPONSES,
+    )
     async def customer_decisions(key: str, request: Request) -> Any:
         return await customer_part(request, key, "decisions")
 
-    @api.get("/v1/customers/{key:path}")
+    @api.get(
+        "/v1/customers/{key:path}",
+        operation_id="get_customer",
+        responses={**CUSTOMER_RESPONSES, 200: {**CUSTOMER_RESPONSES[200], "links": CUSTOMER_LINKS}},
+    )
     async def customer(key: str, request: Request) -> Any:
         state = await find_state(request, key)
         if isinstance(state, dict):

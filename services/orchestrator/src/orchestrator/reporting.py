@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from orchestrator.core import proof
 from orchestrator.core.state import ActionStatus, CustomerState
+from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
 
 log = logging.getLogger("orchestrator.reporting")
@@ -59,6 +60,37 @@ def simulation_summaries(directory: Path | None) -> dict[str, Any]:
     return found
 
 
+def portfolio_tally(states: list[CustomerState]) -> dict[str, dict[str, int]]:
+    """Per segment: revenue of its live members now, and the treatment budget spent on members.
+
+    Spend stays with a segment after the customer leaves it (it was spent on a member), and
+    merged-away customers carry none (their spend moved to the survivor).
+    """
+    tally: dict[str, dict[str, int]] = {}
+    for state in states:
+        if state.alias_of is not None:
+            continue
+        if not state.erased and state.identifiers:
+            for segment in state.segments:
+                entry = tally.setdefault(segment, {"value_minor": 0, "spend_minor": 0})
+                entry["value_minor"] += state.revenue_to_date_minor
+        for segment, minor in state.segment_spend_minor.items():
+            entry = tally.setdefault(segment, {"value_minor": 0, "spend_minor": 0})
+            entry["spend_minor"] += minor
+    return tally
+
+
+def merge_portfolios(tallies: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    """Sum several workers' portfolio tallies."""
+    total: dict[str, dict[str, int]] = {}
+    for tally in tallies:
+        for segment, entry in tally.items():
+            into = total.setdefault(segment, {"value_minor": 0, "spend_minor": 0})
+            for name in into:
+                into[name] += int(entry.get(name, 0))
+    return total
+
+
 def _customer_card(state: CustomerState) -> dict[str, Any]:
     open_actions = [
         a
@@ -87,7 +119,7 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
             states = []
             for _, value in topology.customers.items():
                 try:
-                    states.append(CustomerState.from_json(value))
+                    states.append(load_state(value))
                 except ValueError:  # one unreadable state must not break the report
                     continue
             cache.update(at=time.monotonic(), states=states)
@@ -121,15 +153,25 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
     async def proof_tally() -> dict[str, Any]:
         return proof.export(proof.tally(local_states(), share()))
 
+    async def from_other_workers(path: str) -> list[Any]:
+        """What every other worker of the group answers on ``path`` (JSON)."""
+        answers = []
+        for url in other_workers():
+            try:
+                async with app.http_client.get(f"{url}{path}") as reply:
+                    answers.append(await reply.json(content_type=None))
+            except Exception:  # a worker that is gone leaves its customers out, not the answer
+                log.warning("worker tally unavailable", extra={"worker": url, "path": path})
+        return answers
+
+    @api.get("/internal/portfolio-tally")
+    async def portfolio() -> dict[str, dict[str, int]]:
+        return portfolio_tally(local_states())
+
     @api.get("/v1/reports/proof-of-value")
     async def proof_of_value() -> dict[str, Any]:
         exports = [proof.export(proof.tally(local_states(), share()))]
-        for url in other_workers():
-            try:
-                async with app.http_client.get(f"{url}/internal/proof-tally") as reply:
-                    exports.append(await reply.json(content_type=None))
-            except Exception:  # a worker that is gone leaves its customers out, not the answer
-                log.warning("proof tally unavailable", extra={"worker": url})
+        exports += await from_other_workers("/internal/proof-tally")
         body = proof.report(proof.merge(exports), share())
         body["simulation"] = simulation_summaries(settings.simulation_dir)
         return body
@@ -166,13 +208,13 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
             for segment in (play.trigger.segment_entered, play.trigger.segment_exited):
                 if segment:
                     plays_by_segment[segment] = plays_by_segment.get(segment, 0) + 1
-        value: dict[str, int] = {}
-        for state in local_states():
-            for segment in state.segments:
-                value[segment] = value.get(segment, 0) + state.revenue_to_date_minor
+        tallies = [portfolio_tally(local_states())]
+        tallies += await from_other_workers("/internal/portfolio-tally")
+        segments = merge_portfolios(tallies)
         return {
             "stages": stages,
-            "segment_value_minor": value,
+            "segment_value_minor": {s: e["value_minor"] for s, e in segments.items()},
+            "segment_spend_minor": {s: e["spend_minor"] for s, e in segments.items()},
             "segment_plays": plays_by_segment,
         }
 

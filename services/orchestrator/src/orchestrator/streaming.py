@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -46,6 +46,7 @@ from lifecycle_schemas.outputs import (
     Verdict,
 )
 from lifecycle_schemas.topics import TOPICS, events_topic_for, topic_for_type
+from orchestrator import faust_fixes
 from orchestrator.core.identity import (
     Claim,
     IdentityEntry,
@@ -56,6 +57,7 @@ from orchestrator.core.identity import (
 )
 from orchestrator.core.messages import (
     COMMAND_ADAPTER,
+    Absorb,
     Command,
     Decision,
     EraseProfile,
@@ -71,10 +73,28 @@ from orchestrator.core.state import CustomerState
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
 from orchestrator.settings import OrchestratorSettings
+from orchestrator.stored import (
+    OutboxRecord,
+    PendingOutputs,
+    SourcePosition,
+    StoredCustomer,
+    load_customer,
+    load_state,
+)
 
 log = logging.getLogger("orchestrator.streaming")
 # How long the group waits for a silent worker (heartbeats every 3 s) before moving its partitions.
 CRASHED_WORKER_SESSION_TIMEOUT_S = 10.0
+PRODUCER_LINGER_S = 0.005
+# Per table partition (16 RocksDB instances per worker). faust's defaults (3 x 64 MiB memtables
+# and a 2 GiB block cache, each per instance) let a worker's memory grow for as long as it
+# runs (the soak in docs/reliability.md); these bound it to about 16 MiB per instance.
+ROCKSDB_OPTIONS: dict[str, Any] = {
+    "write_buffer_size": 4 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 8 * 1024 * 1024,
+    "block_cache_compressed_size": 1024 * 1024,
+}
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -114,6 +134,7 @@ class Topology:
         self.prefix = settings.lifecycle_topic_prefix
         self.ready = False
         self._rebuilt = False
+        faust_fixes.install()
         data_dir = settings.data_dir.resolve() / settings.app_id
         data_dir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
@@ -128,9 +149,14 @@ class Topology:
             web_enabled=False,
             canonical_url=settings.canonical_url,
             autodiscover=False,
-            stream_wait_empty=False,
+            # On a rebalance, wait for the event an agent is working on before partitions move:
+            # without it, an event straddling the rebalance raced the table's recovery.
+            stream_wait_empty=True,
             table_standby_replicas=0,
             producer_acks=-1,
+            # Outputs are queued, not awaited per event: a few ms of linger lets aiokafka send
+            # them in fewer, larger requests (socket writes were 15 % of a profile without it).
+            producer_linger=PRODUCER_LINGER_S,
             # A SIGKILLed worker's partitions stay with it until its session expires: faust's
             # 60 s default kept a restarted worker unready for a minute (tests/chaos).
             broker_session_timeout=CRASHED_WORKER_SESSION_TIMEOUT_S,
@@ -147,11 +173,24 @@ class Topology:
         self.customer_topic = app.topic(
             self.events_by_customer, self.commands, self.outcomes, **RAW
         )
+        # The topics the agents consume (and commit): what consumer lag is reported for.
+        self.input_topics = frozenset(
+            [
+                *self.department_topic.topics,
+                *self.identity_topic.topics,
+                *self.customer_topic.topics,
+            ]
+        )
         # bytes keys and values make faust use the raw serializer: a table key's bytes equal
         # the source topic's key bytes, so key_store() finds the owning worker.
-        self.identities = app.Table("identities", partitions=8, key_type=bytes, value_type=bytes)
-        self.customers = app.Table("customers", partitions=8, key_type=bytes, value_type=bytes)
-        self._topics: dict[str, Any] = {}
+        self.identities = app.Table(
+            "identities", partitions=8, key_type=bytes, value_type=bytes, options=ROCKSDB_OPTIONS
+        )
+        self.customers = app.Table(
+            "customers", partitions=8, key_type=bytes, value_type=bytes, options=ROCKSDB_OPTIONS
+        )
+        # Each segment's treatment budget spent by this worker's customers (rebuilt on rebalance).
+        self.segment_spend: dict[str, int] = {}
         app.agent(self.department_topic, name="resolve-department-events")(
             self.resolve_department_events
         )
@@ -165,19 +204,16 @@ class Topology:
 
     # Sending ------------------------------------------------------------------------------
 
-    def topic(self, name: str) -> Any:
-        """A raw-bytes topic object for sending (cached)."""
-        if name not in self._topics:
-            self._topics[name] = self.app.topic(name, **RAW)
-        return self._topics[name]
-
     async def send(
         self, topic: str, key: str | bytes, value: bytes | None, headers: Any = None
     ) -> Awaitable[Any]:
         """Queue a record; the returned future resolves when Kafka acknowledged it."""
         key_bytes = key.encode() if isinstance(key, str) else key
-        pending: Awaitable[Any] = await self.topic(topic).send(
-            key=key_bytes, value=value, headers=list(headers or [])
+        # faust's own producer (the one it flushes before committing offsets), without the
+        # Topic/Channel layers: their per-record serializer, sensor and debug-log calls were
+        # measurable in a profile and do nothing for raw bytes.
+        pending: Awaitable[Any] = await self.app.producer.send(
+            topic, key_bytes, value, partition=None, timestamp=None, headers=list(headers or [])
         )
         return pending
 
@@ -306,27 +342,81 @@ class Topology:
     async def apply_customer_messages(self, stream: Any) -> None:
         """Apply events, outcomes and commands to the customer's state, in partition order."""
         async for event in stream.events():
-            now = utcnow()
-            try:
-                message = self.decode_customer_message(event.message.topic, event.value, now)
-            except (RecordDecodeError, ValidationError, ValueError) as error:
-                await self.dead_letter(event.message, error)
-                continue
-            try:
-                customer_id = (event.key or b"").decode() or _subject_of(message)
-                stored = self.customers.get(customer_id.encode())
-                state = (
-                    CustomerState.from_json(stored) if stored else CustomerState.new(customer_id)
-                )
-                new_state, decisions = apply(state, message, now, self.playbook)
-            except Exception as error:  # one record the core cannot apply must not stop the stream
-                log.exception("record could not be applied")
-                await self.dead_letter(event.message, UnappliableRecordError(type(error).__name__))
-                continue
-            await self.carry_out(decisions)
-            if new_state is not state:
-                self.customers[customer_id.encode()] = new_state.to_json().encode()
-                self.observe(message, state, new_state, decisions, now)
+            await self.apply_customer_message(event)
+
+    async def apply_customer_message(self, event: Any) -> None:
+        """One record of the customer topics: apply it, send its outputs, store the state.
+
+        The outputs are queued, not awaited: they go into the stored value's outbox with the
+        new state, and a replay of this record re-sends them (see ``orchestrator.stored``).
+        """
+        now = utcnow()
+        source = event.message
+        try:
+            message = self.decode_customer_message(source.topic, event.value, now)
+        except (RecordDecodeError, ValidationError, ValueError) as error:
+            await self.dead_letter(source, error)
+            return
+        position = SourcePosition(
+            topic=source.topic, partition=source.partition, offset=source.offset
+        )
+        try:
+            customer_id = (event.key or b"").decode() or _subject_of(message)
+            key = customer_id.encode()
+            stored_value = self.customers.get(key)
+            stored = (
+                load_customer(stored_value)
+                if stored_value
+                else StoredCustomer(state=CustomerState.new(customer_id))
+            )
+            replayed = stored.pending_for(position)
+            if replayed is not None:
+                # Applied before a crash or a rebalance, maybe not sent: send the same again.
+                await self.send_records(replayed.records)
+                return
+            state = stored.state
+            last_applied = state.applied_event_ids[-1:]
+            was_erased = state.erased
+            spent_before = dict(state.segment_spend_minor)
+            # In place: this parsed copy is ours alone (no deep copy per message).
+            new_state, decisions = apply(
+                state, message, now, self.playbook, self.segment_spend, in_place=True
+            )
+            # Applied (not a duplicate, not forwarded by an alias): its id was appended.
+            changed = new_state.applied_event_ids[-1:] != last_applied
+            outputs = self.outputs(decisions)
+        except Exception as error:  # one record the core cannot apply must not stop the stream
+            log.exception("record could not be applied")
+            await self.dead_letter(source, UnappliableRecordError(type(error).__name__))
+            return
+        pending = await self.send_records(outputs)
+        if changed:
+            if new_state.erased and not was_erased:
+                # Erasure: its outputs (tombstones, forget messages keyed by e-mail and phone)
+                # are acknowledged first, so the stored value keeps no outbox and no personal
+                # data, not even the previous record's profile (E1 in docs/reliability.md).
+                await self.send_all(pending)
+                outbox = []
+            else:
+                outbox = stored.confirmed_dropped(self.committed_offsets())
+                if outputs:
+                    outbox.append(PendingOutputs(source=position, records=outputs))
+            self.customers[key] = StoredCustomer(state=new_state, outbox=outbox).to_bytes()
+            if not isinstance(message, Absorb):  # a merge moves spend, it spends nothing
+                self.count_spend(spent_before, new_state.segment_spend_minor)
+            self.observe(message, new_state, decisions, now)
+
+    def count_spend(self, before: Mapping[str, int], after: Mapping[str, int]) -> None:
+        """Add a customer's new segment spend to this worker's totals (what budgets check)."""
+        for segment_id, minor in after.items():
+            added = minor - before.get(segment_id, 0)
+            if added > 0:
+                self.segment_spend[segment_id] = self.segment_spend.get(segment_id, 0) + added
+
+    def committed_offsets(self) -> Mapping[Any, int | None]:
+        """The source offsets faust committed (after flushing the producer), by partition."""
+        committed: Mapping[Any, int | None] = getattr(self.app.consumer, "_committed_offset", {})
+        return committed
 
     def decode_customer_message(self, topic: str, raw: bytes, now: datetime) -> Message:
         """Decode a record of the customer topics by the topic it came from."""
@@ -338,50 +428,68 @@ class Topology:
             return decode_outcome(raw, now=now)
         return COMMAND_ADAPTER.validate_json(raw)
 
-    async def carry_out(self, decisions: list[Decision]) -> None:
-        """Send every decision's record and wait for the acknowledgements."""
-        pending: list[Awaitable[Any]] = []
+    def outputs(self, decisions: list[Decision]) -> tuple[OutboxRecord, ...]:
+        """The records that carry out the decisions (topic, key, value), in order."""
+        records: list[OutboxRecord] = []
         for decision in decisions:
             if isinstance(decision, Publish):
                 record = decision.record
-                topic = topic_for_type(record.type).name_in(self.prefix)
-                pending.append(
-                    await self.send(topic, kafka_key(record), encode_record(record), KAFKA_HEADERS)
-                )
-            elif isinstance(decision, EraseProfile):
-                pending.append(
-                    await self.send(
-                        TOPICS.customer_profiles.name_in(self.prefix), decision.customer_id, None
+                records.append(
+                    OutboxRecord(
+                        topic=topic_for_type(record.type).name_in(self.prefix),
+                        key=kafka_key(record),
+                        value=encode_record(record).decode(),
+                        cloudevent_headers=True,
                     )
                 )
+            elif isinstance(decision, EraseProfile):
+                topic = TOPICS.customer_profiles.name_in(self.prefix)
+                records.append(OutboxRecord(topic=topic, key=decision.customer_id, value=None))
             elif isinstance(decision, Forward):
-                pending.append(await self.forward(decision))
+                records.append(self.forward(decision))
             elif isinstance(decision, ForgetIdentifiers):
                 for identifier in decision.identifiers:
                     body = json.dumps({"kind": "forget", "body": {"identifier": identifier}})
-                    pending.append(
-                        await self.send(
-                            self.identity_topic.get_topic_name(), identifier, body.encode()
+                    records.append(
+                        OutboxRecord(
+                            topic=self.identity_topic.get_topic_name(), key=identifier, value=body
                         )
                     )
-        await self.send_all(pending)
+        return tuple(records)
 
-    async def forward(self, decision: Forward) -> Awaitable[Any]:
-        """Send a message on to another customer id's partition, by its kind."""
+    def forward(self, decision: Forward) -> OutboxRecord:
+        """The record that sends a message on to another customer id's partition."""
         message = decision.message
         if isinstance(message, Command):
-            return await self.send(
-                self.commands, decision.customer_id, message.model_dump_json().encode()
+            return OutboxRecord(
+                topic=self.commands, key=decision.customer_id, value=message.model_dump_json()
             )
         topic = self.events_by_customer if isinstance(message, DepartmentEvent) else self.outcomes
-        return await self.send(topic, decision.customer_id, encode_record(message), KAFKA_HEADERS)
+        return OutboxRecord(
+            topic=topic,
+            key=decision.customer_id,
+            value=encode_record(message).decode(),
+            cloudevent_headers=True,
+        )
+
+    async def send_records(self, records: tuple[OutboxRecord, ...]) -> list[Awaitable[Any]]:
+        """Queue the records on the producer (faust flushes it before committing offsets);
+        the futures resolve when Kafka acknowledged each."""
+        return [
+            await self.send(
+                record.topic,
+                record.key,
+                None if record.value is None else record.value.encode(),
+                KAFKA_HEADERS if record.cloudevent_headers else None,
+            )
+            for record in records
+        ]
 
     # Observability ------------------------------------------------------------------------
 
     def observe(
         self,
         message: Message,
-        before: CustomerState,
         after: CustomerState,
         decisions: list[Decision],
         now: datetime,
@@ -455,9 +563,16 @@ class Topology:
     def rebuild_view(self) -> None:
         """Index every customer in this worker's active table partitions."""
         self.view.forget_customers()
+        spend: dict[str, int] = {}
         for _, value in self.customers.items():
             if value:
-                self.view.observe(CustomerState.from_json(value))
+                state = load_state(value)
+                self.view.observe(state)
+                for segment_id, minor in state.segment_spend_minor.items():
+                    spend[segment_id] = spend.get(segment_id, 0) + minor
+        # Budgets are checked against this worker's customers (its partitions): exact with one
+        # worker; with several, each spends against the whole budget (docs/orchestrator.md).
+        self.segment_spend = spend
         self._rebuilt = True
 
     async def refresh_gauges(self) -> None:
@@ -472,6 +587,8 @@ class Topology:
         consumer = self.app.consumer
         committed = getattr(consumer, "_committed_offset", {})
         for tp in consumer.assignment():
+            if tp.topic not in self.input_topics:
+                continue  # table changelogs: read at recovery, never committed (bug B2)
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 position = committed.get(tp) or 0

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service_kit.metrics import ServiceMetrics
-from service_kit.problems import PROBLEM_CONTENT_TYPE, FieldProblem, ProblemError
+from service_kit.problems import PROBLEM_CONTENT_TYPE, FieldProblem, Problem, ProblemError
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +79,51 @@ def install_request_metrics(app: FastAPI, metrics: ServiceMetrics) -> None:
             },
         )
         return response
+
+
+# OpenAPI documentation of what the routes really answer, so clients and schemathesis
+# (tests/chaos/test_schemathesis.py) can check responses against it.
+
+_PROBLEM_TITLES = {
+    400: "The body is not valid JSON",
+    401: "No API key, or a key nobody issued",
+    403: "The key belongs to another department or lacks the scope",
+    404: "Not found",
+    409: "The request conflicts with the resource's current state",
+    413: "The body is too large",
+    415: "Unsupported content type",
+    422: "Invalid request, with the failing field paths",
+    502: "Another worker did not answer",
+    503: "A dependency (Kafka, table recovery) is unavailable; retry later",
+}
+
+
+def inline_json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON Schema with its ``$defs`` inlined (OpenAPI resolves refs elsewhere)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return resolve(definitions[reference.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries: each status answered as RFC 9457 problem details."""
+    schema = inline_json_schema(Problem)
+    return {
+        status: {
+            "description": _PROBLEM_TITLES.get(status, "Problem details"),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}},
+        }
+        for status in statuses
+    }

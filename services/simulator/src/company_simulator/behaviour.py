@@ -67,7 +67,10 @@ class StaffBehaviour:
 class BehaviourModel:
     """Every probability and delay of the simulated company, in one place."""
 
-    hot_lead_score: int = 70
+    # Marketing promotes to leads from this score on; sales wants them from the hot score on,
+    # the same threshold as the orchestrator's hot-lead play and lead-to-sales owner rule.
+    engaged_lead_score: int = 70
+    hot_lead_score: int = 80
     fast_contact: timedelta = timedelta(hours=24)
     base_conversion: float = 0.25
     fast_contact_conversion: float = 0.45

@@ -43,6 +43,10 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 URGENT_PRIORITIES = frozenset({CasePriority.P1, CasePriority.P2})
 PRODUCTS = ("analytics-suite", "forecasting", "data-connectors", "support-plus")
+# Suppression-list changes that marketing's campaign tool applies itself, without staff.
+AUTOMATED_EFFECTS = frozenset(
+    {TreatmentEffect.PROMOTIONS_SUPPRESSED, TreatmentEffect.PROMOTIONS_RESUMED}
+)
 
 
 class Mode(StrEnum):
@@ -81,6 +85,7 @@ class Journey:
     customer: SimulatedCustomer
     rng: random.Random
     lead_score: int = 0
+    engaged_since: datetime | None = None
     hot_since: datetime | None = None
     first_sales_contact: datetime | None = None
     qualified: bool = False
@@ -97,6 +102,7 @@ class Journey:
     email_consent: bool = True
     effects: set[TreatmentEffect] = field(default_factory=set)
     handled_actions: set[str] = field(default_factory=set)
+    conflicting_contacts: int = 0
 
     @property
     def active(self) -> bool:
@@ -185,10 +191,25 @@ class World:
         """Run everything due up to `until`; return what the departments send, in time order."""
         steps: list[Step] = []
         while self._queue and self._queue[0][0] <= until:
-            at, _, handler = heapq.heappop(self._queue)
-            self.now = at
-            steps.extend(handler())
+            steps.extend(self.step())
         self.now = max(self.now, until)
+        return steps
+
+    def next_at(self) -> datetime | None:
+        """When the next thing happens (None: nothing is scheduled)."""
+        return self._queue[0][0] if self._queue else None
+
+    def step(self) -> list[Step]:
+        """Run the earliest scheduled happening alone, so a caller can react before the next.
+
+        The in-process coordinated run (tests) hands each event to the orchestrator's core and
+        its actions back to the staff between two steps: no transport latency.
+        """
+        if not self._queue:
+            return []
+        at, _, handler = heapq.heappop(self._queue)
+        self.now = max(self.now, at)
+        steps = list(handler())
         self.tally.events += sum(isinstance(step, OutgoingEvent) for step in steps)
         return steps
 
@@ -300,7 +321,10 @@ class World:
                         scoring_model="sim-mql",
                     ),
                 )
-                if journey.lead_score >= self.behaviour.hot_lead_score and not journey.hot_since:
+                score = journey.lead_score
+                if score >= self.behaviour.engaged_lead_score and not journey.engaged_since:
+                    journey.engaged_since = self.now
+                if score >= self.behaviour.hot_lead_score and not journey.hot_since:
                     journey.hot_since = self.now
                     self.tally.hot_leads += 1
                     self._schedule(
@@ -324,16 +348,16 @@ class World:
     def _weekly_promotion(self) -> Iterator[Step]:
         """Marketing's weekly promotional send to everyone it may contact."""
         for journey in self._journeys:
-            if not journey.active or not journey.email_consent or journey.hot_since is None:
+            if not journey.active or not journey.email_consent or journey.engaged_since is None:
                 continue
-            suppressed = (
-                journey.promotions_suppressed_until is not None
-                and journey.promotions_suppressed_until > self.now
-            )
-            if self.mode is Mode.COORDINATED and suppressed:
+            if self.mode is Mode.COORDINATED and self._promotions_suppressed(journey):
                 continue
             yield from self._send_promotion(journey, "cmp-sim-weekly-offer")
         self._schedule(self.now + 7 * DAY, self._weekly_promotion)
+
+    def _promotions_suppressed(self, journey: Journey) -> bool:
+        until = journey.promotions_suppressed_until
+        return until is not None and until > self.now
 
     def _send_promotion(self, journey: Journey, campaign_id: str) -> Iterator[Step]:
         c = journey.customer
@@ -341,6 +365,7 @@ class World:
         if journey.has_urgent_case():
             # The contradiction the product exists to prevent: an offer during an urgent case.
             self.tally.conflicting_contacts += 1
+            journey.conflicting_contacts += 1
             journey.effects.add(TreatmentEffect.PROMOTION_DURING_URGENT_CASE)
         yield self._event(
             Department.MARKETING,
@@ -627,6 +652,20 @@ class World:
         data: dict[str, Any],
         deadline: datetime,
     ) -> None:
+        effect = effect_of_action(action_type)
+        if effect in AUTOMATED_EFFECTS:
+            # Marketing's campaign tool keeps the suppression list: applied on receipt, by no one.
+            assert effect is not None
+            for _ in self._apply_effect(journey, effect, data):
+                pass  # suppression changes send nothing
+            self.tally.actions_completed += 1
+            self._schedule(self.now, lambda: self._report(department, action_id, {
+                "outcome": "accepted",
+            }))  # fmt: skip
+            self._schedule(self.now, lambda: self._report(department, action_id, {
+                "outcome": "completed",
+            }))  # fmt: skip
+            return
         rng = journey.rng
         roll = rng.random()
         staff = self.behaviour.staff
@@ -685,7 +724,12 @@ class World:
             self._first_sales_contact(journey)
             if not journey.qualified:
                 yield from self._sales_picks_up_lead(journey)
-        elif effect is TreatmentEffect.OFFER_SENT and journey.email_consent:
+        elif (
+            effect is TreatmentEffect.OFFER_SENT
+            and journey.email_consent
+            and not self._promotions_suppressed(journey)
+        ):
+            # The campaign tool checks its suppression list when it sends, not when asked.
             yield from self._send_promotion(journey, "cmp-sim-orchestrated-offer")
         elif effect is TreatmentEffect.OWNER_ASSIGNED:
             yield self._event(

@@ -10,13 +10,15 @@ Arbitration ranks every candidate action by ``score = propensity x context x val
 
 Candidates are then checked, in this order, and the first rule that bites decides: the customer
 is erased (only erasure actions pass), consent withdrawn on the action's channel (consent always
-wins), promotions suppressed, the policy's suppression rules, the same action already open, the
-frequency caps per channel and window; survivors in one exclusive group are ranked and only the
+wins), promotions suppressed, the policy's suppression rules, a promotion to a member of a
+segment whose treatment budget is spent, the same action already open, the frequency caps per
+channel and window; survivors in one exclusive group are ranked and only the
 best wins. Every candidate, winner or not, is recorded with its reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +36,7 @@ from lifecycle_schemas.outputs import (
     SegmentExited,
     Verdict,
 )
+from lifecycle_schemas.vocabulary import HandoffKind
 from orchestrator.core.playbook import (
     ActionSpec,
     Playbook,
@@ -57,6 +60,10 @@ _DEPARTMENT_IDENTIFIERS = {
     "service-desk": ("helpdesk_requester_id", "email", "phone"),
 }
 ERASE_ACTION = "erase-personal-data"
+# Sales has contacted a lead once it qualifies them, opens an opportunity or completes a call.
+SALES_CONTACT_EVENTS = frozenset({"sales.lead.qualified", "sales.opportunity.created"})
+SALES_CALL = "sales.call-customer"
+SEGMENT_BUDGET_SPENT = "segment-budget-spent"
 SUPPRESS_PROMOTIONS = "marketing.suppress-promotions"
 RESUME_PROMOTIONS = "marketing.resume-promotions"
 
@@ -166,6 +173,8 @@ def owner_change(
     for rule in playbook.owner_rules:
         if evaluate(playbook, rule.when, context) is not True:
             continue
+        if rule.handoff is HandoffKind.LEAD_TO_SALES and state.handoff_started_at is None:
+            state.handoff_started_at = now  # the hand-off clock starts (docs/proof-of-value.md)
         wanted = Owner(**rule.owner.model_dump())
         if rule.use_account_owner and state.account_owner is not None:
             wanted = state.account_owner.model_copy()
@@ -193,6 +202,25 @@ def owner_change(
     return []
 
 
+def note_sales_contact(state: CustomerState, now: datetime) -> None:
+    """Stop the hand-off clock at sales' first contact after the lead was handed over."""
+    if state.handoff_started_at is not None and state.first_sales_contact_at is None:
+        state.first_sales_contact_at = now
+
+
+def over_budget_segments(
+    state: CustomerState, playbook: Playbook, spent: Mapping[str, int]
+) -> list[str]:
+    """The customer's segments whose budget is spent (``spent``: each segment's total)."""
+    return [
+        s.id
+        for s in playbook.segments
+        if s.id in state.segments
+        and s.budget is not None
+        and spent.get(s.id, 0) >= s.budget.amount_minor
+    ]
+
+
 def missed_deadlines(state: CustomerState, now: datetime, trigger: Trigger) -> list[Any]:
     """Mark open actions past their deadline as missed; one escalation record each."""
     records: list[Any] = []
@@ -200,6 +228,7 @@ def missed_deadlines(state: CustomerState, now: datetime, trigger: Trigger) -> l
         if action.status is not ActionStatus.OPEN or action.deadline > now:
             continue
         action.status = ActionStatus.MISSED
+        state.deadlines_missed += 1
         data: dict[str, Any] = {
             "customer_id": state.customer_id,
             "action_id": action.action_id,
@@ -372,10 +401,21 @@ def _contacts_in_window(
 
 
 def arbitrate(
-    state: CustomerState, playbook: Playbook, proposals: list[Proposal], context: Any, now: datetime
+    state: CustomerState,
+    playbook: Playbook,
+    proposals: list[Proposal],
+    context: Any,
+    now: datetime,
+    spent: Mapping[str, int] | None = None,
 ) -> None:
-    """Decide every proposal's verdict under the contact policy (see the module docstring)."""
+    """Decide every proposal's verdict under the contact policy (see the module docstring).
+
+    ``spent`` is each segment's budget spent so far (over every customer, which one customer's
+    state cannot know); promotional candidates of a customer in a segment whose budget is spent
+    lose with ``segment-budget-spent``.
+    """
     policy = playbook.policy
+    exhausted = over_budget_segments(state, playbook, spent or {})
     open_keys = {
         (a.play_id, a.action_type)
         for a in state.open_actions.values()
@@ -415,6 +455,12 @@ def arbitrate(
             )
         ) is not None:
             _suppress(proposal, rule.id, rule.reason)
+        elif proposal.promotional and exhausted:
+            _suppress(
+                proposal,
+                SEGMENT_BUDGET_SPENT,
+                f"the treatment budget of segment {', '.join(exhausted)} is spent",
+            )
         elif (proposal.play.id, spec.record_type) in open_keys:
             _suppress(proposal, "already-open", "the same action is still open")
         elif (
@@ -450,12 +496,29 @@ def arbitrate(
 
 
 def record_winners(
-    state: CustomerState, proposals: list[Proposal], now: datetime, trigger: Trigger
+    state: CustomerState,
+    proposals: list[Proposal],
+    now: datetime,
+    trigger: Trigger,
+    playbook: Playbook | None = None,
 ) -> None:
-    """Remember the won actions (open actions, contacts, promotion suppression)."""
+    """Remember the won actions (open actions, contacts, promotion suppression, spend).
+
+    Each won action's cost is charged to every budgeted segment the customer is in now: the
+    spend of a segment is what its members' treatments cost (segments overlap, so do spends).
+    """
+    budgeted = (
+        [s.id for s in playbook.segments if s.budget is not None and s.id in state.segments]
+        if playbook is not None
+        else []
+    )
     for p in proposals:
         if p.verdict is not Verdict.WON:
             continue
+        for segment_id in budgeted:
+            if p.spec.cost_minor:
+                spend = state.segment_spend_minor
+                spend[segment_id] = spend.get(segment_id, 0) + p.spec.cost_minor
         state.open_actions[p.action_id] = OpenAction(
             action_id=p.action_id,
             action_type=p.spec.record_type,

@@ -19,6 +19,7 @@ from orchestrator.core.identity import (
     settle_claim,
 )
 from orchestrator.core.messages import (
+    Absorb,
     Decision,
     EraseProfile,
     ForgetIdentifiers,
@@ -39,6 +40,8 @@ class LocalEngine:
     playbook: Playbook
     identities: dict[str, IdentityEntry] = field(default_factory=dict)
     customers: dict[str, CustomerState] = field(default_factory=dict)
+    # Each segment's treatment budget spent, over every customer (what arbitration checks).
+    segment_spend_minor: dict[str, int] = field(default_factory=dict)
 
     def submit_event(self, event: Any, now: datetime) -> list[Decision]:
         """Resolve a department event's customer, then apply it and everything it causes."""
@@ -85,8 +88,15 @@ class LocalEngine:
         while queue:
             customer_id, message = queue.popleft()
             state = self.customers.get(customer_id) or CustomerState.new(customer_id)
-            state, decisions = apply(state, message, now, self.playbook)
+            before = state.segment_spend_minor
+            state, decisions = apply(state, message, now, self.playbook, self.segment_spend_minor)
             self.customers[customer_id] = state
+            if not isinstance(message, Absorb):  # a merge moves spend, it spends nothing
+                for segment_id, minor in state.segment_spend_minor.items():
+                    added = minor - before.get(segment_id, 0)
+                    if added > 0:
+                        total = self.segment_spend_minor
+                        total[segment_id] = total.get(segment_id, 0) + added
             for decision in decisions:
                 if isinstance(decision, Forward):
                     queue.append((decision.customer_id, decision.message))

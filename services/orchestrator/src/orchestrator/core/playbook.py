@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -241,6 +242,11 @@ class Expression:
         return self.program.execute(context)
 
 
+_CUSTOMER_FIELD = re.compile(r"\bcustomer\.(\w+)")
+# ``customer`` not followed by ``.field`` (``customer["x"]``, ``has(customer)``, ...).
+_WHOLE_CUSTOMER = re.compile(r"\bcustomer\b(?!\s*\.\s*\w)")
+
+
 @dataclass(frozen=True)
 class Playbook:
     """Everything the core decides with, compiled and ready."""
@@ -254,6 +260,21 @@ class Playbook:
     def expression(self, source: str) -> Expression:
         """The compiled expression for a source text that the playbook holds."""
         return self.expressions[source]
+
+    @cached_property
+    def customer_fields(self) -> frozenset[str] | None:
+        """The ``customer.<field>`` names any expression reads; ``None`` if one reads
+        ``customer`` as a whole (then the whole view is needed).
+
+        Converting the view to CEL values is the context's cost, so the core converts only
+        these fields (about half the view with the default playbook).
+        """
+        fields: set[str] = set()
+        for source in self.expressions:
+            if _WHOLE_CUSTOMER.search(source):
+                return None
+            fields.update(_CUSTOMER_FIELD.findall(source))
+        return frozenset(fields)
 
     def play(self, play_id: str) -> PlaySpec | None:
         """The play with this id, if any."""

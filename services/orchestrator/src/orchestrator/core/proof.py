@@ -1,18 +1,19 @@
 """Proof of value: treated customers against the global control group, from customer states.
 
-Pure: tallies are sums (mergeable across workers), and the report turns them into rates and means
-with 95 % confidence intervals (Wilson score intervals for rates, the normal approximation for
-means). docs/proof-of-value.md defines each measure.
+Pure: tallies are sums and lists (mergeable across workers), and the report turns them into rates
+and means with 95 % confidence intervals (Wilson score intervals for rates, the normal
+approximation for means) and hand-off times into a median with a distribution-free 95 % interval
+(order statistics) and a 90th percentile. docs/proof-of-value.md defines each measure.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from orchestrator.core.control import in_control_group
-from orchestrator.core.state import ActionStatus, CustomerState
+from orchestrator.core.state import CustomerState
 
 Z_95 = 1.959964
 GROUPS = ("treated", "control")
@@ -31,10 +32,19 @@ class GroupTally:
     missed_sq: int = 0
     revenue_minor: int = 0
     revenue_sq: float = 0.0
+    # Seconds from the lead-to-sales hand-off to sales' first contact, one per customer.
+    handoff_seconds: list[float] = field(default_factory=list)
+    handoffs_waiting: int = 0
 
     def add(self, state: CustomerState) -> None:
         """Count one customer."""
-        missed = sum(1 for a in state.open_actions.values() if a.status is ActionStatus.MISSED)
+        missed = state.deadlines_missed
+        if state.handoff_started_at is not None:
+            if state.first_sales_contact_at is None:
+                self.handoffs_waiting += 1
+            else:
+                waited = state.first_sales_contact_at - state.handoff_started_at
+                self.handoff_seconds.append(max(0.0, waited.total_seconds()))
         self.customers += 1
         self.converted += state.purchases > 0
         self.churned += state.churned_at is not None
@@ -109,6 +119,34 @@ def mean_interval(total: float, sum_sq: float, n: int, z: float = Z_95) -> dict[
     }
 
 
+def _nearest_rank(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile by the nearest-rank method (an observed value, no interpolation)."""
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def median_interval(values: list[float], z: float = Z_95) -> dict[str, Any]:
+    """Median, 90th percentile and a distribution-free 95 % interval for the median.
+
+    The interval runs between the order statistics of ranks ``n/2 -+ z*sqrt(n)/2`` (the normal
+    approximation of the binomial that the count below the median follows); it needs no
+    assumption about the shape of the distribution, which hand-off times (skewed) lack.
+    """
+    n = len(values)
+    if n == 0:
+        return {"median": None, "low": None, "high": None, "p90": None, "n": 0}
+    ordered = sorted(values)
+    half = z * math.sqrt(n) / 2
+    low_rank = max(1, math.floor(n / 2 - half))
+    high_rank = min(n, math.ceil(n / 2 + half) + 1)
+    return {
+        "median": round(_nearest_rank(ordered, 0.5), 3),
+        "low": round(ordered[low_rank - 1], 3),
+        "high": round(ordered[high_rank - 1], 3),
+        "p90": round(_nearest_rank(ordered, 0.9), 3),
+        "n": n,
+    }
+
+
 def report(groups: dict[str, GroupTally], share: float) -> dict[str, Any]:
     """Treated versus control: every measure per group, with counts and 95 % intervals."""
     measures: dict[str, dict[str, Any]] = {}
@@ -123,8 +161,17 @@ def report(groups: dict[str, GroupTally], share: float) -> dict[str, Any]:
             "conflicting_contacts": t.conflicting_contacts,
             "missed_deadlines_per_customer": mean_interval(t.missed_deadlines, t.missed_sq, n),
             "missed_deadlines": t.missed_deadlines,
+            "handoff_hours": _in_hours(median_interval(t.handoff_seconds)),
+            "handoffs_waiting": t.handoffs_waiting,
         }
     return {"control_group_share": share, "confidence": 0.95, "groups": measures}
+
+
+def _in_hours(interval: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (round(v / 3600, 4) if isinstance(v, int | float) and k != "n" else v)
+        for k, v in interval.items()
+    }
 
 
 def _in_major(interval: dict[str, Any]) -> dict[str, Any]:

@@ -7,12 +7,13 @@ ids). A message whose id the state has already applied changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from lifecycle_schemas.envelope import stable_id
 from lifecycle_schemas.events import DepartmentEvent
-from lifecycle_schemas.outcomes import Outcome
+from lifecycle_schemas.outcomes import ActionCompleted, Outcome
 from lifecycle_schemas.outputs import (
     CustomerMerged,
     CustomerProfile,
@@ -57,23 +58,36 @@ def message_id(message: Message) -> str:
 
 
 def apply(
-    state: CustomerState, message: Message, now: datetime, playbook: Playbook
+    state: CustomerState,
+    message: Message,
+    now: datetime,
+    playbook: Playbook,
+    spent: Mapping[str, int] | None = None,
+    *,
+    in_place: bool = False,
 ) -> tuple[CustomerState, list[Decision]]:
-    """Fold ``message`` into a copy of ``state`` and decide what follows from it."""
+    """Fold ``message`` into a copy of ``state`` and decide what follows from it.
+
+    ``in_place``: the caller hands ``state`` over and never reads it again (the worker, which
+    parsed it from the table for this message), so it is changed rather than deep-copied.
+
+    ``spent``: each segment's treatment budget spent so far, summed over all customers by the
+    caller (a promotion to a member of a segment whose budget is spent is suppressed).
+    """
     if message.id in state.applied_event_ids:
         return state, []
     if state.alias_of is not None and not isinstance(message, DeadlineCheck | MergeInto):
         # A merged-away customer keeps nothing: everything goes on to the survivor.
         return state, [Forward(state.alias_of, message)]
-    new = state.model_copy(deep=True)
+    new = state if in_place else state.model_copy(deep=True)
     if isinstance(message, MergeInto):
         new, decisions = _merge_into(new, message)
     elif isinstance(message, Absorb):
         decisions = _absorb(new, message, now, playbook)
     elif isinstance(message, DeadlineCheck):
-        decisions = _deadline_check(new, message, playbook)
+        decisions = _deadline_check(new, message, playbook, spent)
     elif isinstance(message, DepartmentEvent):
-        decisions = _department_event(new, message, now, playbook)
+        decisions = _department_event(new, message, now, playbook, spent)
     elif isinstance(message, Outcome):
         fold(new, message)
         _timeline(
@@ -84,7 +98,12 @@ def apply(
             f"{message.data.action_type} {short_type(message.type)}",
             message.id,
         )
-        decisions = _reevaluate(new, now, playbook, _trigger_of(message, None))
+        called = isinstance(message, ActionCompleted) and (
+            short_type(message.data.action_type) == decide.SALES_CALL
+        )
+        decisions = _reevaluate(
+            new, now, playbook, _trigger_of(message, None), spent=spent, sales_contact=called
+        )
     else:  # pragma: no cover - the Message union is closed
         raise TypeError(f"unknown message {type(message).__name__}")
     new.applied_event_ids = [*new.applied_event_ids, message.id][-MAX_APPLIED_EVENT_IDS:]
@@ -116,7 +135,11 @@ def _timeline(
 
 
 def _department_event(
-    state: CustomerState, event: Any, now: datetime, playbook: Playbook
+    state: CustomerState,
+    event: Any,
+    now: datetime,
+    playbook: Playbook,
+    spent: Mapping[str, int] | None = None,
 ) -> list[Decision]:
     known = state.identifier_keys()
     fold(state, event)
@@ -131,7 +154,13 @@ def _department_event(
         event.id,
     )
     decisions = _reevaluate(
-        state, now, playbook, _trigger_of(event, event_short), event=event_view(event)
+        state,
+        now,
+        playbook,
+        _trigger_of(event, event_short),
+        event=event_view(event),
+        spent=spent,
+        sales_contact=event_short in decide.SALES_CONTACT_EVENTS,
     )
     if forgotten:
         decisions.append(ForgetIdentifiers(forgotten))
@@ -146,20 +175,25 @@ def _reevaluate(
     event: dict[str, Any] | None = None,
     plays_allowed: bool = True,
     extra: list[Any] | None = None,
+    spent: Mapping[str, int] | None = None,
+    sales_contact: bool = False,
 ) -> list[Decision]:
     """Value, segments, owner, plays, arbitration and the profile, after a state change."""
     records: list[Any] = list(extra or [])
     control = in_control_group(state.customer_id, playbook.policy.control_group_share)
     state.predicted_ltv_minor = predicted_lifetime_value_minor(state, now)
     event_map = event or {"type": short_type(trigger.type), "id": trigger.id}
-    context = build_context(customer_view(state, now), event_map)
+    fields = playbook.customer_fields
+    context = build_context(customer_view(state, now), event_map, fields)
     entered, exited, segment_records = decide.segment_changes(
         state, playbook, context, now, trigger
     )
     records.extend(segment_records)
     customer = customer_view(state, now)
-    context = build_context(customer, event_map)
+    context = build_context(customer, event_map, fields)
     records.extend(decide.owner_change(state, playbook, context, now, trigger))
+    if sales_contact:
+        decide.note_sales_contact(state, now)
     if plays_allowed:
         trigger = decide.Trigger(
             id=trigger.id,
@@ -172,10 +206,10 @@ def _reevaluate(
         )
         plays = decide.triggered_plays(playbook, trigger)
         proposals = decide.propose(state, playbook, plays, customer, context, now, trigger)
-        decide.arbitrate(state, playbook, proposals, context, now)
+        decide.arbitrate(state, playbook, proposals, context, now, spent)
         if control:
             hold_out(proposals)
-        decide.record_winners(state, proposals, now, trigger)
+        decide.record_winners(state, proposals, now, trigger, playbook)
         if proposals:
             records.extend(_decision_records(state, proposals, now, trigger, control))
     decisions: list[Decision] = [Publish(r) for r in records]
@@ -287,7 +321,10 @@ def _cases_by_priority(state: CustomerState) -> dict[str, int]:
 
 
 def _deadline_check(
-    state: CustomerState, command: DeadlineCheck, playbook: Playbook
+    state: CustomerState,
+    command: DeadlineCheck,
+    playbook: Playbook,
+    spent: Mapping[str, int] | None = None,
 ) -> list[Decision]:
     now = command.now
     trigger = decide.Trigger(
@@ -320,7 +357,7 @@ def _deadline_check(
         "id": command.id,
         "plays": sorted({r.data.play_id for r in missed}),
     }
-    return _reevaluate(state, now, playbook, trigger, event=event, extra=missed)
+    return _reevaluate(state, now, playbook, trigger, event=event, extra=missed, spent=spent)
 
 
 def _merge_into(state: CustomerState, command: MergeInto) -> tuple[CustomerState, list[Decision]]:
@@ -433,6 +470,14 @@ def merge_states(survivor: CustomerState, other: CustomerState) -> None:
     survivor.account_owner = survivor.account_owner or other.account_owner
     survivor.promotions_suppressed = survivor.promotions_suppressed or other.promotions_suppressed
     survivor.erased = survivor.erased or other.erased
+    survivor.handoff_started_at = _earliest(survivor.handoff_started_at, other.handoff_started_at)
+    survivor.first_sales_contact_at = _earliest(
+        survivor.first_sales_contact_at, other.first_sales_contact_at
+    )
+    survivor.deadlines_missed += other.deadlines_missed
+    for segment_id, minor in other.segment_spend_minor.items():
+        spend = survivor.segment_spend_minor
+        spend[segment_id] = spend.get(segment_id, 0) + minor
     survivor.open_actions = {**other.open_actions, **survivor.open_actions}
     survivor.contact_log = sorted([*survivor.contact_log, *other.contact_log], key=lambda c: c.at)[
         -100:

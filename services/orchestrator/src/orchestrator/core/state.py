@@ -158,6 +158,14 @@ class CustomerState(StateModel):
     promotions_suppressed: bool = False
     # Promotions a department sent while a P1/P2 case was open (docs/proof-of-value.md).
     conflicting_contacts: int = 0
+    # The lead-to-sales hand-off: when an owner rule handed the lead to sales, and when sales
+    # first contacted them (a qualification, an opportunity, a completed call).
+    handoff_started_at: datetime | None = None
+    first_sales_contact_at: datetime | None = None
+    # Actions sent to this customer that were not acknowledged by their deadline, ever.
+    deadlines_missed: int = 0
+    # The cost of actions sent to this customer, charged to each budgeted segment it was in.
+    segment_spend_minor: dict[str, int] = Field(default_factory=dict)
     erased: bool = False
     open_actions: dict[str, OpenAction] = Field(default_factory=dict)
     contact_log: list[Contact] = Field(default_factory=list)

@@ -103,6 +103,11 @@ def event_view(event: Any) -> dict[str, Any]:
     return view
 
 
-def build_context(customer: dict[str, Any], event: dict[str, Any]) -> Any:
-    """One ``cel.Context`` holding both variables."""
+def build_context(
+    customer: dict[str, Any], event: dict[str, Any], fields: frozenset[str] | None = None
+) -> Any:
+    """One ``cel.Context`` holding both variables; only ``fields`` of ``customer`` if given
+    (the ones the playbook's expressions read: see ``Playbook.customer_fields``)."""
+    if fields is not None:
+        customer = {name: value for name, value in customer.items() if name in fields}
     return cel.Context({"customer": customer, "event": event})

@@ -31,7 +31,8 @@ function sum(obj) { return Object.values(obj || {}).reduce((a, b) => a + b, 0); 
 
 // A horizontal bar chart; rows: [{label, value, low?, high?, colour?}].
 function barChart(title, rows, unit = "", digits = 0) {
-  const width = 300, rowH = 22, left = 110, height = rows.length * rowH + 26;
+  const left = Math.max(110, 6 * Math.max(...rows.map(r => String(r.label).length)));
+  const width = Math.max(left + 190, 7 * title.length), rowH = 22, height = rows.length * rowH + 26;
   const max = Math.max(1e-9, ...rows.map(r => Math.max(r.high ?? r.value ?? 0, r.value ?? 0)));
   const chart = svg("svg", { width, height, role: "img", "aria-label": title, class: "bar-chart" });
   chart.append(svg("text", { x: 0, y: 13, "font-size": 12, "font-weight": "bold" }, title));
@@ -75,6 +76,18 @@ async function refreshFlow() {
   markLive("flow", sum(flow.events_in) > 0);
 }
 
+// Spent against the budget: a bar, the amount and the share; over budget, promotions stop.
+function budgetSpent(spentMinor, budget) {
+  if (!budget) return el("td", { "data-spent-minor": spentMinor }, fmt(spentMinor / 100));
+  const share = budget.amount_minor > 0 ? spentMinor / budget.amount_minor : 1;
+  const over = spentMinor >= budget.amount_minor;
+  const bar = el("span", { class: "budget-bar" },
+    el("span", { style: `width: ${Math.min(100, share * 100).toFixed(0)}%` }));
+  return el("td", { class: over ? "over-budget" : "", "data-spent-minor": spentMinor,
+    title: over ? "budget spent: promotions suppressed" : "" },
+    bar, ` ${fmt(spentMinor / 100)} (${fmt(share * 100)} %)`);
+}
+
 async function refreshFunnel() {
   const [funnel, segments] = await Promise.all([getJson("/v1/dashboard/funnel"), getJson("/v1/segments")]);
   const order = ["engage", "transact", "fulfil", "service"];
@@ -88,6 +101,7 @@ async function refreshFunnel() {
     body.append(el("tr", {}, el("td", {}, s.name), el("td", {}, s.manager.display_name || s.manager.owner_id),
       el("td", {}, fmt(s.members)), el("td", {}, fmt((funnel.segment_value_minor[s.segment_id] || 0) / 100)),
       el("td", {}, s.budget ? fmt(s.budget.amount_minor / 100) : "–"),
+      budgetSpent(funnel.segment_spend_minor[s.segment_id] || 0, s.budget),
       el("td", {}, fmt(funnel.segment_plays[s.segment_id] || 0))));
   }
   markLive("funnel", rows.some(r => r.value > 0));
@@ -162,6 +176,20 @@ async function showCustomer(key) {
   markLive("customer", true);
 }
 
+// Lead-to-sales hand-off: median with its 95 % interval, p90 and count in the labels.
+function handoffChart(t, c) {
+  const groups = [["treated", t.handoff_hours, undefined], ["control", c.handoff_hours, "#adb5bd"]];
+  const medians = groups.map(([, h]) => h.median).filter(m => m !== null);
+  // The live run's clock is compressed by the simulator's speed: small times read as minutes.
+  const minutes = medians.length > 0 && Math.max(...medians) < 1;
+  const scale = minutes ? 60 : 1, unit = minutes ? " min" : " h";
+  const rows = groups.map(([label, h, colour]) => ({
+    label: `${label} (n ${fmt(h.n)}${h.p90 === null ? "" : `, p90 ${fmt(h.p90 * scale, 1)}`})`, colour,
+    value: h.median === null ? null : h.median * scale,
+    low: h.low === null ? null : h.low * scale, high: h.high === null ? null : h.high * scale }));
+  return barChart("hand-off to first sales contact (median)", rows, unit, 1);
+}
+
 async function refreshProof() {
   const report = await getJson("/v1/reports/proof-of-value");
   const t = report.groups.treated, c = report.groups.control;
@@ -177,7 +205,9 @@ async function refreshProof() {
     barChart("churn rate", pair("churn_rate", 100), " %", 1),
     barChart("revenue per customer", pair("revenue_per_customer_eur"), " €"),
     barChart("customers with a conflicting contact", pair("conflicting_contact_rate", 100), " %", 1),
-    barChart("missed deadlines per customer", pair("missed_deadlines_per_customer"), "", 2));
+    barChart(`missed deadlines per customer (totals ${fmt(t.missed_deadlines)} / ${fmt(c.missed_deadlines)})`,
+      pair("missed_deadlines_per_customer"), "", 2),
+    handoffChart(t, c));
   const sim = report.simulation || {};
   const modes = Object.keys(sim);
   const sims = document.getElementById("sim-charts");

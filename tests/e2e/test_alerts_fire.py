@@ -1,0 +1,239 @@
+"""The shipped alert rules, evaluated by the real Prometheus server, fire when provoked.
+
+A real marketing service and a real orchestrator worker run against the session's broker;
+Prometheus (Debian's binary) scrapes both every second and evaluates a copy of
+``deploy/prometheus/rules`` in which only the ``for:`` durations are shortened (rewritten from
+the loaded YAML; the expressions are the shipped ones). Then the conditions are provoked and the
+server's ``/api/v1/alerts`` is polled until each alert is firing:
+
+* ``ActionDeadlinesMissed``: a hot lead posted to marketing's HTTP API gets a sales hand-off
+  whose (test) deadline of 3 s nobody meets;
+* ``DeadLetterTopicGrowing``: a poison record on marketing's event topic is dead-lettered;
+* ``ServiceDown``: the orchestrator is stopped, its scrape fails.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from integration.departments.service_helpers import (
+    DevKeys,
+    ServiceProcess,
+    dev_keys,
+    start_service,
+)
+from kafka import KafkaProducer
+
+from lifecycle_schemas.codec import encode_record
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.paths import REPOSITORY_ROOT
+from lifecycle_testing.processes import free_port, get_json, poll_json
+from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
+
+__all__ = ["dev_keys", "start_service"]  # fixtures used below
+pytestmark = pytest.mark.kafka
+
+RULES_DIR = REPOSITORY_ROOT / "deploy" / "prometheus" / "rules"
+ALERT_TIMEOUT_S = 30.0
+SHORT_FOR = "1s"
+
+
+def shortened_rules(target: Path) -> Path:
+    """The shipped rule files with every ``for:`` cut to one second (expressions unchanged)."""
+    target.mkdir(parents=True)
+    for source in sorted(RULES_DIR.glob("*.yml")):
+        document = yaml.safe_load(source.read_text())
+        for group in document["groups"]:
+            group["interval"] = "1s"
+            for rule in group["rules"]:
+                if "for" in rule:
+                    rule["for"] = SHORT_FOR
+        (target / source.name).write_text(yaml.safe_dump(document, sort_keys=False))
+    return target
+
+
+def fast_playbook(target: Path) -> Path:
+    """The default playbook, hot-lead hand-off deadline 3 s, everyone treated."""
+    shutil.copytree(DEFAULT_PLAYBOOK_DIR, target)
+    plays = target / "plays.yaml"
+    marker = "      - type: sales.assign-owner\n        priority: high\n        deadline: 4h"
+    assert marker in plays.read_text()
+    plays.write_text(plays.read_text().replace(marker, marker.replace("4h", "3s"), 1))
+    policy = target / "policy.yaml"
+    policy.write_text(
+        policy.read_text().replace("control_group_share: 0.1", "control_group_share: 0")
+    )
+    return target
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], str]]:
+    """Start the real Prometheus scraping ``{job: host:port}``; its base URL."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(targets: dict[str, str]) -> str:
+        port = free_port()
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(shortened_rules(tmp_path / "rules") / "*.yml")],
+            "scrape_configs": [
+                {
+                    "job_name": job,
+                    "scrape_timeout": "900ms",
+                    "static_configs": [{"targets": [target], "labels": {"service": job}}],
+                }
+                for job, target in targets.items()
+            ],
+        }
+        config_path = tmp_path / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        log = (tmp_path / "prometheus.log").open("wb")
+        binary = shutil.which("prometheus")
+        assert binary, "prometheus is not on PATH (make setup installs Debian's package)"
+        started.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config_path}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        url = f"http://127.0.0.1:{port}"
+        poll_json(f"{url}/api/v1/status/buildinfo", lambda body: body["status"] == "success", 30)
+        return url
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def firing(prometheus_url: str, alertname: str) -> list[dict[str, str]]:
+    """The label sets of ``alertname``'s firing alerts, as the server reports them now."""
+    alerts = get_json(f"{prometheus_url}/api/v1/alerts")["data"]["alerts"]
+    return [
+        a["labels"]
+        for a in alerts
+        if a["labels"]["alertname"] == alertname and a["state"] == "firing"
+    ]
+
+
+def wait_firing(
+    prometheus_url: str, alertname: str, evidence: str, matches: Callable[[dict[str, str]], bool]
+) -> dict[str, str]:
+    """Poll the server's alerts until one of ``alertname`` matching ``matches`` fires.
+
+    On timeout the failure shows the series of ``evidence`` (a PromQL query) as the server has it.
+    """
+    deadline = time.monotonic() + ALERT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        found = [labels for labels in firing(prometheus_url, alertname) if matches(labels)]
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    query = urllib.parse.urlencode({"query": evidence})
+    series = get_json(f"{prometheus_url}/api/v1/query?{query}")["data"]["result"]
+    raise AssertionError(
+        f"{alertname} did not fire within {ALERT_TIMEOUT_S}s; {evidence}: {series}"
+    )
+
+
+def any_labels(_: dict[str, str]) -> bool:
+    return True
+
+
+def hot_lead(contact_id: str) -> list[dict[str, Any]]:
+    """A canonical marketing lead-scored event for a new contact, hot enough for sales."""
+    document = json.loads(encode_record(EXAMPLES["com.customerlifecycle.marketing.lead.scored.v1"]))
+    document["id"] = document["correlationid"] = str(uuid.uuid4())
+    document.pop("causationid", None)
+    document["time"] = datetime.now(UTC).isoformat()
+    document["data"]["customer"] = {"marketing_contact_id": contact_id}
+    document["data"]["score"] = 91
+    document.pop("subject", None)
+    return [document]
+
+
+def test_alert_rules_fire_on_the_real_prometheus_server(
+    kafka: KafkaNamespace,
+    dev_keys: DevKeys,
+    start_service: Callable[..., ServiceProcess],
+    prometheus: Callable[[dict[str, str]], str],
+    tmp_path: Path,
+) -> None:
+    marketing = start_service(Department.MARKETING, kafka.bootstrap_servers, kafka.prefix)
+    worker = Worker(
+        kafka, tmp_path / "worker", tmp_path / "worker.log", fast_playbook(tmp_path / "playbook")
+    )
+    try:
+        worker.start()
+        marketing.wait_ready()
+        url = prometheus(
+            {
+                "orchestrator": f"127.0.0.1:{worker.port}",
+                "marketing": f"127.0.0.1:{marketing.port}",
+            }
+        )
+        poll_json(
+            f"{url}/api/v1/query?query=up",
+            lambda body: sorted(float(r["value"][1]) for r in body["data"]["result"]) == [1, 1],
+            ALERT_TIMEOUT_S,
+        )
+        assert firing(url, "ServiceDown") == []
+
+        # A hot lead through marketing's door: the sales hand-off's 3 s deadline passes.
+        posted = httpx.post(
+            f"{marketing.base_url}/v1/events",
+            json=hot_lead(f"hs-{uuid.uuid4().hex[:8]}"),
+            headers=dev_keys.headers(Department.MARKETING),
+            timeout=20,
+        )
+        assert posted.status_code == 202, posted.text
+        missed = wait_firing(
+            url, "ActionDeadlinesMissed", "lifecycle_handoff_deadlines_missed_total", any_labels
+        )
+        assert (missed["department"], missed["play"]) == ("sales", "hot-lead")
+
+        # A poison record on marketing's event topic: the orchestrator dead-letters it.
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+        try:
+            producer.send(
+                kafka.topic(TOPICS.marketing_events),
+                key=b"marketing_contact_id:poison",
+                value=b'{"not": "a record"',
+            ).get(timeout=10)
+        finally:
+            producer.close()
+        dead = wait_firing(
+            url, "DeadLetterTopicGrowing", "lifecycle_dead_letter_records_total", any_labels
+        )
+        assert dead["service"] == "orchestrator"
+        assert dead["topic"] == kafka.topic(TOPICS.marketing_events)
+
+        # The orchestrator stops: its scrape fails and only its target is reported down.
+        worker.stop()
+        down = wait_firing(url, "ServiceDown", "up", lambda labels: labels["job"] == "orchestrator")
+        assert down["severity"] == "critical"
+        assert [labels["job"] for labels in firing(url, "ServiceDown")] == ["orchestrator"]
+    finally:
+        worker.stop()
