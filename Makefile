@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 KAFKA_JARS := deploy/kafka/lib/.fetched
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-chaos test-unit test-integration lint format contracts bench bench-quick kafka-start kafka-stop kafka-status clean
+.PHONY: help setup run test test-chaos test-unit test-integration lint format contracts bench bench-quick kafka-start kafka-stop kafka-status soak clean
 
 help: ## List the targets, one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -65,6 +65,10 @@ contracts: setup ## Regenerate the JSON Schemas and the AsyncAPI document from t
 
 test-chaos: setup ## The chaos and security suite (real processes, faults injected; not in CI yet)
 	$(UV) run --frozen pytest tests/chaos $(PYTEST_ARGS)
+
+SOAK_ARGS ?=
+soak: setup ## Soak the local stack (own ports): 500 events/s for 5 min; .cache/soak report (not in CI)
+	$(UV) run --frozen lifecycle-admin soak $(SOAK_ARGS)
 
 bench: setup ## Benchmark (own broker): ceiling, peers; writes bench/results/<timestamp>.{json,md,png}
 	$(UV) run --frozen lifecycle-bench run

@@ -1,7 +1,7 @@
 """Fixtures of the chaos suite: a topic namespace per module, orchestrator workers, Kafka I/O.
 
-The worker and Kafka helpers are the orchestrator integration suite's (one implementation of
-"run a worker as a real process"); this folder adds the faults and the oracles.
+Workers are the shared ``lifecycle_testing.orchestrator_worker`` processes and the Kafka helper
+is the orchestrator integration suite's; this folder adds the faults and the oracles.
 """
 
 from __future__ import annotations
@@ -13,52 +13,54 @@ from pathlib import Path
 
 import pytest
 from integration.departments.service_helpers import dev_keys, start_service
-from integration.orchestrator.conftest import PLAYBOOK, Kafka, Worker
-from kafka.admin import KafkaAdminClient, NewTopic
+from integration.orchestrator.conftest import Kafka
 
 from lifecycle_admin.kafka_admin import create_topics
-from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace
+from lifecycle_testing.kafka import BrokerStartError, KafkaBroker, KafkaNamespace, LocalBroker
+from lifecycle_testing.orchestrator_worker import Worker, worker_starter
+from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
 
 
 @pytest.fixture(scope="module")
 def namespace(kafka_broker: KafkaBroker) -> KafkaNamespace:
-    """Every registry topic under a prefix of this module's own (its own consumer group too)."""
+    """Every registry topic under a prefix of this module's own (its own consumer group too).
+
+    The worker's table changelogs are made by the worker itself before it joins the group
+    (``orchestrator.kafka_setup.prepare_cluster``).
+    """
     token = uuid.uuid4().hex[:10]
     prefix = f"chaos-{token}."
     create_topics(kafka_broker.bootstrap_servers, prefix=prefix)
-    create_table_changelogs(kafka_broker.bootstrap_servers, prefix)
     return KafkaNamespace(kafka_broker.bootstrap_servers, prefix, f"chaos-group-{token}")
 
 
-def create_table_changelogs(bootstrap: str, prefix: str) -> None:
-    """The worker's table changelogs, made before its first start.
-
-    Known race (docs/reliability.md): a fresh worker sometimes saw its changelog missing from
-    the metadata at assignment, and its customer agent crashed with ``PartitionsMismatch``. The
-    fix belongs in ``orchestrator.kafka_setup.prepare_cluster``; until then the suite makes them.
-    """
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+@pytest.fixture(scope="module")
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A broker of this module's own, for tests that stop it (the session's broker stays up)."""
+    broker = LocalBroker(tmp_path_factory.mktemp("own-kafka"))
     try:
-        admin.create_topics(
-            [
-                NewTopic(
-                    f"{prefix}lifecycle-orchestrator-{table}-changelog",
-                    num_partitions=8,
-                    replication_factor=1,
-                    topic_configs={"cleanup.policy": "compact"},
-                )
-                for table in ("customers", "identities")
-            ]
-        )
+        broker.start()
+    except BrokerStartError as error:
+        pytest.fail(f"this module's own Kafka broker did not start:\n{error}", pytrace=False)
+    try:
+        yield broker
     finally:
-        admin.close()
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def own_namespace(own_broker: LocalBroker) -> KafkaNamespace:
+    """Every registry topic on this module's own broker, under a prefix."""
+    token = uuid.uuid4().hex[:10]
+    create_topics(own_broker.bootstrap_servers, prefix=f"own-{token}.")
+    return KafkaNamespace(own_broker.bootstrap_servers, f"own-{token}.", f"own-group-{token}")
 
 
 @pytest.fixture(scope="module")
 def playbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A snapshot of the default playbook: workers and the oracle read the very same files."""
     target = tmp_path_factory.mktemp("playbook") / "playbook"
-    shutil.copytree(PLAYBOOK, target)
+    shutil.copytree(DEFAULT_PLAYBOOK_DIR, target)
     return target
 
 
@@ -67,17 +69,8 @@ def make_worker(
     namespace: KafkaNamespace, playbook_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., Worker]]:
     """Start orchestrator workers (default playbook); every one is stopped at module end."""
-    started: list[Worker] = []
-
-    def make(data_dir: Path | None = None) -> Worker:
-        base = tmp_path_factory.mktemp("worker")
-        worker = Worker(namespace, data_dir or base / "data", base / "worker.log", playbook_dir)
-        started.append(worker)
-        return worker.start()
-
-    yield make
-    for worker in started:
-        worker.stop()
+    with worker_starter(namespace, playbook_dir, tmp_path_factory) as make:
+        yield make
 
 
 @pytest.fixture(scope="module")

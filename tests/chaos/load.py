@@ -14,11 +14,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from integration.orchestrator.conftest import Kafka, Worker
+from integration.orchestrator.conftest import Kafka
 
 from lifecycle_schemas.catalogue import action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.processes import get_json, poll_json
 from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.identity import new_customer_id

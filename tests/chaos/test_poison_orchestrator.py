@@ -15,11 +15,12 @@ from chaos.poison import (
     missing_dead_letters,
     produce_poison,
 )
-from integration.orchestrator.conftest import Kafka, Worker
+from integration.orchestrator.conftest import Kafka
 
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS, events_topic_for
 from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.processes import poll_json
 from orchestrator.core.identity import new_customer_id
 

@@ -8,15 +8,10 @@ consumer group and changelog topics.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,67 +24,9 @@ from lifecycle_schemas.codec import KAFKA_HEADERS, decode_record, encode_record,
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS, topic_for_type
 from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace
-from lifecycle_testing.processes import free_port, get_json, poll_json
+from lifecycle_testing.orchestrator_worker import Worker, worker_starter
 from orchestrator.core.identity import new_customer_id
-
-PLAYBOOK = (
-    Path(__file__).resolve().parents[3]
-    / "services"
-    / "orchestrator"
-    / "src"
-    / "orchestrator"
-    / "playbook"
-)
-START_TIMEOUT_S = 60.0
-
-
-@dataclass
-class Worker:
-    """One `python -m orchestrator.cli serve` process."""
-
-    namespace: KafkaNamespace
-    data_dir: Path
-    log_path: Path
-    playbook_dir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Worker:
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": self.namespace.bootstrap_servers,
-            "LIFECYCLE_TOPIC_PREFIX": self.namespace.prefix,
-            "ORCHESTRATOR_PORT": str(self.port),
-            "ORCHESTRATOR_DATA_DIR": str(self.data_dir),
-            "ORCHESTRATOR_PLAYBOOK_DIR": str(self.playbook_dir),
-            "ORCHESTRATOR_DEADLINE_CHECK_S": "1",
-        }
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        poll_json(f"{self.url}/readyz", lambda body: body.get("status") == "ready", START_TIMEOUT_S)
-        return self
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def get(self, path: str) -> Any:
-        return get_json(f"{self.url}{path}")
+from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +41,7 @@ def namespace(kafka_broker: KafkaBroker) -> KafkaNamespace:
 def playbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default playbook, with the hot-lead hand-off deadline cut to seconds."""
     target = tmp_path_factory.mktemp("playbook") / "playbook"
-    shutil.copytree(PLAYBOOK, target)
+    shutil.copytree(DEFAULT_PLAYBOOK_DIR, target)
     plays = target / "plays.yaml"
     text = plays.read_text()
     marker = "      - type: sales.assign-owner\n        priority: high\n        deadline: 4h"
@@ -123,17 +60,8 @@ def playbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_worker(
     namespace: KafkaNamespace, playbook_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., Worker]]:
-    started: list[Worker] = []
-
-    def make(data_dir: Path | None = None) -> Worker:
-        base = tmp_path_factory.mktemp("worker")
-        worker = Worker(namespace, data_dir or base / "data", base / "worker.log", playbook_dir)
-        started.append(worker)
-        return worker.start()
-
-    yield make
-    for worker in started:
-        worker.stop()
+    with worker_starter(namespace, playbook_dir, tmp_path_factory) as make:
+        yield make
 
 
 def department_event(short: str, customer: dict[str, str], **fields: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from lifecycle_admin.kafka_admin import BrokerUnavailableError, create_topics, wait_for_broker
 
@@ -47,6 +48,12 @@ def _run_local(args: argparse.Namespace) -> int:
     return run_local_stack(with_simulator=not args.no_simulator)
 
 
+def _soak(args: argparse.Namespace) -> int:
+    from lifecycle_admin.soak import main as soak
+
+    return soak(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle-admin", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run-local", help="run the whole stack locally (make run)")
     run.add_argument("--no-simulator", action="store_true", help="start no traffic simulator")
     run.set_defaults(handler=_run_local)
+
+    soak = commands.add_parser(
+        "soak", help="the local stack under a fixed event rate; report drift (make soak)"
+    )
+    soak.add_argument("--rate", type=float, default=500.0, help="events per second")
+    soak.add_argument("--duration", type=float, default=300.0, help="seconds of load")
+    soak.add_argument("--warmup", type=float, default=30.0, help="seconds of load before measuring")
+    soak.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
+    soak.add_argument("--customers", type=int, default=5000, help="size of the customer pool")
+    soak.add_argument("--out", type=Path, default=None, help="report directory (.cache/soak)")
+    soak.set_defaults(handler=_soak)
     return parser
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -21,16 +21,71 @@ from department_kit.department import NativePayloadError
 from department_kit.ingest import Validation, parse_body, validate_items
 from department_kit.runtime import DepartmentRuntime
 from department_kit.store import AcceptedEvent, StoredAction
-from service_kit.http import install_problem_handlers, install_request_metrics
+from service_kit.http import (
+    inline_json_schema,
+    install_problem_handlers,
+    install_request_metrics,
+    problem_responses,
+)
 from service_kit.problems import FieldProblem, ProblemError, forbidden, unauthorized
 
 logger = logging.getLogger(__name__)
 
 STREAM_POLL_S = 0.2
 STREAM_KEEPALIVE_S = 15.0
+# A cursor is an SQLite rowid (signed 64 bits): a larger one overflowed the query into a 500.
+MAX_CURSOR = 2**63 - 1
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+# The bodies are parsed by hand (problem details with field paths), so FastAPI cannot infer them:
+# they are declared here. Events are checked against the contracts after parsing.
+_EVENTS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "description": "one CloudEvent of the contracts, or an array of them",
+                    "oneOf": [
+                        {"type": "object"},
+                        {"type": "array", "items": {"type": "object"}},
+                    ],
+                }
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+_NATIVE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+_OUTCOME_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": inline_json_schema(OutcomeRequest)}},
+    }
+}
+
+
+def _action_links(pointer: str) -> dict[str, Any]:
+    """OpenAPI links from a response naming an action (at ``pointer``) to the action's routes."""
+    parameters = {"action_id": f"$response.body#{pointer}"}
+    return {
+        "GetAction": {"operationId": "get_action", "parameters": parameters},
+        "RecordOutcome": {"operationId": "record_outcome", "parameters": parameters},
+    }
+
+
+def _ok(description: str, links: dict[str, Any] | None = None) -> dict[int | str, Any]:
+    response: dict[str, Any] = {"description": description}
+    if links:
+        response["links"] = links
+    return {200: response}
 
 
 def action_view(runtime: DepartmentRuntime, action: StoredAction) -> dict[str, Any]:
@@ -172,7 +227,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         """The process is alive (says nothing about Kafka)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses=problem_responses(503))
     def readyz() -> dict[str, str]:
         """Kafka is reachable and the action consumer has its partitions."""
         ready, reason = runtime.ready()
@@ -180,13 +235,23 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             raise ProblemError(503, "not-ready", "Not ready", reason, headers={"Retry-After": "5"})
         return {"status": "ready"}
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics() -> Response:
         """Prometheus metrics."""
         runtime.refresh_inbox_gauge()
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/events", status_code=202, tags=["events"])
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        tags=["events"],
+        operation_id="post_events",
+        openapi_extra=_EVENTS_BODY,
+        responses={
+            207: {"description": "per_item=true: a status per event"},
+            **problem_responses(400, 401, 403, 413, 415, 422, 503),
+        },
+    )
     async def post_events(
         request: Request,
         _key: Annotated[ApiKeyEntry, Depends(require(Scope.EVENTS_WRITE))],
@@ -204,7 +269,14 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         validation = validate_items(parsed.items, department, runtime.clock(), parsed.is_batch)
         return await publish(validation, per_item)
 
-    @app.post("/v1/native/{vendor}", status_code=202, tags=["events"])
+    @app.post(
+        "/v1/native/{vendor}",
+        status_code=202,
+        tags=["events"],
+        operation_id="post_native",
+        openapi_extra=_NATIVE_BODY,
+        responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
+    )
     async def post_native(
         vendor: str,
         request: Request,
@@ -244,12 +316,22 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             status_code=202,
         )
 
-    @app.get("/v1/actions", tags=["actions"])
+    @app.get(
+        "/v1/actions",
+        tags=["actions"],
+        operation_id="list_actions",
+        responses={
+            **_ok("A page of the inbox", _action_links("/items/0/action_id")),
+            **problem_responses(401, 403, 422),
+        },
+    )
     def list_actions(
         _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))],
         status: ActionStatus | None = None,
         type: str | None = None,
-        after: Annotated[int, Query(ge=0, description="cursor: the last action's cursor")] = 0,
+        after: Annotated[
+            int, Query(ge=0, le=MAX_CURSOR, description="cursor: the last action's cursor")
+        ] = 0,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> dict[str, Any]:
         """The inbox, in arrival order, a page at a time (``next_after`` is the next cursor)."""
@@ -260,11 +342,20 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             "next_after": actions[-1].seq if len(actions) == limit else None,
         }
 
-    @app.get("/v1/actions/stream", tags=["actions"])
+    @app.get(
+        "/v1/actions/stream",
+        tags=["actions"],
+        operation_id="stream_actions",
+        response_class=StreamingResponse,
+        responses={
+            200: {"description": "Server-sent events", "content": {"text/event-stream": {}}},
+            **problem_responses(401, 403, 422),
+        },
+    )
     async def stream_actions(
         request: Request,
         _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))],
-        after: Annotated[int | None, Query(ge=0)] = None,
+        after: Annotated[int | None, Query(ge=0, le=MAX_CURSOR)] = None,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
         """Server-sent events: every open action after the cursor, then each new one as it comes.
@@ -273,7 +364,8 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         ``Last-Event-ID`` and sees no action twice.
         """
         resume = last_event_id or ""
-        cursor = after if after is not None else int(resume) if resume.isdigit() else 0
+        resumable = resume.isascii() and resume.isdigit() and int(resume) <= MAX_CURSOR
+        cursor = after if after is not None else int(resume) if resumable else 0
 
         async def events() -> AsyncIterator[str]:
             nonlocal cursor
@@ -312,7 +404,15 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    @app.get("/v1/actions/{action_id}", tags=["actions"])
+    @app.get(
+        "/v1/actions/{action_id}",
+        tags=["actions"],
+        operation_id="get_action",
+        responses={
+            **_ok("The action", {"RecordOutcome": _action_links("/action_id")["RecordOutcome"]}),
+            **problem_responses(401, 403, 404),
+        },
+    )
     def get_action(
         action_id: str, _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))]
     ) -> dict[str, Any]:
@@ -322,7 +422,19 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             raise ProblemError(404, "action-not-found", "No such action")
         return action_view(runtime, action)
 
-    @app.post("/v1/actions/{action_id}/outcome", tags=["actions"])
+    @app.post(
+        "/v1/actions/{action_id}/outcome",
+        tags=["actions"],
+        operation_id="record_outcome",
+        openapi_extra=_OUTCOME_BODY,
+        responses={
+            **_ok(
+                "The action with its outcome",
+                {"GetAction": _action_links("/action/action_id")["GetAction"]},
+            ),
+            **problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+        },
+    )
     async def post_outcome(
         action_id: str,
         request: Request,

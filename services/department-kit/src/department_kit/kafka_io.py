@@ -24,6 +24,14 @@ logger = logging.getLogger(__name__)
 
 # How often the consumer measures its lag (one ListOffsets request per assigned partition set).
 LAG_INTERVAL_S = 5.0
+# How long the group waits for a silent member before giving its partitions away. kafka-python's
+# default (45 s) kept a service restarted after a crash unready, and its actions unread, that
+# long (docs/reliability.md, F5); heartbeats go every 3 s.
+CRASHED_MEMBER_SESSION_TIMEOUT_MS = 10_000
+# Longest pause between reconnection attempts to a broker that went away. kafka-python's default
+# (30 s; the Java client's is 1 s) left the service unready and its actions unread for up to
+# half a minute after the broker was back (docs/reliability.md, F7).
+RECONNECT_BACKOFF_MAX_MS = 1_000
 
 
 class BrokerUnavailableError(Exception):
@@ -83,6 +91,7 @@ class KafkaPublisher:
                         max_block_ms=timeout_ms,
                         bootstrap_timeout_ms=timeout_ms,
                         linger_ms=5,
+                        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                     )
                 except (KafkaError, OSError) as error:
                     self.reachable = False
@@ -109,19 +118,43 @@ class KafkaPublisher:
                 deliveries.append(Delivery(metadata.topic, metadata.partition, metadata.offset))
         except (KafkaError, OSError) as error:
             self.reachable = False
+            self._discard(producer)
             raise BrokerUnavailableError(type(error).__name__) from None
         self.reachable = True
         return deliveries
+
+    def _discard(self, producer: KafkaProducer) -> None:
+        """Drop a producer that failed to deliver; the next publish builds a fresh one.
+
+        After its batches expired during an outage, a kafka-python idempotent producer kept
+        failing for tens of seconds once the broker was back (docs/reliability.md, F6). What
+        it still buffers was already answered 503; a client retry under the same id is safe.
+        """
+        with self._lock:
+            if self._producer is not producer:
+                return  # another request replaced it already
+            self._producer = None
+        # Closed aside: its leftover batches fail within the delivery timeout, then it stops.
+        threading.Thread(
+            target=self._close_quietly, args=(producer, self._timeout_s * 3), daemon=True
+        ).start()
+
+    @staticmethod
+    def _close_quietly(producer: KafkaProducer, timeout_s: float) -> None:
+        try:
+            producer.close(timeout=timeout_s)
+        except KafkaError:  # close flushes first, and raises when records are still pending
+            logger.info("a discarded producer closed with records undelivered")
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush what is buffered and close the producer."""
         with self._lock:
             if self._producer is not None:
                 try:
-                    self._producer.flush(timeout=timeout_s)
+                    # close flushes first; kafka-python raises when that does not finish
+                    self._producer.close(timeout=timeout_s)
                 except KafkaError:
                     logger.warning("producer flush did not finish before shutdown")
-                self._producer.close(timeout=timeout_s)
                 self._producer = None
 
 
@@ -173,6 +206,8 @@ class ActionConsumer:
                 auto_offset_reset="earliest",
                 bootstrap_timeout_ms=5000,
                 request_timeout_ms=10000,
+                session_timeout_ms=CRASHED_MEMBER_SESSION_TIMEOUT_MS,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         except (KafkaError, OSError) as error:
             logger.warning(

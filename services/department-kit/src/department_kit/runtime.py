@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from department_kit.metrics import DepartmentMetrics
 from department_kit.settings import DepartmentSettings
 from department_kit.store import AcceptedEvent, DepartmentStore, StoredAction, WebhookState
 from department_kit.webhooks import WebhookPusher
-from lifecycle_schemas.catalogue import AnyDepartmentEvent
+from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT, AnyDepartmentEvent
 from lifecycle_schemas.codec import RecordDecodeError, decode_action, encode_record, kafka_key
 from lifecycle_schemas.dead_letter import dead_letter_headers
 from lifecycle_schemas.departments import SERVICE_OF_DEPARTMENT
@@ -189,6 +190,8 @@ class DepartmentRuntime:
                 logger.warning("events not acknowledged by Kafka", extra={"events": len(fresh)})
                 raise broker_unavailable(RETRY_AFTER_S) from None
             self._set_reachable(True)
+            if self.settings.fault_pause_after_produce_s:
+                self._pause_after_produce(len(fresh))
             accepted = [
                 AcceptedEvent(r.id, r.type, d.topic, d.partition, d.offset)
                 for r, d in zip(fresh.values(), deliveries, strict=True)
@@ -198,6 +201,14 @@ class DepartmentRuntime:
                 self.metrics.events_published.labels(type=event.event_type).inc()
             known = {**known, **{a.event_id: a for a in accepted}}
         return [known[r.id] for r in records]
+
+    def _pause_after_produce(self, events: int) -> None:
+        """The test-only fault switch: wait inside the produced-but-unanswered window."""
+        logger.warning(
+            "fault switch: pausing after the produce was acknowledged",
+            extra={"events": events, "pause_s": self.settings.fault_pause_after_produce_s},
+        )
+        time.sleep(self.settings.fault_pause_after_produce_s)
 
     # --- actions ------------------------------------------------------------------------
 
@@ -239,6 +250,11 @@ class DepartmentRuntime:
             logger.info(
                 "action received", extra={"action_id": action.id, "action_type": action.type}
             )
+        if action.type == ERASE_ACTION_OF_DEPARTMENT[self.department].record_type():
+            # Right to erasure: the customer's earlier actions leave the inbox (tests/chaos).
+            purged = self.store.purge_customer(action.data.customer_id, action.data.action_id)
+            self.feed_version += 1
+            logger.info("inbox purged for erasure", extra={"actions_deleted": purged})
 
     def record_outcome(self, action_id: str, request: OutcomeRequest) -> OutcomeResult:
         """Publish what the department did with an action, then store it; 404, 409, 422 or 503."""

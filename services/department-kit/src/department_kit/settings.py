@@ -90,6 +90,12 @@ class DepartmentSettings(BaseSettings):
         default=30.0, gt=0, validation_alias="DEPARTMENT_EXPIRY_SWEEP_S"
     )
     log_level: str = Field(default="INFO", validation_alias="DEPARTMENT_LOG_LEVEL")
+    # Test-only fault switch (docs/configuration.md): hold an ingest request this long after
+    # Kafka acknowledged its events and before the service records and answers them, so a
+    # chaos test can kill the process inside that window. 0 (the default) means off.
+    fault_pause_after_produce_s: float = Field(
+        default=0.0, ge=0, le=300, validation_alias="LIFECYCLE_FAULT_PAUSE_AFTER_PRODUCE_S"
+    )
 
     @property
     def data_path(self) -> Path:

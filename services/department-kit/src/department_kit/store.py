@@ -219,6 +219,22 @@ class DepartmentStore:
         )
         return counts[0] == 1
 
+    def purge_customer(self, customer_id: str, keep_action_id: str) -> int:
+        """Delete every inbox row of an erased customer but the erase action itself.
+
+        The rows hold the department's identifiers for the customer (e-mail, phone); the erase
+        action stays so the department can act on it and report the outcome.
+        """
+        counts = self._write(
+            [
+                (
+                    "DELETE FROM actions WHERE customer_id = ? AND action_id != ?",
+                    (customer_id, keep_action_id),
+                )
+            ]
+        )
+        return counts[0]
+
     def _action(self, row: sqlite3.Row) -> StoredAction:
         return StoredAction(
             seq=row["seq"],

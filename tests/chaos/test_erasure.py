@@ -1,0 +1,291 @@
+"""Right to erasure end to end: real services, a real worker, compaction forced on a real broker.
+
+A customer with canary personal data (e-mail, phone, given name) comes in through the sales and
+marketing services; the orchestrator links them, sends actions to the departments and publishes
+the profile. Then sales posts an erasure request. Afterwards no API hands out the customer's
+personal data (orchestrator lookups, timeline, decisions, dashboard data; department inboxes
+keep only the erase action), and, once the log cleaner has compacted the profile topic and the
+orchestrator's table changelogs, a fresh consumer finds no canary in any key or value there.
+
+Compaction is forced, not waited for: the test gives those topics aggressive settings (segments
+roll after a second, any dirt makes a log cleanable, tombstones expire after a second) and keeps
+rolling segments by writing tombstones of throw-away keys; the test broker runs its cleaner every
+second (``log.cleaner.backoff.ms=1000`` in ``deploy/local/kafka``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+from integration.departments.service_helpers import DevKeys, ServiceProcess, poll_until
+from integration.orchestrator import conftest as orchestrator_suite
+from integration.orchestrator.conftest import department_event
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT
+from lifecycle_schemas.codec import encode_record
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.orchestrator_worker import Worker
+from orchestrator.core.identity import new_customer_id
+
+pytestmark = pytest.mark.kafka
+StartService = Callable[..., ServiceProcess]
+
+# Everyone treated (no control group), so the customer has actions in the inboxes to purge.
+playbook_dir = orchestrator_suite.playbook_dir
+
+TOKEN = uuid.uuid4().hex[:8]
+CANARY_EMAIL = f"erase.me.{TOKEN}@example.com"
+CANARY_PHONE = f"+491555{int(TOKEN, 16) % 10**7:07d}"
+CANARY_NAME = f"Erasmina{TOKEN}"
+CANARIES = (CANARY_EMAIL, CANARY_PHONE, CANARY_NAME)
+AGGRESSIVE_COMPACTION = {
+    "cleanup.policy": "compact",
+    "segment.ms": "1000",
+    "min.cleanable.dirty.ratio": "0.01",
+    "delete.retention.ms": "1000",
+    "min.compaction.lag.ms": "0",
+}
+COMPACTION_DEADLINE_S = 90.0
+
+
+def compacted_topics(namespace: KafkaNamespace) -> list[str]:
+    """The profile topic and the orchestrator's table changelogs (keys and values hold PII)."""
+    return [
+        namespace.topic(TOPICS.customer_profiles),
+        *(
+            f"{namespace.prefix}lifecycle-orchestrator-{table}-changelog"
+            for table in ("customers", "identities")
+        ),
+    ]
+
+
+def force_prompt_compaction(namespace: KafkaNamespace) -> None:
+    """Give the compacted topics settings under which the cleaner compacts within seconds."""
+    admin = KafkaAdminClient(bootstrap_servers=namespace.bootstrap_servers)
+    try:
+        topics = compacted_topics(namespace)
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, topic, configs=AGGRESSIVE_COMPACTION)
+            for topic in topics
+        ]
+        # Incremental: the registry's other settings stay. Asked again until the broker knows
+        # every topic (just created by the fixture).
+        poll_until(
+            lambda: (
+                admin.alter_configs(resources, raise_on_unknown=False, incremental=True)
+                == {"topic": dict.fromkeys(topics, "OK")}
+            ),
+            30,
+            interval_s=0.5,
+        )
+    finally:
+        admin.close()
+
+
+def read_whole_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every (key, value) on the topic now, tombstones included, by a fresh consumer."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(partitions)
+        records: list[tuple[bytes | None, bytes | None]] = []
+        deadline = time.monotonic() + 30
+        while any(consumer.position(p) < ends[p] for p in partitions):
+            assert time.monotonic() < deadline, f"{topic}: could not read to the end"
+            for messages in consumer.poll(timeout_ms=300).values():
+                records.extend((m.key, m.value) for m in messages)
+        return records
+    finally:
+        consumer.close()
+
+
+def holding_personal_data(
+    records: list[tuple[bytes | None, bytes | None]],
+) -> list[tuple[bytes | None, bytes | None]]:
+    return [
+        (key, value)
+        for key, value in records
+        if any(c.encode() in (key or b"") + b"|" + (value or b"") for c in CANARIES)
+    ]
+
+
+def roll_segments(producer: KafkaProducer, bootstrap: str, topics: list[str]) -> None:
+    """A tombstone of a throw-away key on every partition: closes segments older than 1 s.
+
+    The cleaner never touches a log's active segment, so the erasure's tombstone is only
+    compacted once a later record rolls the segment it sits in.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        for topic in topics:
+            for partition in consumer.partitions_for_topic(topic) or ():
+                key = f"compaction-roll-{uuid.uuid4().hex}".encode()
+                producer.send(topic, key=key, value=None, partition=partition)
+        producer.flush(15)
+    finally:
+        consumer.close()
+
+
+def post(
+    service: ServiceProcess, keys: DevKeys, short: str, customer: dict[str, str], **fields: Any
+) -> None:
+    record = department_event(short, customer, **fields)
+    response = httpx.post(
+        f"{service.base_url}/v1/events",
+        content=encode_record(record),
+        headers={**keys.headers(service.department), "Content-Type": "application/json"},
+        timeout=15,
+    )
+    assert response.status_code == 202, response.text
+
+
+def inbox(service: ServiceProcess, keys: DevKeys, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's actions in a department's inbox (every page)."""
+    items: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = httpx.get(
+            f"{service.base_url}/v1/actions",
+            params={"after": after, "limit": 200},
+            headers=keys.headers(service.department),
+            timeout=15,
+        ).json()
+        items.extend(i for i in page["items"] if i["customer_id"] == customer_id)
+        if page["next_after"] is None:
+            return items
+        after = page["next_after"]
+
+
+def erase_type(department: Department) -> str:
+    return ERASE_ACTION_OF_DEPARTMENT[department].record_type()
+
+
+def erase_actions(service: ServiceProcess, keys: DevKeys, customer_id: str) -> list[Any]:
+    """The erase actions for the customer in the department's inbox."""
+    wanted = erase_type(service.department)
+    return [a for a in inbox(service, keys, customer_id) if a["type"] == wanted]
+
+
+def test_an_erased_customer_is_gone_from_every_api_and_from_compacted_topics(
+    namespace: KafkaNamespace,
+    make_worker: Callable[..., Worker],
+    dev_keys: DevKeys,
+    start_service: StartService,
+) -> None:
+    worker = make_worker()  # creates its table changelogs
+    force_prompt_compaction(namespace)
+    services = {
+        d: start_service(d, namespace.bootstrap_servers, namespace.prefix) for d in Department
+    }
+    for service in services.values():
+        service.wait_ready()
+    crm = f"crm-erase-{TOKEN}"
+    customer_id = new_customer_id(f"crm_account_id:{crm}")
+
+    # Given a customer known to two departments, with personal data in the golden record.
+    sales, marketing = services[Department.SALES], services[Department.MARKETING]
+    post(
+        sales,
+        dev_keys,
+        "sales.deal.won",
+        {"crm_account_id": crm, "email": CANARY_EMAIL, "phone": CANARY_PHONE},
+    )
+    post(
+        marketing,
+        dev_keys,
+        "marketing.contact.captured",
+        {"marketing_contact_id": f"hs-erase-{TOKEN}", "email": CANARY_EMAIL},
+        profile={"given_name": CANARY_NAME},
+    )
+    customer_url = f"{worker.url}/v1/customers/{customer_id}"
+    poll_until(lambda: "given_name" in httpx.get(customer_url).json().get("attributes", {}), 60)
+    topics = compacted_topics(namespace)
+    profile_topic, customers, identities = topics
+    assert holding_personal_data(read_whole_topic(namespace.bootstrap_servers, profile_topic))
+    before: dict[Department, set[str]] = {}
+    for department in (Department.MARKETING, Department.SERVICE_DESK):
+        poll_until(partial(inbox, services[department], dev_keys, customer_id), 30)
+        before[department] = {
+            a["action_id"] for a in inbox(services[department], dev_keys, customer_id)
+        }
+
+    # When sales asks for the customer's erasure.
+    post(sales, dev_keys, "sales.erasure.requested", {"crm_account_id": crm})
+
+    # Then every department receives its erase action and keeps nothing else of the customer.
+    for department, service in services.items():
+        poll_until(partial(erase_actions, service, dev_keys, customer_id), 60)
+        left = inbox(service, dev_keys, customer_id)
+        assert {a["type"] for a in left} == {erase_type(department)}, left
+        assert not any(c in json.dumps(left) for c in CANARIES)
+        for action_id in before.get(department, ()):
+            answer = httpx.get(
+                f"{service.base_url}/v1/actions/{action_id}", headers=dev_keys.headers(department)
+            )
+            assert answer.status_code == 404, answer.text
+
+    # The orchestrator forgets the contact details; the record by id holds no personal data.
+    for identifier in (f"email:{CANARY_EMAIL}", f"phone:{CANARY_PHONE}"):
+        assert httpx.get(f"{worker.url}/v1/customers/{identifier}").status_code == 404
+    record = httpx.get(customer_url).json()
+    assert record["erased"] is True
+    assert record["attributes"] == {}
+    for path in (
+        f"/v1/customers/{customer_id}",
+        f"/v1/customers/{customer_id}/timeline",
+        f"/v1/customers/{customer_id}/decisions",
+        "/v1/dashboard/customers",
+        "/v1/dashboard/funnel",
+        "/v1/dashboard/flow",
+        "/v1/reports/proof-of-value",
+        "/v1/segments",
+    ):
+        body = httpx.get(f"{worker.url}{path}", timeout=15).text
+        assert not any(c in body for c in CANARIES), path
+    dashboard = httpx.get(f"{worker.url}/v1/dashboard/customers").json()
+    assert customer_id not in json.dumps(dashboard)
+
+    # And after compaction no fresh consumer of the compacted topics finds personal data.
+    producer = KafkaProducer(bootstrap_servers=namespace.bootstrap_servers)
+    leftovers: dict[str, list[Any]] = {}
+
+    def compacted() -> bool:
+        roll_segments(producer, namespace.bootstrap_servers, topics)
+        snapshots = {t: read_whole_topic(namespace.bootstrap_servers, t) for t in topics}
+        leftovers.clear()
+        leftovers["profile topic"] = holding_personal_data(snapshots[profile_topic])
+        # The profile's older values must be gone too, personal data or not (tombstone only).
+        leftovers["profile values"] = [
+            v for k, v in snapshots[profile_topic] if k == customer_id.encode() and v is not None
+        ]
+        # Identity entries are keyed by the e-mail and phone: their tombstones must expire too.
+        leftovers["identities changelog"] = holding_personal_data(snapshots[identities])
+        # The whole stored value: state and outbox (E1 in docs/reliability.md, fixed).
+        leftovers["customers changelog value"] = holding_personal_data(
+            [
+                (key, value)
+                for key, value in snapshots[customers]
+                if value is not None and key == customer_id.encode()
+            ]
+        )
+        return not any(leftovers.values())
+
+    try:
+        poll_until(compacted, COMPACTION_DEADLINE_S, interval_s=1.0)
+    except AssertionError:
+        raise AssertionError(f"personal data still on compacted topics: {leftovers}") from None
+    finally:
+        producer.close()
