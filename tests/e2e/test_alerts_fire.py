@@ -9,7 +9,10 @@ server's ``/api/v1/alerts`` is polled until each alert is firing:
 * ``ActionDeadlinesMissed``: a hot lead posted to marketing's HTTP API gets a sales hand-off
   whose (test) deadline of 3 s nobody meets;
 * ``DeadLetterTopicGrowing``: a poison record on marketing's event topic is dead-lettered;
-* ``ServiceDown``: the orchestrator is stopped, its scrape fails.
+* ``ConsumerLagGrowing``: a burst of events written straight to marketing's topic, faster than
+  the worker applies them;
+* ``ServiceDown``: the orchestrator is stopped, its scrape fails;
+* ``KafkaBrokerDown`` (a broker of the test's own, which it stops): no service reaches Kafka.
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ from integration.departments.service_helpers import (
 )
 from kafka import KafkaProducer
 
+from lifecycle_admin.kafka_admin import create_topics
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
-from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.kafka import BrokerStartError, KafkaNamespace, LocalBroker
 from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.processes import free_port, get_json, poll_json
@@ -51,6 +55,8 @@ pytestmark = pytest.mark.kafka
 
 RULES_DIR = REPOSITORY_ROOT / "deploy" / "prometheus" / "rules"
 ALERT_TIMEOUT_S = 30.0
+# Several times what one worker applies in the gauge's 5 s refresh (docs/benchmarks.md).
+LAG_BURST_EVENTS = 8_000
 SHORT_FOR = "1s"
 
 
@@ -162,16 +168,37 @@ def any_labels(_: dict[str, str]) -> bool:
     return True
 
 
-def hot_lead(contact_id: str) -> list[dict[str, Any]]:
-    """A canonical marketing lead-scored event for a new contact, hot enough for sales."""
-    document = json.loads(encode_record(EXAMPLES["com.customerlifecycle.marketing.lead.scored.v1"]))
+def lead_scored(contact_id: str, score: int) -> dict[str, Any]:
+    """A canonical marketing lead-scored event for a new contact."""
+    document: dict[str, Any] = json.loads(
+        encode_record(EXAMPLES["com.customerlifecycle.marketing.lead.scored.v1"])
+    )
     document["id"] = document["correlationid"] = str(uuid.uuid4())
     document.pop("causationid", None)
     document["time"] = datetime.now(UTC).isoformat()
     document["data"]["customer"] = {"marketing_contact_id": contact_id}
-    document["data"]["score"] = 91
+    document["data"]["score"] = score
     document.pop("subject", None)
-    return [document]
+    return document
+
+
+def hot_lead(contact_id: str) -> list[dict[str, Any]]:
+    """A lead hot enough for sales, as the body of one POST."""
+    return [lead_scored(contact_id, 91)]
+
+
+def burst(kafka: KafkaNamespace, events: int) -> None:
+    """``events`` lukewarm leads straight onto marketing's topic, as fast as Kafka takes them."""
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=20)
+    try:
+        for n in range(events):
+            contact = f"burst-{n}-{uuid.uuid4().hex[:6]}"
+            value = json.dumps(lead_scored(contact, 20)).encode()
+            key = f"marketing_contact_id:{contact}".encode()
+            producer.send(kafka.topic(TOPICS.marketing_events), key=key, value=value)
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
 
 
 def test_alert_rules_fire_on_the_real_prometheus_server(
@@ -230,6 +257,14 @@ def test_alert_rules_fire_on_the_real_prometheus_server(
         assert dead["service"] == "orchestrator"
         assert dead["topic"] == kafka.topic(TOPICS.marketing_events)
 
+        # A backlog faster than the worker applies it: its reported lag rises past 100.
+        burst(kafka, LAG_BURST_EVENTS)
+        lagging = wait_firing(
+            url, "ConsumerLagGrowing", "sum by (service, topic) (lifecycle_consumer_lag)",
+            lambda labels: labels["service"] == "orchestrator",
+        )  # fmt: skip
+        assert lagging["topic"] == kafka.topic(TOPICS.marketing_events)
+
         # The orchestrator stops: its scrape fails and only its target is reported down.
         worker.stop()
         down = wait_firing(url, "ServiceDown", "up", lambda labels: labels["job"] == "orchestrator")
@@ -237,3 +272,41 @@ def test_alert_rules_fire_on_the_real_prometheus_server(
         assert [labels["job"] for labels in firing(url, "ServiceDown")] == ["orchestrator"]
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A broker of this test's own: the test stops it (the session's broker stays up)."""
+    broker = LocalBroker(tmp_path / "own-kafka")
+    try:
+        broker.start()
+    except BrokerStartError as error:
+        pytest.fail(f"the test's own Kafka broker did not start:\n{error}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def test_kafka_broker_down_fires_when_no_service_reaches_kafka(
+    own_broker: LocalBroker,
+    dev_keys: DevKeys,
+    start_service: Callable[..., ServiceProcess],
+    prometheus: Callable[[dict[str, str]], str],
+) -> None:
+    prefix = f"alerts-{uuid.uuid4().hex[:8]}."
+    create_topics(own_broker.bootstrap_servers, prefix=prefix)
+    marketing = start_service(Department.MARKETING, own_broker.bootstrap_servers, prefix)
+    marketing.wait_ready()
+    url = prometheus({"marketing": f"127.0.0.1:{marketing.port}"})
+    reachable = "max(lifecycle_kafka_reachable)"
+    poll_json(
+        f"{url}/api/v1/query?{urllib.parse.urlencode({'query': reachable})}",
+        lambda body: [float(r["value"][1]) for r in body["data"]["result"]] == [1.0],
+        ALERT_TIMEOUT_S,
+    )
+    assert firing(url, "KafkaBrokerDown") == []
+
+    own_broker.stop()
+    down = wait_firing(url, "KafkaBrokerDown", reachable, any_labels)
+    assert down["severity"] == "critical"
