@@ -23,10 +23,6 @@ pytestmark = pytest.mark.kafka
 KILLS = 3
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug: 1 run in 4 lost a customer's first acknowledged deal (docs/reliability.md)",
-)
 def test_three_sigkills_under_load_apply_every_acknowledged_event_once(
     make_worker: Callable[..., Worker], kafka_io: Kafka, playbook_dir: Path, tmp_path: Path
 ) -> None:

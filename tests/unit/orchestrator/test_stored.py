@@ -1,9 +1,11 @@
-"""The customers table value: state plus outbox (orchestrator/stored.py)."""
+"""The customers table value (orchestrator/stored.py) and the claims a worker remembers."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import NamedTuple
 
+from orchestrator.core.identity import Claim
 from orchestrator.core.state import CustomerState
 from orchestrator.stored import (
     OutboxRecord,
@@ -13,6 +15,7 @@ from orchestrator.stored import (
     load_customer,
     load_state,
 )
+from orchestrator.streaming import SentClaims
 
 TOPIC = "lifecycle.orchestrator.events-by-customer.v1"
 
@@ -62,3 +65,24 @@ def test_entries_are_dropped_once_their_source_offset_is_committed() -> None:
     kept = stored.confirmed_dropped({TP(TOPIC, 3): 8, TP(TOPIC, 5): None})
     assert kept == [pending(9), pending(2, partition=5)]
     assert stored.confirmed_dropped({}) == stored.outbox
+
+
+def test_a_claim_is_sent_once_per_customer_and_forgotten_least_recently_used_first() -> None:
+    def claim(identifier: str, customer: str = "c-1", evidence: str = "e-1") -> Claim:
+        created = datetime(2026, 1, 1, tzinfo=UTC)
+        return Claim(
+            identifier=identifier,
+            customer_id=customer,
+            created_at=created,
+            evidence_event_id=evidence,
+        )
+
+    sent = SentClaims(limit=2)
+    assert sent.first_time(claim("email:a"))
+    # The same claim from a later event (other evidence) is a repeat.
+    assert not sent.first_time(claim("email:a", evidence="e-2"))
+    # Another customer claiming the identifier is news (it may prove a merge).
+    assert sent.first_time(claim("email:a", customer="c-2"))
+    assert sent.first_time(claim("phone:1"))
+    # Over the limit: the least recently used ("email:a" for c-1) is forgotten.
+    assert sent.first_time(claim("email:a"))

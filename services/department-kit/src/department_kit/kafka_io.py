@@ -174,7 +174,9 @@ class ActionConsumer:
         handle: Callable[[IncomingRecord], None],
         on_lag: Callable[[str, int, int], None],
         on_reachable: Callable[[bool], None],
+        pause_before_commit_s: float = 0.0,
     ) -> None:
+        self._pause_before_commit_s = pause_before_commit_s
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._group_id = group_id
@@ -266,6 +268,11 @@ class ActionConsumer:
                     for rewound, rewound_messages in batch.items():
                         consumer.seek(rewound, rewound_messages[0].offset)
                     return False
+        if self._pause_before_commit_s:
+            # The test-only fault switch (LIFECYCLE_FAULT_PAUSE_BEFORE_COMMIT_S): stored, not
+            # committed, for long enough to be killed here.
+            logger.warning("fault switch: pausing before the commit of a stored batch")
+            self._stop.wait(self._pause_before_commit_s)
         consumer.commit()
         return True
 

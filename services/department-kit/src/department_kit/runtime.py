@@ -129,6 +129,7 @@ class DepartmentRuntime:
             self.handle_action_record,
             self._set_lag,
             self._set_reachable,
+            settings.fault_pause_before_commit_s,
         )
         self.consumer.start()
         self._sweeper.start()

@@ -96,6 +96,11 @@ class DepartmentSettings(BaseSettings):
     fault_pause_after_produce_s: float = Field(
         default=0.0, ge=0, le=300, validation_alias="LIFECYCLE_FAULT_PAUSE_AFTER_PRODUCE_S"
     )
+    # Test-only, like the one above: the action consumer waits this long after it stored a batch
+    # and before it commits the batch's offsets, so a chaos test can kill it inside that window.
+    fault_pause_before_commit_s: float = Field(
+        default=0.0, ge=0, le=300, validation_alias="LIFECYCLE_FAULT_PAUSE_BEFORE_COMMIT_S"
+    )
 
     @property
     def data_path(self) -> Path:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -86,6 +87,9 @@ log = logging.getLogger("orchestrator.streaming")
 # How long the group waits for a silent worker (heartbeats every 3 s) before moving its partitions.
 CRASHED_WORKER_SESSION_TIMEOUT_S = 10.0
 PRODUCER_LINGER_S = 0.005
+PRODUCER_MAX_BATCH_BYTES = 512 * 1024
+# Claims remembered per worker process (about 200 bytes each).
+CLAIMS_REMEMBERED = 200_000
 # Per table partition (16 RocksDB instances per worker). faust's defaults (3 x 64 MiB memtables
 # and a 2 GiB block cache, each per instance) let a worker's memory grow for as long as it
 # runs (the soak in docs/reliability.md); these bound it to about 16 MiB per instance.
@@ -157,6 +161,9 @@ class Topology:
             # Outputs are queued, not awaited per event: a few ms of linger lets aiokafka send
             # them in fewer, larger requests (socket writes were 15 % of a profile without it).
             producer_linger=PRODUCER_LINGER_S,
+            # faust's 16 KiB default holds one or two customer states: every batch was full at
+            # once and went out in its own request (socket writes were 15 % of a profile).
+            producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
             # A SIGKILLed worker's partitions stay with it until its session expires: faust's
             # 60 s default kept a restarted worker unready for a minute (tests/chaos).
             broker_session_timeout=CRASHED_WORKER_SESSION_TIMEOUT_S,
@@ -189,6 +196,7 @@ class Topology:
         self.customers = app.Table(
             "customers", partitions=8, key_type=bytes, value_type=bytes, options=ROCKSDB_OPTIONS
         )
+        self.claims_sent = SentClaims(CLAIMS_REMEMBERED)
         # Each segment's treatment budget spent by this worker's customers (rebuilt on rebalance).
         self.segment_spend: dict[str, int] = {}
         app.agent(self.department_topic, name="resolve-department-events")(
@@ -312,7 +320,9 @@ class Topology:
             assert resolution.customer_id is not None
             await self.send(self.events_by_customer, resolution.customer_id, raw, KAFKA_HEADERS)
             for claim in resolution.claims:
-                await self.send(identity_topic, claim.identifier, _identity_message("claim", claim))
+                if self.claims_sent.first_time(claim):
+                    message = _identity_message("claim", claim)
+                    await self.send(identity_topic, claim.identifier, message)
         # Not waiting for the acks here is safe: faust flushes the producer before it commits
         # the offset, and replaying this record re-sends the same messages from the same entry.
         if resolution.entry is not None and resolution.entry != entry:
@@ -595,6 +605,32 @@ class Topology:
                 metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
                     max(0, highwater - position)
                 )
+
+
+class SentClaims:
+    """The claims this process already sent, so an identifier is not claimed again on every event.
+
+    Every known-customer event claims all its other identifiers (``resolve_step``): about one
+    extra record produced and consumed per event, most of them repeats. A repeat changes
+    nothing where it is settled, and the first one was sent by this very process, so it is on
+    Kafka unless the process died, which also empties this memory (a restarted worker claims
+    again; so does the next owner after a rebalance). Bounded: least recently used forgotten.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: OrderedDict[tuple[str, str, datetime], None] = OrderedDict()
+
+    def first_time(self, claim: Claim) -> bool:
+        """Whether ``claim`` (identifier, customer, created) was not sent before; remember it."""
+        key = (claim.identifier, claim.customer_id, claim.created_at)
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self.limit:
+            self._seen.popitem(last=False)
+        return True
 
 
 def _keep_running(timer: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
