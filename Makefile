@@ -70,7 +70,7 @@ SOAK_ARGS ?=
 soak: setup ## Soak the local stack (own ports): 500 events/s for 5 min; .cache/soak report (not in CI)
 	$(UV) run --frozen lifecycle-admin soak $(SOAK_ARGS)
 
-bench: setup ## Benchmark (own broker): ceiling, peers; writes bench/results/<timestamp>.{json,md,png}
+bench: setup ## Benchmark (own broker): ceiling, peers, orchestrator, ingest, latency, scale-out, state; bench/results/<timestamp>.{json,md,png}
 	$(UV) run --frozen lifecycle-bench run
 
 bench-quick: setup ## A short benchmark run (under 3 minutes), same outputs

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from lifecycle_admin.local_stack import repository_root
-from lifecycle_bench.suite import BenchOptions, run_suite
+from lifecycle_bench.suite import ALL_PIPELINES, BenchOptions, run_suite
 
-QUICK = BenchOptions(records=5_000, repeats=1, timeout_s=150.0, ingest_seconds=2.0)
+# Quick: small sizes, one repeat, one low latency rate for a few seconds; under 3 minutes.
+QUICK = BenchOptions(
+    records=5_000,
+    repeats=1,
+    timeout_s=150.0,
+    ingest_seconds=2.0,
+    latency_rates=(100.0,),
+    latency_seconds=3.0,
+    latency_drain_s=10.0,
+    scale_out_records=1_000,
+    state_customers=2_000,
+)
+
+
+def _pipelines(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = set(names) - set(ALL_PIPELINES)
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown pipelines {sorted(unknown)}; choose from {','.join(ALL_PIPELINES)}"
+        )
+    return names
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    return tuple(float(rate) for rate in text.split(",") if rate.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,21 +43,33 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the benchmark")
     run.add_argument("--quick", action="store_true", help="a short smoke run (under 3 minutes)")
-    run.add_argument("--records", type=int, default=None)
+    run.add_argument(
+        "--pipelines",
+        type=_pipelines,
+        default=None,
+        help=f"comma list of what to measure (default all): {','.join(ALL_PIPELINES)}",
+    )
+    run.add_argument("--records", type=int, default=None, help="workload of the throughput runs")
     run.add_argument("--repeats", type=int, default=None)
+    run.add_argument("--latency-rates", type=_rates, default=None, help="events/s, comma list")
+    run.add_argument("--latency-seconds", type=float, default=None, help="per offered rate")
+    run.add_argument("--scale-out-records", type=int, default=None)
+    run.add_argument("--state-customers", type=int, default=None)
     run.add_argument("--output", type=Path, default=repository_root() / "bench" / "results")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else BenchOptions()
-    options = BenchOptions(
-        records=args.records or base.records,
-        repeats=args.repeats or base.repeats,
-        pipelines=base.pipelines,
-        timeout_s=base.timeout_s,
-        ingest_rate=base.ingest_rate,
-        ingest_seconds=base.ingest_seconds,
-    )
+    given = {
+        "pipelines": args.pipelines,
+        "records": args.records,
+        "repeats": args.repeats,
+        "latency_rates": args.latency_rates,
+        "latency_seconds": args.latency_seconds,
+        "scale_out_records": args.scale_out_records,
+        "state_customers": args.state_customers,
+    }
+    options = replace(base, **{name: value for name, value in given.items() if value})
     report = run_suite(options, args.output)
-    for name, figure in report["figures"].items():
+    for name, figure in report.get("figures", {}).items():
         print(f"{name:<20} {figure['median_records_per_second']:>10,.0f} records/s (median)")
     if "ingest" in report:
         single, batches = report["ingest"]["single_events"], report["ingest"]["batches"]
@@ -43,8 +81,28 @@ def main(argv: list[str] | None = None) -> int:
             f"ingest batches of {batches['batch_size']}: {batches['events_per_second']:,.0f} "
             f"events/s, p99 {batches['p99_ms']} ms, refused {batches['refused']}"
         )
+    for rate in report.get("latency", {}).get("rates", []):
+        action = rate["event_to_action"]
+        print(
+            f"latency at {rate['label']}: event-to-action p50 {action['p50_ms']} ms, "
+            f"p99 {action['p99_ms']} ms; achieved {rate['median_achieved_events_per_second']:,.0f}"
+            f" events/s, kept up: {rate['kept_up']}"
+        )
+    if "scale_out" in report:
+        scale = report["scale_out"]
+        print(f"two workers / one worker: {scale['ratio']} ({scale['cores']} cores)")
+    if "state" in report:
+        state = report["state"]
+        print(
+            f"state per 100,000 customers{' (extrapolated)' if state['extrapolated'] else ''}: "
+            f"{state['rss_mib_per_100k']['median']} MiB resident, "
+            f"{state['disk_mib_per_100k']['median']} MiB disk, "
+            f"recovery {state['recovery_seconds_per_100k']['median']} s"
+        )
+    for name, reason in report.get("failed", {}).items():
+        print(f"{name} did not finish: {reason.strip().splitlines()[-1] if reason.strip() else ''}")
     print(f"written to {args.output}")
-    return 0
+    return 1 if report.get("failed") else 0
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ BATCH_SIZE = 100
 BATCH_CONCURRENCY = 8
 
 
+REQUEST_DEADLINE_S = 10.0
+
+
 def _event(run: str, number: int) -> bytes:
     example = EXAMPLES[EVENT_TYPE]
     event_id = stable_id("bench-ingest", run, number)
@@ -60,9 +63,14 @@ async def _single_events(
             nonlocal refused
             started = time.perf_counter()
             try:
-                response = await client.post(url, content=_event(run, number), headers=headers)
+                # A hard bound per request, waiting for a pooled connection included: a service
+                # that falls behind is reported as refusing, not left to stall the benchmark.
+                response = await asyncio.wait_for(
+                    client.post(url, content=_event(run, number), headers=headers),
+                    REQUEST_DEADLINE_S,
+                )
                 accepted = response.status_code == 202
-            except httpx.HTTPError:
+            except (httpx.HTTPError, TimeoutError):
                 accepted = False  # a timeout or a dropped connection counts against the service
             latencies.append(time.perf_counter() - started)
             if not accepted:
@@ -162,8 +170,10 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float) ->
 def run_ingest(bootstrap: str, prefix: str, rate: float, seconds: float) -> dict[str, Any]:
     """Start the marketing service on the broker and drive it from a second process."""
     from department_kit.api_keys import write_development_keys
+    from lifecycle_admin.kafka_admin import create_topics
     from lifecycle_bench.orchestrator_run import free_port
 
+    create_topics(bootstrap, prefix=prefix)
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as directory:
         hashed = write_development_keys(Path(directory) / "keys")

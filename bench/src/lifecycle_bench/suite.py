@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,9 +23,12 @@ from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
 from lifecycle_admin.local_stack import repository_root
 from lifecycle_bench.ceiling import TRANSFORMS, PipelineResult, run_passthrough
 from lifecycle_bench.ingest import run_ingest
+from lifecycle_bench.latency import run_latency, summarise_latency
 from lifecycle_bench.orchestrator_run import run_orchestrator
 from lifecycle_bench.peer_protocol import RESULT_PREFIX, PeerSettings
-from lifecycle_bench.workload import build_workload, preload
+from lifecycle_bench.scale_out import run_workers, summarise_scale_out
+from lifecycle_bench.state_size import run_state, summarise_state
+from lifecycle_bench.workload import Workload, build_workload, preload
 from lifecycle_schemas.topics import TOPICS
 
 PEER_COMMANDS: dict[str, list[str]] = {
@@ -42,15 +46,32 @@ PEER_COMMANDS: dict[str, list[str]] = {
 PEER_THRESHOLD = 25
 
 
+THROUGHPUT_PIPELINES = ("ceiling-json", "ceiling-contracts", "faust-peer", "quixstreams-peer",
+                        "orchestrator")  # fmt: skip
+# Measurements of their own (not records/s through the shared preloaded topic).
+OTHER_PIPELINES = ("ingest", "latency", "scale-out", "state")
+ALL_PIPELINES = THROUGHPUT_PIPELINES + OTHER_PIPELINES
+
+
 @dataclass(frozen=True)
 class BenchOptions:
     records: int = 100_000
     repeats: int = 3
-    pipelines: tuple[str, ...] = ("ceiling-json", "ceiling-contracts", "faust-peer",
-                                  "quixstreams-peer", "orchestrator")  # fmt: skip
+    pipelines: tuple[str, ...] = ALL_PIPELINES
     timeout_s: float = 600.0
     ingest_rate: float = 500.0
     ingest_seconds: float = 10.0
+    latency_rates: tuple[float, ...] = (250.0, 1_000.0, 2_500.0)
+    latency_seconds: float = 10.0
+    # How long outputs are awaited after the offering stops (a backlog is reported, not waited out).
+    latency_drain_s: float = 30.0
+    scale_out_records: int = 20_000
+    state_customers: int = 100_000
+
+    def __post_init__(self) -> None:
+        unknown = set(self.pipelines) - set(ALL_PIPELINES)
+        if unknown:
+            raise ValueError(f"unknown pipelines {sorted(unknown)}; known: {list(ALL_PIPELINES)}")
 
 
 @dataclass
@@ -82,6 +103,8 @@ def machine_facts() -> dict[str, Any]:
         "memory_bytes": memory_bytes,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        # Other work shares this machine: the load averages say how much, when.
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
     }
 
 
@@ -158,46 +181,94 @@ def run_peer(name: str, settings: PeerSettings, timeout_s: float) -> PipelineRes
 
 
 def run_suite(options: BenchOptions, output_dir: Path) -> dict[str, Any]:
-    """Measure every pipeline, write JSON, markdown and a chart; return the report."""
+    """Measure the chosen pipelines, write JSON, markdown and a chart; return the report."""
     from lifecycle_bench.report import write_report
 
     started_at = datetime.now(UTC)
-    workload = build_workload(options.records)
+    throughput = [name for name in options.pipelines if name in THROUGHPUT_PIPELINES]
+    workload = build_workload(options.records) if throughput else None
     report: dict[str, Any] = {
         "started_at": started_at.isoformat(),
         "machine": machine_facts(),
-        "workload": {
+        "pipelines": list(options.pipelines),
+        "options": {"repeats": options.repeats, "peer_threshold": PEER_THRESHOLD},
+    }
+    if workload is not None:
+        report["workload"] = {
             "records": len(workload.records),
             "customers": workload.customers,
             "bytes": workload.total_bytes,
             "source": "the simulated company's department events, encoded as published",
-        },
-        "options": {"repeats": options.repeats, "peer_threshold": PEER_THRESHOLD},
-    }
-    figures = {name: Figure(name) for name in options.pipelines}
-    with BrokerForBench() as broker, tempfile.TemporaryDirectory(prefix="bench-state-") as state:
+        }
+    # Wall-clock seconds of each measurement, start-ups included (the quick run's budget).
+    durations: dict[str, float] = {}
+    with BrokerForBench() as broker:
         prefix = f"bench-{uuid.uuid4().hex[:8]}."
-        create_topics(broker.bootstrap, prefix=prefix)
-        create_topics(broker.bootstrap, prefix=f"{prefix}ingest.")
+        bootstrap = broker.bootstrap
+        # Each step returns the report entries it measured.
+        steps: dict[str, Callable[[], dict[str, Any]]] = {
+            "throughput": lambda: run_throughput(bootstrap, prefix, workload, throughput, options),
+            "ingest": lambda: {"ingest": run_ingest(bootstrap, f"{prefix}ingest.",
+                                                    options.ingest_rate, options.ingest_seconds)},
+            "latency": lambda: {"latency": measure_latency(bootstrap, f"{prefix}latency.", options,
+                                                           report.get("figures", {}))},
+            "scale-out": lambda: {"scale_out": measure_scale_out(bootstrap, prefix, options)},
+            "state": lambda: {"state": measure_state(bootstrap, prefix, options)},
+        }  # fmt: skip
+        chosen = (["throughput"] if throughput else []) + [
+            name for name in OTHER_PIPELINES if name in options.pipelines
+        ]
+        failures: dict[str, str] = {}
+        for name in chosen:
+            started = time.perf_counter()
+            try:
+                report.update(steps[name]())
+            except (RuntimeError, subprocess.TimeoutExpired) as error:
+                # One measurement that cannot finish (a service that falls behind and never
+                # answers) is reported as failed; the others still run and the report is written.
+                failures[name] = str(error)[-2000:]
+            durations[name] = round(time.perf_counter() - started, 1)
+    if failures:
+        report["failed"] = failures
+    report["durations_seconds"] = durations
+    report["machine"]["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
+    write_report(report, output_dir, started_at)
+    return report
+
+
+def run_throughput(
+    bootstrap: str,
+    prefix: str,
+    workload: Workload | None,
+    pipelines: list[str],
+    options: BenchOptions,
+) -> dict[str, Any]:
+    """Records/s of each pipeline over the same preloaded workload, `repeats` times: the
+    report's `figures`, `ratios_to_ceiling` and `preload_seconds`."""
+    assert workload is not None
+    figures = {name: Figure(name) for name in pipelines}
+    create_topics(bootstrap, prefix=prefix)
+    if "orchestrator" in pipelines:
         for repeat in range(options.repeats):
-            if "orchestrator" in options.pipelines:
-                create_topics(broker.bootstrap, prefix=f"{prefix}o{repeat}.")
-        source = TOPICS.events_by_customer.name_in(prefix)
-        sink = TOPICS.decision_log.name_in(prefix)
-        report["preload_seconds"] = round(preload(broker.bootstrap, source, workload), 3)
+            # Created before the preload, so their partition leaders are settled when written.
+            create_topics(bootstrap, prefix=f"{prefix}o{repeat}.")
+    source = TOPICS.events_by_customer.name_in(prefix)
+    sink = TOPICS.decision_log.name_in(prefix)
+    preload_seconds = round(preload(bootstrap, source, workload), 3)
+    with tempfile.TemporaryDirectory(prefix="bench-state-") as state:
         for repeat in range(options.repeats):
-            for name in options.pipelines:
+            for name in pipelines:
                 group = f"{prefix}{name}-{repeat}"
                 if name == "orchestrator":
                     # A namespace of its own: its department topics get the same workload.
-                    result = run_orchestrator(broker.bootstrap, f"{prefix}o{repeat}.",
-                                              workload, options.timeout_s)  # fmt: skip
+                    result = run_orchestrator(bootstrap, f"{prefix}o{repeat}.", workload,
+                                              options.timeout_s)  # fmt: skip
                 elif name in TRANSFORMS:
-                    result = run_passthrough(name, broker.bootstrap, source, sink, group,
+                    result = run_passthrough(name, bootstrap, source, sink, group,
                                              len(workload.records), options.timeout_s)  # fmt: skip
                 else:
                     settings = PeerSettings(
-                        bootstrap=broker.bootstrap, source=source, sink=sink, group_id=group,
+                        bootstrap=bootstrap, source=source, sink=sink, group_id=group,
                         expected=len(workload.records), threshold=PEER_THRESHOLD,
                         state_dir=str(Path(state) / group),
                     )  # fmt: skip
@@ -205,18 +276,60 @@ def run_suite(options: BenchOptions, output_dir: Path) -> dict[str, Any]:
                 figures[name].runs.append(result)
                 print(f"  {name:<20} run {repeat + 1}: {result.records_per_second:,.0f} records/s",
                       flush=True)  # fmt: skip
-        if options.ingest_seconds > 0:
-            report["ingest"] = run_ingest(broker.bootstrap, f"{prefix}ingest.",
-                                          options.ingest_rate, options.ingest_seconds)  # fmt: skip
-    report["figures"] = {name: figure.summary() for name, figure in figures.items()}
-    report["ratios_to_ceiling"] = ratios(report["figures"])
-    report["not_yet_measured"] = [
-        "event-to-action latency at fixed offered rates",
-        "one versus two orchestrator workers",
-        "resident memory and RocksDB disk per 100,000 customers; recovery time",
+    summaries = {name: figure.summary() for name, figure in figures.items()}
+    return {
+        "figures": summaries,
+        "ratios_to_ceiling": ratios(summaries),
+        "preload_seconds": preload_seconds,
+    }
+
+
+def measure_latency(
+    bootstrap: str, prefix: str, options: BenchOptions, figures: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The fixed rates, plus half of this run's orchestrator saturation when it was measured."""
+    labels = {rate: f"{rate:,.0f} events/s" for rate in options.latency_rates}
+    note = None
+    saturation = figures.get("orchestrator", {}).get("median_records_per_second")
+    if saturation:
+        half = round(saturation / 2, 1)
+        labels.setdefault(half, f"{half:,.0f} events/s (half of {saturation:,.0f}, saturation)")
+    else:
+        note = "half of saturation skipped: the orchestrator pipeline did not run in this run"
+    runs = run_latency(bootstrap, prefix, list(labels), options.latency_seconds,
+                       options.repeats, options.latency_drain_s, options.timeout_s)  # fmt: skip
+    return {
+        "workload": "one won deal per new customer (sales events topic), time stamped at send",
+        "offered_seconds": options.latency_seconds,
+        "rates": [summarise_latency(rate, runs[rate], labels[rate]) for rate in sorted(labels)],
+        "note": note,
+    }
+
+
+def measure_state(bootstrap: str, prefix: str, options: BenchOptions) -> dict[str, Any]:
+    """Memory, disk and recovery with `state_customers` customers, `repeats` times."""
+    runs = [
+        run_state(bootstrap, f"{prefix}state{repeat}.", options.state_customers, options.timeout_s)
+        for repeat in range(options.repeats)
     ]
-    write_report(report, output_dir, started_at)
-    return report
+    return summarise_state(runs)
+
+
+def measure_scale_out(bootstrap: str, prefix: str, options: BenchOptions) -> dict[str, Any]:
+    """One worker, then two, over the same workload on fresh namespaces, `repeats` times."""
+    workload = build_workload(options.scale_out_records)
+    one: list[PipelineResult] = []
+    two: list[PipelineResult] = []
+    for repeat in range(options.repeats):
+        for workers, runs in ((1, one), (2, two)):
+            namespace = f"{prefix}w{workers}r{repeat}."
+            result = run_workers(bootstrap, namespace, workload, workers, options.timeout_s)
+            runs.append(result)
+            print(f"  {result.pipeline:<20} run {repeat + 1}: "
+                  f"{result.records_per_second:,.0f} events/s", flush=True)  # fmt: skip
+    summary = summarise_scale_out(one, two)
+    summary["workload_records"] = len(workload.records)
+    return summary
 
 
 def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, float]:

@@ -8,15 +8,21 @@ moves the same bytes the orchestrator gets.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from company_simulator.population import build_population
 from company_simulator.world import OutgoingEvent, World
-from lifecycle_schemas.codec import encode_record, kafka_key
+from lifecycle_schemas.codec import decode_event, encode_record, kafka_key
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.envelope import stable_id
+from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_schemas.topics import events_topic_for
 
 # The simulated company produces about 40 events per customer in 60 days.
 EVENTS_PER_CUSTOMER_ESTIMATE = 40
@@ -86,3 +92,48 @@ def preload_by_topic(
 ) -> float:
     """Write keyed records to their topics (acks=all); return the seconds it took."""
     return asyncio.run(_preload(bootstrap, records_by_topic))
+
+
+# The one event type of the per-customer workloads: a won deal for a customer nobody has seen
+# (it triggers the default playbook's onboarding play, so every event should produce outputs).
+NEW_CUSTOMER_EVENT_TYPE = "com.customerlifecycle.sales.deal.won.v1"
+
+
+class NewCustomerEvents:
+    """Cheap valid department events, one per new customer (unique crm id, e-mail, deal).
+
+    Built from the contracts' example by changing only identifiers and `time`, so encoding a
+    record is one `json.dumps`; the first record is decoded with the contracts' codec as a guard.
+    """
+
+    def __init__(self, run_tag: str) -> None:
+        example = EXAMPLES[NEW_CUSTOMER_EVENT_TYPE]
+        self.topic_spec = events_topic_for(Department.SALES)
+        self.run_tag = run_tag
+        self._template: dict[str, Any] = example.model_dump(mode="json", exclude_none=True)
+        self._template["data"]["customer"].pop("phone", None)
+        decode_event(self.record(0, datetime.now(UTC))[1], now=None)
+
+    def event_id(self, number: int) -> str:
+        """The id of customer `number`'s event (what its outputs name as their causation)."""
+        return stable_id("bench-new-customer", self.run_tag, number)
+
+    def crm_account_id(self, number: int) -> str:
+        """Customer `number`'s CRM account id (an identifier the orchestrator serves it by)."""
+        return f"bench-{self.run_tag}-{number}"
+
+    def record(self, number: int, time: datetime) -> tuple[bytes, bytes]:
+        """Customer `number`'s event stamped `time`, as (key, value) bytes."""
+        crm_id = self.crm_account_id(number)
+        event_id = self.event_id(number)
+        body = {**self._template, "id": event_id, "correlationid": event_id}
+        body["time"] = time.isoformat().replace("+00:00", "Z")
+        body["subject"] = f"crm_account_id:{crm_id}"
+        data = {**self._template["data"], "opportunity_id": f"opp-{crm_id}"}
+        data["customer"] = {"crm_account_id": crm_id, "email": f"{crm_id}@bench.example.com"}
+        body["data"] = data
+        return body["subject"].encode(), json.dumps(body, separators=(",", ":")).encode()
+
+    def records(self, count: int, time: datetime) -> list[tuple[bytes, bytes]]:
+        """Events of customers 0 .. count-1, all stamped `time`."""
+        return [self.record(number, time) for number in range(count)]
