@@ -16,7 +16,7 @@ from integration.departments.service_helpers import dev_keys, start_service
 from integration.orchestrator.conftest import Kafka
 
 from lifecycle_admin.kafka_admin import create_topics
-from lifecycle_testing.kafka import BrokerStartError, KafkaBroker, KafkaNamespace, LocalBroker
+from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace, LocalBroker, started_broker
 from lifecycle_testing.orchestrator_worker import Worker, worker_starter
 from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
 
@@ -37,15 +37,8 @@ def namespace(kafka_broker: KafkaBroker) -> KafkaNamespace:
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     """A broker of this module's own, for tests that stop it (the session's broker stays up)."""
-    broker = LocalBroker(tmp_path_factory.mktemp("own-kafka"))
-    try:
-        broker.start()
-    except BrokerStartError as error:
-        pytest.fail(f"this module's own Kafka broker did not start:\n{error}", pytrace=False)
-    try:
+    with started_broker(tmp_path_factory.mktemp("own-kafka")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
-from lifecycle_testing.kafka import BrokerStartError, KafkaNamespace, LocalBroker
+from lifecycle_testing.kafka import KafkaNamespace, LocalBroker, started_broker
 from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.processes import free_port, get_json, poll_json
@@ -277,15 +277,8 @@ def test_alert_rules_fire_on_the_real_prometheus_server(
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """A broker of this test's own: the test stops it (the session's broker stays up)."""
-    broker = LocalBroker(tmp_path / "own-kafka")
-    try:
-        broker.start()
-    except BrokerStartError as error:
-        pytest.fail(f"the test's own Kafka broker did not start:\n{error}", pytrace=False)
-    try:
+    with started_broker(tmp_path / "own-kafka") as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def test_kafka_broker_down_fires_when_no_service_reaches_kafka(

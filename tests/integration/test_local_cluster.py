@@ -127,7 +127,11 @@ def test_acknowledged_writes_survive_a_killed_leader_and_two_down_refuse_writes(
         seen: set[bytes] = set()
         deadline = time.monotonic() + 90
         while not set(acknowledged) <= seen and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=1000).values():
+            try:
+                batch = consumer.poll(timeout_ms=1000)
+            except KafkaError:  # a restarted node not accepting connections yet: ask again
+                continue
+            for records in batch.values():
                 seen.update(record.value for record in records)
     finally:
         consumer.close()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from lifecycle_schemas.topics import TopicSpec
 from lifecycle_testing.paths import KAFKA_SCRIPT
@@ -68,3 +72,18 @@ class LocalBroker:
 
 class BrokerStartError(RuntimeError):
     """deploy/local/kafka could not start a broker; the message holds its output."""
+
+
+@contextmanager
+def started_broker(data_dir: Path) -> Iterator[LocalBroker]:
+    """A broker of a test's own, started in ``data_dir`` and stopped afterwards (a broker that
+    does not start fails the test with its output)."""
+    broker = LocalBroker(data_dir)
+    try:
+        broker.start()
+    except BrokerStartError as error:
+        pytest.fail(f"a test's own Kafka broker did not start:\n{error}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()

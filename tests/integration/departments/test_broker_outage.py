@@ -25,7 +25,7 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import actions_topic_for
-from lifecycle_testing.kafka import BrokerStartError, LocalBroker
+from lifecycle_testing.kafka import LocalBroker, started_broker
 from lifecycle_testing.processes import free_port
 
 pytestmark = pytest.mark.kafka
@@ -45,15 +45,8 @@ def an_event(department: Department) -> list[dict[str, Any]]:
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """A broker of this test's own (stopping the session's broker would break other tests)."""
-    broker = LocalBroker(tmp_path / "kafka")
-    try:
-        broker.start()
-    except BrokerStartError as error:
-        pytest.fail(f"this test's own Kafka broker did not start:\n{error}", pytrace=False)
-    try:
+    with started_broker(tmp_path / "kafka") as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def is_found(url: str, dev_keys: DevKeys, department: Department) -> bool:
