@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -147,14 +147,25 @@ def assert_matches_the_oracle(
     assert expected_actions, "the oracle decided no action: the load does not exercise plays"
     departments = [d for d in Department if action_types_for(d)]
     ours = actions_on_topics(kafka_io, departments, set(customers), expected_actions)
-    lost = [
-        (r.type, r.data.play_id)
-        for r in decided
-        if r.id in expected_actions - {v["id"] for v in ours}
-    ]
-    invented = [(v["type"], v["data"]["play_id"]) for v in ours if v["id"] not in expected_actions]
-    # No action lost, none invented.
-    assert (lost, invented) == ([], [])
+
+    # No action lost, none invented: per customer, the same actions (type and play) as the
+    # oracle's, each once. Compared by decision rather than by id: a crash between a new
+    # customer's identity lookup and its forward can let the customer's *next* event reach its
+    # state first (the lookup is replayed after the restart), and then the same play is
+    # triggered by that event, under the id derived from it (seen in CI, docs/reliability.md).
+    def decisions(records: list[tuple[str, str, str, str]]) -> Counter[tuple[str, str, str]]:
+        unique = {record_id: rest for record_id, *rest in records}
+        return Counter((subject, kind, play) for subject, kind, play in unique.values())
+
+    oracle_actions = decisions(
+        [(r.id, r.subject, r.type, r.data.play_id) for r in decided if ".action." in r.type]
+    )
+    served_actions = decisions(
+        [(v["id"], v["subject"], v["type"], v["data"]["play_id"]) for v in ours]
+    )
+    lost = oracle_actions - served_actions
+    invented = served_actions - oracle_actions
+    assert (lost, invented) == (Counter(), Counter())
     # A duplicate (replayed after a crash or a rebalance) is the same decision under one id.
     ids_per_decision: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for value in ours:
