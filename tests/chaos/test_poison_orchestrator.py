@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +14,7 @@ from chaos.poison import (
     missing_dead_letters,
     produce_poison,
 )
+from integration.departments.service_helpers import poll_until
 from integration.orchestrator.conftest import Kafka
 
 from lifecycle_schemas.departments import Department
@@ -61,9 +61,6 @@ def test_poison_on_every_input_topic_is_dead_lettered_and_the_stream_goes_on(
         assert CANARY_NAME not in text, text
     # Lag back to zero: the group committed past every poison record.
     group = f"{namespace.prefix}lifecycle-orchestrator"
-    deadline = time.monotonic() + 30
-    while group_lag(namespace.bootstrap_servers, group, inputs) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert group_lag(namespace.bootstrap_servers, group, inputs) == 0
+    poll_until(lambda: group_lag(namespace.bootstrap_servers, group, inputs) == 0, 30, 0.5)
     assert worker.process is not None
     assert worker.process.poll() is None, "the worker died on poison"

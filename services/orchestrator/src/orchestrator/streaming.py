@@ -573,16 +573,14 @@ class Topology:
     def rebuild_view(self) -> None:
         """Index every customer in this worker's active table partitions."""
         self.view.forget_customers()
-        spend: dict[str, int] = {}
+        # Budgets are checked against this worker's customers (its partitions): exact with one
+        # worker; with several, each spends against the whole budget (docs/orchestrator.md).
+        self.segment_spend = {}
         for _, value in self.customers.items():
             if value:
                 state = load_state(value)
                 self.view.observe(state)
-                for segment_id, minor in state.segment_spend_minor.items():
-                    spend[segment_id] = spend.get(segment_id, 0) + minor
-        # Budgets are checked against this worker's customers (its partitions): exact with one
-        # worker; with several, each spends against the whole budget (docs/orchestrator.md).
-        self.segment_spend = spend
+                self.count_spend({}, state.segment_spend_minor)
         self._rebuilt = True
 
     async def refresh_gauges(self) -> None:
