@@ -63,7 +63,7 @@ format: setup ## Format and auto-fix the code
 contracts: setup ## Regenerate the JSON Schemas and the AsyncAPI document from the models
 	$(UV) run --frozen python -m lifecycle_schemas.generate
 
-test-chaos: setup ## The chaos and security suite (real processes, faults injected; not in CI yet)
+test-chaos: setup ## The chaos and security suite (real processes, faults injected; CI runs it after make test)
 	$(UV) run --frozen pytest tests/chaos $(PYTEST_ARGS)
 
 SOAK_ARGS ?=

@@ -26,11 +26,22 @@ class TopicCreation:
     replication_factor: int
 
 
-def wait_for_broker(bootstrap_servers: str, timeout_s: float = 60.0, min_brokers: int = 1) -> int:
+def wait_for_broker(
+    bootstrap_servers: str,
+    timeout_s: float = 60.0,
+    min_brokers: int = 1,
+    settle_s: float = 2.0,
+) -> int:
     """Block until the cluster answers a metadata request naming at least `min_brokers` brokers;
-    return the number of brokers."""
+    return the number of brokers.
+
+    With more than one broker expected, the count must hold for `settle_s`: a freshly started
+    broker can be fenced again for a late heartbeat, and a topic created in that gap would get
+    a smaller automatic replication factor.
+    """
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
+    enough_since: float | None = None
     while time.monotonic() < deadline:
         try:
             admin = KafkaAdminClient(
@@ -41,12 +52,18 @@ def wait_for_broker(bootstrap_servers: str, timeout_s: float = 60.0, min_brokers
             try:
                 cluster = admin.describe_cluster()
                 brokers = len(cluster.get("brokers", []))
-                if brokers >= min_brokers:
-                    return brokers
+                if brokers < min_brokers:
+                    enough_since = None
+                else:
+                    now = time.monotonic()
+                    enough_since = enough_since if enough_since is not None else now
+                    if min_brokers == 1 or now - enough_since >= settle_s:
+                        return brokers
             finally:
                 admin.close()
         except (KafkaError, OSError, ValueError) as error:
             last_error = error
+            enough_since = None
         time.sleep(0.2)
     raise BrokerUnavailableError(
         f"no Kafka broker answered at {bootstrap_servers} within {timeout_s:.0f}s: {last_error!r}"
