@@ -141,6 +141,17 @@ def test_declined_call_can_be_proposed_again(engine: LocalEngine, make_event: Ev
     assert {short_type(r.type) for r in actions} == {"sales.call-customer", "sales.assign-owner"}
 
 
+def test_a_lead_sales_has_called_is_not_handed_off_again(
+    engine: LocalEngine, make_event: EventFactory
+) -> None:
+    records = hot_lead(engine, make_event)
+    for action in [r for r in records if ".action." in r.type]:
+        engine.submit(action.data.customer_id, outcome("completed", action), action.time)
+    again = make_event("marketing.lead.scored", MKT, score=95)
+    actions = [r for r in published(engine.submit_event(again, again.time)) if ".action." in r.type]
+    assert actions == []
+
+
 def test_outcome_for_an_unknown_action_changes_only_the_timeline(
     engine: LocalEngine, make_event: EventFactory
 ) -> None:

@@ -302,10 +302,12 @@ def test_frequency_cap_window_passes(
 def test_same_action_is_not_sent_twice_while_open(
     engine: LocalEngine, make_event: EventFactory
 ) -> None:
-    feed(engine, [make_event("marketing.lead.scored", MKT, score=90)])
-    records = feed(engine, [make_event("marketing.lead.scored", MKT, score=95)])
+    feed(engine, [make_event("servicedesk.case.opened", DESK, priority="P1", case_id="ZD-1")])
+    records = feed(
+        engine, [make_event("servicedesk.case.opened", DESK, priority="P2", case_id="ZD-2")]
+    )
     assert actions(records) == []
-    assert ("sales.call-customer", "suppressed", "already-open") in candidates(records)
+    assert ("marketing.suppress-promotions", "suppressed", "already-open") in candidates(records)
 
 
 def test_at_risk_segment_entry_triggers_outreach(

@@ -71,6 +71,7 @@ def customer_view(state: CustomerState, now: datetime) -> dict[str, Any]:
         "consents": {channel: c.status for channel, c in state.consents.items()},
         "has_account_owner": state.account_owner is not None,
         "owner_department": state.owner.department if state.owner else "",
+        "sales_contacted": state.first_sales_contact_at is not None,
         "promotions_suppressed": state.promotions_suppressed,
         "erased": state.erased,
     }
