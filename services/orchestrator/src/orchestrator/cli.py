@@ -54,7 +54,7 @@ def serve() -> int:
             settings.replication_factor,
         )
     )
-    topology = Topology(settings, playbook, OrchestratorMetrics(), replication)
+    topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), replication)
     api = create_api(topology)
     log.info(
         "orchestrator starting",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
+from orchestrator.core.playbook import PlaySpec
 from service_kit.metrics import ServiceMetrics
 
 
 class OrchestratorMetrics(ServiceMetrics):
     """One registry per process, so tests can build apps side by side."""
 
-    def __init__(self) -> None:
+    def __init__(self, plays: Iterable[PlaySpec] = ()) -> None:
         super().__init__()
         r = self.registry
         self.events_processed = Counter(
@@ -64,3 +67,11 @@ class OrchestratorMetrics(ServiceMetrics):
             ["play"],
             registry=r,
         )
+        # Each play's series start at 0: a series born at its first increment is already 1, and
+        # increase() over it (dashboards, alert rules) shows nothing.
+        for play in plays:
+            for action in play.actions:
+                self.actions_emitted.labels(
+                    play=play.id, department=action.department, type=action.record_type
+                )
+                self.deadlines_missed.labels(department=action.department, play=play.id)
