@@ -3,54 +3,30 @@ survive a hard-killed leader; with two brokers down, writes are refused rather t
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from lifecycle_admin.kafka_admin import create_topics, describe_topic_configs
 from lifecycle_schemas.topics import TOPICS
-from lifecycle_testing.paths import DEPLOY_DIR
-
-CLUSTER_SCRIPT = DEPLOY_DIR / "local" / "kafka-cluster"
-
-
-def _cluster(*arguments: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    return subprocess.run(
-        [str(CLUSTER_SCRIPT), *arguments], capture_output=True, text=True, check=False,
-        env=environment, timeout=240,
-    )  # fmt: skip
+from lifecycle_testing.kafka_cluster import ClusterError, LocalCluster
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    directory = tmp_path_factory.mktemp("cluster")
-    started = _cluster("start", "--dir", str(directory), "--nodes", "3")
-    if started.returncode != 0:
-        pytest.fail(f"the 3-broker cluster did not start:\n{started.stderr}", pytrace=False)
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), nodes=3)
     try:
-        yield started.stdout.strip().splitlines()[-1], directory
-    finally:
-        _cluster("stop", "--dir", str(directory))
-
-
-def _leader_node(bootstrap: str, topic: str) -> int:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        local.start()
+    except ClusterError as error:
+        pytest.fail(f"the 3-broker cluster did not start:\n{error}", pytrace=False)
     try:
-        (description,) = admin.describe_topics([topic])
+        yield local
     finally:
-        admin.close()
-    leader: int = next(
-        p["leader_id"] for p in description["partitions"] if p["partition_index"] == 0
-    )
-    return leader
+        local.stop()
 
 
 def _producer(bootstrap: str) -> KafkaProducer:
@@ -70,9 +46,9 @@ def _send(producer: KafkaProducer, topic: str, value: bytes) -> bool:
 
 
 def test_topics_on_a_three_broker_cluster_get_production_durability(
-    cluster: tuple[str, Path],
+    cluster: LocalCluster,
 ) -> None:
-    bootstrap, _ = cluster
+    bootstrap = cluster.bootstrap_servers
     prefix = f"durable-{uuid.uuid4().hex[:6]}."
     created = create_topics(bootstrap, prefix=prefix)
     assert {result.replication_factor for result in created} == {3}
@@ -83,9 +59,9 @@ def test_topics_on_a_three_broker_cluster_get_production_durability(
 
 
 def test_acknowledged_writes_survive_a_killed_leader_and_two_down_refuse_writes(
-    cluster: tuple[str, Path],
+    cluster: LocalCluster,
 ) -> None:
-    bootstrap, directory = cluster
+    bootstrap = cluster.bootstrap_servers
     prefix = f"chaos-{uuid.uuid4().hex[:6]}."
     create_topics(bootstrap, prefix=prefix, topics=[TOPICS.sales_events])
     topic = TOPICS.sales_events.name_in(prefix)
@@ -97,8 +73,8 @@ def test_acknowledged_writes_survive_a_killed_leader_and_two_down_refuse_writes(
             assert _send(producer, topic, value)
             acknowledged.append(value)
 
-        leader = _leader_node(bootstrap, topic)
-        assert _cluster("kill-node", "--dir", str(directory), "--node", str(leader)).returncode == 0
+        leader = cluster.partition_state(topic, 0)[0]
+        cluster.kill_node(leader)
         # Two of three in sync: writes go on once a new leader is elected.
         deadline = time.monotonic() + 60
         written_after_kill = 0
@@ -109,15 +85,14 @@ def test_acknowledged_writes_survive_a_killed_leader_and_two_down_refuse_writes(
                 written_after_kill += 1
         assert written_after_kill == 20
 
-        second = _leader_node(bootstrap, topic)
+        second = cluster.partition_state(topic, 0)[0]
         assert second != leader
-        assert _cluster("kill-node", "--dir", str(directory), "--node", str(second)).returncode == 0
+        cluster.kill_node(second)
         # One broker left, below min.insync.replicas: nothing may be acknowledged.
         assert not _send(producer, topic, b"with-two-down")
     finally:
         producer.close(timeout=5)
-        for node in (1, 2, 3):
-            _cluster("start-node", "--dir", str(directory), "--node", str(node))
+        cluster.start_nodes(1, 2, 3)
 
     consumer = KafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
