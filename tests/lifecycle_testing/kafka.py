@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ import pytest
 
 from lifecycle_schemas.topics import TopicSpec
 from lifecycle_testing.paths import KAFKA_SCRIPT
+from lifecycle_testing.processes import run_kafka_script
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,7 @@ class LocalBroker:
         self.bootstrap_servers = ""
 
     def _script(self, *arguments: str) -> subprocess.CompletedProcess[str]:
-        # Without KAFKA_BOOTSTRAP_SERVERS: with it set, the script starts no broker of its own.
-        environment = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-        return subprocess.run(
-            [str(KAFKA_SCRIPT), *arguments, "--dir", str(self.data_dir)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=environment,
-            timeout=180,
-        )
+        return run_kafka_script(KAFKA_SCRIPT, *arguments, directory=self.data_dir, timeout_s=180)
 
     def start(self) -> str:
         """Start (or restart, on the same ports and data); return the bootstrap address."""

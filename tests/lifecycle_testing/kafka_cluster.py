@@ -6,7 +6,6 @@ production durability settings (replication 3, ``min.insync.replicas`` 2, no unc
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 
 from lifecycle_testing.paths import DEPLOY_DIR
+from lifecycle_testing.processes import run_kafka_script
 
 CLUSTER_SCRIPT = DEPLOY_DIR / "local" / "kafka-cluster"
 
@@ -34,16 +34,7 @@ class LocalCluster:
 
     def script(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """Run the cluster script on this cluster's directory."""
-        # Without KAFKA_BOOTSTRAP_SERVERS: the script must not mistake it for an outside cluster.
-        environment = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-        return subprocess.run(
-            [str(CLUSTER_SCRIPT), *arguments, "--dir", str(self.directory)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=environment,
-            timeout=240,
-        )
+        return run_kafka_script(CLUSTER_SCRIPT, *arguments, directory=self.directory, timeout_s=240)
 
     def _must(self, *arguments: str) -> str:
         done = self.script(*arguments)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -18,6 +19,23 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def run_kafka_script(
+    script: Path, *arguments: str, directory: Path, timeout_s: float
+) -> subprocess.CompletedProcess[str]:
+    """Run one of deploy/local's Kafka scripts on a data directory of the test's own."""
+    # Without KAFKA_BOOTSTRAP_SERVERS: with it set, the scripts take it for an outside broker
+    # and start none of their own.
+    environment = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    return subprocess.run(
+        [str(script), *arguments, "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+        timeout=timeout_s,
+    )
 
 
 def wait_for_line(
