@@ -63,6 +63,8 @@ _KEY_MEANING = {
     RecordKey.IDENTIFIER: "One resolved identifier, '<kind>:<value>'.",
     RecordKey.CUSTOMER_ID: "The orchestrator's customer id.",
     RecordKey.ORIGINAL_KEY: "The key of the record that failed, unchanged.",
+    RecordKey.SUBJECT_KEY: "'<kid>/<writer>/<key id>': the subject's pseudonym, the department "
+    "that wrote the key, a random id.",
 }
 
 
@@ -128,7 +130,9 @@ def render_asyncapi() -> str:
             for t in spec.value_types
         }
         if not spec.value_types:
-            channel_messages = {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}}
+            # Not contract records: key records of crypto-shredding, or any bytes.
+            raw = "SubjectKey" if spec.key is RecordKey.SUBJECT_KEY else "DeadLetter"
+            channel_messages = {raw: {"$ref": f"#/components/messages/{raw}"}}
         config: dict[str, Any] = {"cleanup.policy": [spec.cleanup_policy.value]}
         if spec.retention_ms is not None:
             config["retention.ms"] = spec.retention_ms
@@ -205,6 +209,21 @@ def render_asyncapi() -> str:
             "properties": {name: {"type": "string"} for name in DEAD_LETTER_HEADERS},
         },
         "payload": {"description": "The original record value, unchanged (any bytes)."},
+    }
+    messages["SubjectKey"] = {
+        "name": "SubjectKey",
+        "title": "Subject key record",
+        "summary": "One AES-256-GCM key of a customer subject (crypto-shredding).",
+        "description": "A null value is a tombstone: the key is shredded (lifecycle_schemas."
+        "shredding).",
+        "payload": {
+            "type": "object",
+            "required": ["kid", "key"],
+            "properties": {
+                "kid": {"type": "string", "description": "HMAC-SHA256 pseudonym of the subject."},
+                "key": {"type": "string", "description": "The key, base64."},
+            },
+        },
     }
     document = {
         "asyncapi": ASYNCAPI_VERSION,

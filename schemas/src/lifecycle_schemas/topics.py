@@ -83,6 +83,8 @@ class RecordKey(StrEnum):
     CUSTOMER_ID = "customer-id"
     # The key of the record that failed, unchanged.
     ORIGINAL_KEY = "original-key"
+    # A subject key record: "<kid>/<writer>/<key id>" (lifecycle_schemas.shredding).
+    SUBJECT_KEY = "subject-key"
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ class TopicRegistry:
     owner_changes: TopicSpec
     deadlines_missed: TopicSpec
     dead_letter: TopicSpec
+    subject_keys: TopicSpec
 
     def all(self) -> tuple[TopicSpec, ...]:
         """Every topic, in declaration order."""
@@ -281,6 +284,26 @@ TOPICS = TopicRegistry(
         consumers=(),
         partitions=1,
         retention_ms=30 * DAY_MS,
+    ),
+    subject_keys=TopicSpec(
+        name="lifecycle.subject-keys.v1",
+        key=RecordKey.SUBJECT_KEY,
+        # Key records (lifecycle_schemas.shredding), not contract records; a null value is a
+        # tombstone: the key is shredded and every event sealed with it is unreadable.
+        value_types=(),
+        description="Crypto-shredding (LIFECYCLE_SHREDDING): one AES key per customer subject, "
+        "written by the department that seals with it, tombstoned by the orchestrator on "
+        "erasure.",
+        producers=(Service.MARKETING, Service.SALES, Service.SERVICE_DESK, Service.ORCHESTRATOR),
+        consumers=(Service.ORCHESTRATOR, Service.MARKETING, Service.SALES, Service.SERVICE_DESK),
+        cleanup_policy=CleanupPolicy.COMPACT,
+        retention_ms=None,
+        # Like the profile topic: compact promptly so a shredded key leaves the log soon.
+        extra_config={
+            "min.cleanable.dirty.ratio": "0.1",
+            "segment.ms": str(60 * 60 * 1000),
+            "delete.retention.ms": str(DAY_MS),
+        },
     ),
 )
 

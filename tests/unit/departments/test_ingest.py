@@ -11,9 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from department_kit.ingest import complete_envelope, parse_body, validate_item, validate_items
+from department_kit.ingest import (
+    _as_json,
+    complete_envelope,
+    parse_body,
+    validate_item,
+    validate_items,
+)
 from lifecycle_schemas.catalogue import event_types_for
-from lifecycle_schemas.codec import encode_record
+from lifecycle_schemas.codec import MAX_RECORD_BYTES, encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from service_kit.problems import FieldProblem, ProblemError
@@ -170,3 +176,51 @@ def test_any_json_item_is_either_an_event_or_problems_never_an_exception(item: A
     outcome = validate_item(item, Department.SALES, NOW, "/0")
     assert isinstance(outcome, list)
     assert all(p.pointer.startswith("/0") for p in outcome)
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        (10**30, "integer_too_large"),
+        (float("inf"), "number_not_finite"),
+        ("\ud800x", "invalid_unicode"),  # a lone surrogate, from a \ud800 escape in the body
+    ],
+)
+def test_values_json_cannot_carry_are_refused_by_the_codec_rule(value: Any, rule: str) -> None:
+    # The item is written back as JSON for the codec; whichever writer does it, the answer is
+    # the codec's, as when json.dumps wrote every item.
+    document = wire_event(Department.MARKETING)
+    document["data"]["customer"]["email"] = value
+    problems = validate_item(document, Department.MARKETING, NOW)
+    assert isinstance(problems, list)
+    assert [(p.pointer, p.rule) for p in problems] == [("", rule)]
+
+
+def test_a_record_near_the_size_limit_is_measured_as_before() -> None:
+    # json.dumps's spaces counted toward the limit; a record this large is still written by it.
+    document = wire_event(Department.MARKETING)
+    document["data"]["customer"]["email"] = "a" * (MAX_RECORD_BYTES // 2) + "@example.com"
+    assert _as_json(document) == json.dumps(document, ensure_ascii=False)
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False)
+        | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_an_item_written_back_reads_as_json_dumps_would_write_it(value: Any) -> None:
+    document = {"data": value}
+    try:
+        expected = json.loads(json.dumps(document, ensure_ascii=False))
+    except ValueError:
+        return  # nothing to compare: json.dumps itself cannot write it
+    assert json.loads(_as_json(document)) == expected

@@ -4,7 +4,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from department_kit.department import NativePayloadError
 from department_kit.ingest import Validation, parse_body, validate_items
 from department_kit.runtime import DepartmentRuntime
 from department_kit.store import AcceptedEvent, StoredAction
+from lifecycle_schemas.catalogue import AnyDepartmentEvent
 from service_kit.http import (
     inline_json_schema,
     install_problem_handlers,
@@ -107,6 +108,84 @@ def action_view(runtime: DepartmentRuntime, action: StoredAction) -> dict[str, A
     }
 
 
+# How many groups of requests' events may wait for Kafka at once (each one store lookup, one
+# produce flush, one store write); requests arriving meanwhile form the next group.
+ACCEPT_GROUPS_IN_FLIGHT = 2
+
+
+class EventCoalescer:
+    """Publishes the events of concurrent requests together, each request answered on its own.
+
+    Each request used to wait in a worker thread for its own store lookup, ``send().get()`` and
+    store write: a thread hop, two SQLite transactions and a produce round trip per request
+    (docs/benchmarks.md, "Ingest"). Here the requests that arrive while earlier groups
+    wait for Kafka are handed to ``accept`` as one group, whose all-or-nothing answer is each
+    request's: acknowledged (every event on the topic, ``acks=all``) or the same error (503).
+    A group holds whole requests, at most ``max_events`` events unless one request alone is
+    larger.
+    """
+
+    def __init__(
+        self,
+        accept: Callable[[Sequence[AnyDepartmentEvent]], list[AcceptedEvent]],
+        max_events: int,
+        in_flight: int = ACCEPT_GROUPS_IN_FLIGHT,
+    ) -> None:
+        self._accept = accept
+        self._max_events = max_events
+        self._in_flight_limit = in_flight
+        self._in_flight = 0
+        self._waiting: list[
+            tuple[Sequence[AnyDepartmentEvent], asyncio.Future[list[AcceptedEvent]]]
+        ] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def accept(self, records: Sequence[AnyDepartmentEvent]) -> list[AcceptedEvent]:
+        """Where each of ``records`` is stored, once Kafka acknowledged them; or raise."""
+        answer: asyncio.Future[list[AcceptedEvent]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((records, answer))
+        self._start_groups()
+        return await answer
+
+    def _start_groups(self) -> None:
+        # A request whose client went away before its group started is not published.
+        self._waiting = [entry for entry in self._waiting if not entry[1].done()]
+        while self._waiting and self._in_flight < self._in_flight_limit:
+            group = [self._waiting.pop(0)]
+            size = len(group[0][0])
+            while self._waiting and size + len(self._waiting[0][0]) <= self._max_events:
+                size += len(self._waiting[0][0])
+                group.append(self._waiting.pop(0))
+            self._in_flight += 1
+            task = asyncio.get_running_loop().create_task(self._publish(group))
+            self._tasks.add(task)  # held, so the loop does not collect it mid-flight
+            task.add_done_callback(self._tasks.discard)
+
+    async def _publish(
+        self,
+        group: list[tuple[Sequence[AnyDepartmentEvent], asyncio.Future[list[AcceptedEvent]]]],
+    ) -> None:
+        records = [record for request, _ in group for record in request]
+        try:
+            accepted = await run_in_threadpool(self._accept, records)
+        except Exception as error:
+            failure: Exception | None = error
+        else:
+            failure = None
+        finally:
+            # Freed before the answers: an answered request may end the loop it ran in.
+            self._in_flight -= 1
+            self._start_groups()
+        start = 0
+        for request, answer in group:
+            if not answer.done():  # a request whose client went away is cancelled
+                if failure is not None:
+                    answer.set_exception(failure)
+                else:
+                    answer.set_result(accepted[start : start + len(request)])
+            start += len(request)
+
+
 def _accepted_view(event: AcceptedEvent) -> dict[str, Any]:
     return {
         "id": event.event_id,
@@ -143,9 +222,12 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
 
     install_problem_handlers(app)
     install_request_metrics(app, runtime.metrics)
+    coalescer = EventCoalescer(runtime.accept_events, runtime.settings.max_batch_events)
 
-    def require(scope: Scope) -> Callable[..., ApiKeyEntry]:
-        def authorise(
+    def require(scope: Scope) -> Callable[..., Awaitable[ApiKeyEntry]]:
+        # async: a plain function would be run in a worker thread, one thread hop per request
+        # for a hash and a comparison (docs/benchmarks.md, "Ingest").
+        async def authorise(
             bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
             header_key: Annotated[str | None, Depends(_api_key_header)],
         ) -> ApiKeyEntry:
@@ -204,7 +286,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         if validation.invalid and not per_item:
             raise reject(validation)
         records = [item.record for item in validation.valid]
-        accepted = await run_in_threadpool(runtime.accept_events, records) if records else []
+        accepted = await coalescer.accept(records) if records else []
         if not per_item:
             return JSONResponse(
                 {"accepted": [_accepted_view(a) for a in accepted]}, status_code=202
@@ -310,7 +392,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         if validation.invalid:
             raise reject(validation)
         records = [item.record for item in validation.valid]
-        accepted = await run_in_threadpool(runtime.accept_events, records) if records else []
+        accepted = await coalescer.accept(records) if records else []
         return JSONResponse(
             {"accepted": [_accepted_view(a) for a in accepted], "ignored": mapping.ignored},
             status_code=202,

@@ -17,6 +17,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
+from kafka.partitioner.default import murmur2
 
 from lifecycle_schemas.codec import KAFKA_HEADERS
 
@@ -44,6 +45,10 @@ class OutgoingRecord:
     key: str | bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = KAFKA_HEADERS
+    # Chooses the partition instead of the key (same hash as the default partitioner): a sealed
+    # event keyed by a pseudonym stays on its plain subject's partition, where the
+    # orchestrator's identity resolution for that identifier lives.
+    partition_key: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class KafkaPublisher:
                     value=record.value,
                     key=record.key.encode("utf-8") if isinstance(record.key, str) else record.key,
                     headers=list(record.headers),
+                    partition=_partition_of(producer, record),
                 )
                 for record in records
             ]
@@ -156,6 +162,95 @@ class KafkaPublisher:
                 except KafkaError:
                     logger.warning("producer flush did not finish before shutdown")
                 self._producer = None
+
+
+def _partition_of(producer: KafkaProducer, record: OutgoingRecord) -> int | None:
+    """The partition the default partitioner would pick for ``record.partition_key``."""
+    if record.partition_key is None:
+        return None
+    partitions: list[int] = sorted(producer.partitions_for(record.topic))
+    hashed: int = murmur2(record.partition_key)
+    return partitions[(hashed & 0x7FFFFFFF) % len(partitions)]
+
+
+class KeyTombstoneWatcher:
+    """Reads the subject-keys topic from its end in a thread; reports every tombstone's key.
+
+    No consumer group: every process of a department service sees every tombstone, so none
+    keeps sealing with a key the orchestrator shredded (lifecycle_schemas.shredding).
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        client_id: str,
+        on_tombstone: Callable[[str], None],
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._client_id = client_id
+        self._on_tombstone = on_tombstone
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"watch-{topic}", daemon=True)
+        self.watching = False
+
+    def start(self) -> None:
+        """Start watching in the background."""
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop watching."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    def _assigned(self) -> KafkaConsumer | None:
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                client_id=self._client_id,
+                enable_auto_commit=False,
+                bootstrap_timeout_ms=5000,
+                request_timeout_ms=10000,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+            )
+            partitions = consumer.partitions_for_topic(self._topic) or set()
+            if not partitions:
+                consumer.close()
+                return None
+            assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+            consumer.assign(assigned)
+            consumer.seek_to_end(*assigned)
+        except (KafkaError, OSError) as error:
+            logger.warning(
+                "cannot reach Kafka to watch key tombstones",
+                extra={"error_class": type(error).__name__},
+            )
+            return None
+        return consumer
+
+    def _run(self) -> None:
+        consumer: KafkaConsumer | None = None
+        while not self._stop.is_set():
+            if consumer is None:
+                consumer = self._assigned()
+                if consumer is None:
+                    self._stop.wait(2.0)
+                    continue
+                self.watching = True
+            try:
+                for messages in consumer.poll(timeout_ms=500).values():
+                    for message in messages:
+                        if message.value is None and message.key is not None:
+                            self._on_tombstone(message.key.decode("utf-8", "replace"))
+            except KafkaError as error:
+                logger.warning(
+                    "key tombstone watcher error", extra={"error_class": type(error).__name__}
+                )
+                self._stop.wait(1.0)
+        if consumer is not None:
+            consumer.close(autocommit=False)
+        self.watching = False
 
 
 class ActionConsumer:

@@ -50,6 +50,12 @@ class DepartmentMetrics(ServiceMetrics):
             registry=r,
         )
 
+        self.subject_keys_created = Counter(
+            "lifecycle_subject_keys_created_total",
+            "crypto-shredding keys written to the keys topic (LIFECYCLE_SHREDDING)",
+            registry=r,
+        )
+
         # Not in the metrics contract: how many live streams are connected (leaks show here).
         self.open_streams = Gauge(
             "lifecycle_action_streams_open", "live action streams connected", registry=r

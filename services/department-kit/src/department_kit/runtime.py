@@ -29,10 +29,12 @@ from department_kit.kafka_io import (
     Delivery,
     IncomingRecord,
     KafkaPublisher,
+    KeyTombstoneWatcher,
     OutgoingRecord,
 )
 from department_kit.metrics import DepartmentMetrics
 from department_kit.settings import DepartmentSettings
+from department_kit.shredding import EventSealer
 from department_kit.store import AcceptedEvent, DepartmentStore, StoredAction, WebhookState
 from department_kit.webhooks import WebhookPusher
 from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT, AnyDepartmentEvent
@@ -97,6 +99,16 @@ class DepartmentRuntime:
         self.dead_letter_topic = TOPICS.dead_letter.name_in(prefix)
         self.consumer: ActionConsumer | None = None
         self.pusher: WebhookPusher | None = None
+        self.sealer: EventSealer | None = None
+        self.key_watcher: KeyTombstoneWatcher | None = None
+        if settings.shredding and settings.shredding_secret is not None:
+            self.sealer = EventSealer(
+                self.publisher.publish,
+                TOPICS.subject_keys.name_in(prefix),
+                self.department.value,
+                settings.shredding_secret.get_secret_value().encode(),
+                self.metrics.subject_keys_created.inc,
+            )
         self.kafka_reachable = False
         # Bumped whenever a new action is stored; live streams compare it to wake up.
         self.feed_version = 0
@@ -132,6 +144,14 @@ class DepartmentRuntime:
             settings.fault_pause_before_commit_s,
         )
         self.consumer.start()
+        if self.sealer is not None:
+            self.key_watcher = KeyTombstoneWatcher(
+                settings.kafka_bootstrap_servers,
+                TOPICS.subject_keys.name_in(settings.topic_prefix),
+                f"lifecycle-{self.department}-service-keys",
+                self.sealer.forget_key_record,
+            )
+            self.key_watcher.start()
         self._sweeper.start()
 
     def stop(self) -> None:
@@ -143,6 +163,8 @@ class DepartmentRuntime:
             self.consumer.stop()
         if self.pusher is not None:
             self.pusher.stop()
+        if self.key_watcher is not None:
+            self.key_watcher.stop()
         self.publisher.close(self.settings.publish_timeout_s)
         self.store.close()
 
@@ -177,11 +199,15 @@ class DepartmentRuntime:
             if record.id not in known and record.id not in fresh:
                 fresh[record.id] = record
         if fresh:
-            outgoing = [
-                OutgoingRecord(self.events_topic, kafka_key(r), encode_record(r))
-                for r in fresh.values()
-            ]
             try:
+                outgoing = (
+                    [
+                        OutgoingRecord(self.events_topic, kafka_key(r), encode_record(r))
+                        for r in fresh.values()
+                    ]
+                    if self.sealer is None
+                    else self.sealer.sealed(self.events_topic, list(fresh.values()))
+                )
                 deliveries = self.publisher.publish(outgoing)
             except BrokerUnavailableError as error:
                 self._set_reachable(False)
@@ -255,6 +281,11 @@ class DepartmentRuntime:
             # Right to erasure: the customer's earlier actions leave the inbox (tests/chaos).
             purged = self.store.purge_customer(action.data.customer_id, action.data.action_id)
             self.feed_version += 1
+            if self.sealer is not None:
+                # The orchestrator tombstoned these subjects' keys; later events get new ones.
+                self.sealer.forget_subjects(
+                    f"{kind}:{value}" for kind, value in action.data.customer.identifiers()
+                )
             logger.info("inbox purged for erasure", extra={"actions_deleted": purged})
 
     def record_outcome(self, action_id: str, request: OutcomeRequest) -> OutcomeResult:

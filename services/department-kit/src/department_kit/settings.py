@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle_schemas.departments import Department
@@ -90,6 +90,11 @@ class DepartmentSettings(BaseSettings):
         default=30.0, gt=0, validation_alias="DEPARTMENT_EXPIRY_SWEEP_S"
     )
     log_level: str = Field(default="INFO", validation_alias="DEPARTMENT_LOG_LEVEL")
+    # Crypto-shredding (docs/reliability.md): seal every event with a key of its subject.
+    shredding: bool = Field(default=False, validation_alias="LIFECYCLE_SHREDDING")
+    shredding_secret: SecretStr | None = Field(
+        default=None, min_length=16, validation_alias="LIFECYCLE_SHREDDING_SECRET"
+    )
     # Test-only fault switch (docs/configuration.md): hold an ingest request this long after
     # Kafka acknowledged its events and before the service records and answers them, so a
     # chaos test can kill the process inside that window. 0 (the default) means off.
@@ -101,6 +106,12 @@ class DepartmentSettings(BaseSettings):
     fault_pause_before_commit_s: float = Field(
         default=0.0, ge=0, le=300, validation_alias="LIFECYCLE_FAULT_PAUSE_BEFORE_COMMIT_S"
     )
+
+    @model_validator(mode="after")
+    def _shredding_needs_a_secret(self) -> DepartmentSettings:
+        if self.shredding and self.shredding_secret is None:
+            raise ValueError("LIFECYCLE_SHREDDING needs LIFECYCLE_SHREDDING_SECRET")
+        return self
 
     @property
     def data_path(self) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
@@ -30,6 +30,18 @@ class OrchestratorSettings(BaseSettings):
     # Where the simulator writes its run summaries (coordinated.json, siloed.json) for the report.
     simulation_dir: Path | None = Field(default=None, alias="ORCHESTRATOR_SIMULATION_DIR")
     log_level: str = Field(default="INFO", alias="ORCHESTRATOR_LOG_LEVEL")
+    # Crypto-shredding (docs/reliability.md): unseal department events with their subject keys,
+    # tombstone the keys on erasure. Same variables as the department services.
+    shredding: bool = Field(default=False, alias="LIFECYCLE_SHREDDING")
+    shredding_secret: SecretStr | None = Field(
+        default=None, min_length=16, alias="LIFECYCLE_SHREDDING_SECRET"
+    )
+
+    @model_validator(mode="after")
+    def _shredding_needs_a_secret(self) -> OrchestratorSettings:
+        if self.shredding and self.shredding_secret is None:
+            raise ValueError("LIFECYCLE_SHREDDING needs LIFECYCLE_SHREDDING_SECRET")
+        return self
 
     @property
     def app_id(self) -> str:
