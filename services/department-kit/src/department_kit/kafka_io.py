@@ -1,9 +1,10 @@
-"""The one module that owns kafka-python: the publisher and the action consumer.
+"""The one module that owns the Kafka clients: the publisher and the action consumer.
 
-The publisher waits for the broker's acknowledgement (``acks=all``, idempotent producer) of
-every record with a deadline before the caller may answer 202; anything else is
-:class:`BrokerUnavailableError`. The consumer runs in its own thread with auto-commit off and
-commits a batch's offsets only after the handler stored every record of it.
+The publisher (librdkafka, through confluent-kafka) waits for the broker's acknowledgement
+(``acks=all``, idempotent producer) of every record with a deadline before the caller may
+answer 202; anything else is :class:`BrokerUnavailableError`. The consumer (kafka-python)
+runs in its own thread with auto-commit off and commits a batch's offsets only after the
+handler stored every record of it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError as ConsumerError
 from kafka.partitioner.default import murmur2
 
 from lifecycle_schemas.codec import KAFKA_HEADERS
@@ -33,6 +36,8 @@ CRASHED_MEMBER_SESSION_TIMEOUT_MS = 10_000
 # (30 s; the Java client's is 1 s) left the service unready and its actions unread for up to
 # half a minute after the broker was back (docs/reliability.md, F7).
 RECONNECT_BACKOFF_MAX_MS = 1_000
+# Longest wait of the producer's delivery-report thread while nothing is due (it stops then).
+POLL_INTERVAL_S = 0.2
 
 
 class BrokerUnavailableError(Exception):
@@ -69,108 +74,192 @@ class IncomingRecord:
     value: bytes | None
 
 
+class _Acknowledgements:
+    """What the broker answered for the records of one ``publish`` call.
+
+    Filled in by librdkafka's delivery reports, all served on one producer's poll thread.
+    """
+
+    __slots__ = ("deliveries", "done", "error", "pending")
+
+    def __init__(self, size: int) -> None:
+        self.deliveries: list[Delivery | None] = [None] * size
+        self.pending = size
+        self.error: str | None = None
+        self.done = threading.Event()
+
+    def report(self, index: int, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.error = self.error or error.name()
+            self.done.set()  # all or nothing: the first failure answers the whole call
+        else:
+            self.deliveries[index] = Delivery(
+                message.topic(), message.partition(), message.offset()
+            )
+        self.pending -= 1
+        if self.pending == 0:
+            self.done.set()
+
+
+class _PolledProducer:
+    """A librdkafka producer and the thread that serves its delivery reports."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.producer = Producer(config)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="kafka-delivery", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            # Blocks (without the GIL) until a report is due; returns at once when one is.
+            self.producer.poll(POLL_INTERVAL_S)
+
+    def close(self, timeout_s: float) -> int:
+        """Stop serving, then flush; how many records were still undelivered."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+        undelivered: int = self.producer.flush(timeout_s)
+        return undelivered
+
+
 class KafkaPublisher:
-    """Publishes records and waits for the broker's acknowledgement, with a deadline."""
+    """Publishes records and waits for the broker's acknowledgement, with a deadline.
+
+    The producer is librdkafka's (confluent-kafka): kafka-python's pure-Python ``send`` path
+    was about a third of a department service's ingest CPU (docs/benchmarks.md, "Ingest").
+    """
 
     def __init__(self, bootstrap_servers: str, timeout_s: float, client_id: str) -> None:
         self._bootstrap = bootstrap_servers
         self._timeout_s = timeout_s
         self._client_id = client_id
-        self._producer: KafkaProducer | None = None
+        # Built now, not on the first publish: librdkafka connects and takes its idempotent
+        # producer id in the background (half a second), before the service is ready.
+        self._producer: _PolledProducer | None = _PolledProducer(self._config())
+        self._partitions: dict[str, int] = {}
         self._lock = threading.Lock()
         self.reachable = False
 
-    def _ensure_producer(self) -> KafkaProducer:
+    def _config(self) -> dict[str, Any]:
+        timeout_ms = int(self._timeout_s * 1000)
+        return {
+            "bootstrap.servers": self._bootstrap,
+            "client.id": self._client_id,
+            "acks": "all",
+            "enable.idempotence": True,
+            # The Java clients', kafka-python's and aiokafka's key hash (librdkafka's default is
+            # CRC32): a key keeps the partition the other clients and the orchestrator expect.
+            "partitioner": "murmur2_random",
+            # Bounded: a record not acknowledged by then is failed, never kept forever.
+            "request.timeout.ms": timeout_ms,
+            "message.timeout.ms": timeout_ms * 3,
+            "linger.ms": 5,
+            "reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS,
+            "logger": logger,
+            # The broker closes idle connections (10 min); not worth an error line each time.
+            "log.connection.close": False,
+        }
+
+    def _ensure_producer(self) -> _PolledProducer:
         with self._lock:
             if self._producer is None:
-                timeout_ms = int(self._timeout_s * 1000)
                 try:
-                    self._producer = KafkaProducer(
-                        bootstrap_servers=self._bootstrap,
-                        client_id=self._client_id,
-                        acks="all",
-                        enable_idempotence=True,
-                        # Bounded: a record not acknowledged by then is failed, never kept forever.
-                        request_timeout_ms=timeout_ms,
-                        delivery_timeout_ms=timeout_ms * 3,
-                        max_block_ms=timeout_ms,
-                        bootstrap_timeout_ms=timeout_ms,
-                        linger_ms=5,
-                        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-                    )
-                except (KafkaError, OSError) as error:
+                    self._producer = _PolledProducer(self._config())
+                except KafkaException as error:
                     self.reachable = False
-                    raise BrokerUnavailableError(type(error).__name__) from None
+                    raise BrokerUnavailableError(_error_name(error)) from None
             return self._producer
 
     def publish(self, records: Sequence[OutgoingRecord]) -> list[Delivery]:
         """Send ``records`` and wait for every acknowledgement; all or an exception."""
-        producer = self._ensure_producer()
+        polled = self._ensure_producer()
         deadline = time.monotonic() + self._timeout_s
+        acknowledgements = _Acknowledgements(len(records))
         try:
-            futures = [
-                producer.send(
+            for index, record in enumerate(records):
+                partition = self._partition_of(polled.producer, record, deadline)
+                polled.producer.produce(
                     record.topic,
                     value=record.value,
-                    key=record.key.encode("utf-8") if isinstance(record.key, str) else record.key,
+                    key=record.key,
                     headers=list(record.headers),
-                    partition=_partition_of(producer, record),
+                    partition=-1 if partition is None else partition,
+                    on_delivery=partial(acknowledgements.report, index),
                 )
-                for record in records
-            ]
-            deliveries = []
-            for future in futures:
-                metadata = future.get(timeout=max(0.0, deadline - time.monotonic()))
-                deliveries.append(Delivery(metadata.topic, metadata.partition, metadata.offset))
-        except (KafkaError, OSError) as error:
-            self.reachable = False
-            self._discard(producer)
-            raise BrokerUnavailableError(type(error).__name__) from None
+        except (KafkaException, BufferError, BrokerUnavailableError) as error:
+            self._fail(polled)
+            raise BrokerUnavailableError(_error_name(error)) from None
+        if records and not acknowledgements.done.wait(max(0.0, deadline - time.monotonic())):
+            self._fail(polled)
+            raise BrokerUnavailableError("KafkaTimeoutError")
+        if acknowledgements.error is not None:
+            self._fail(polled)
+            raise BrokerUnavailableError(acknowledgements.error)
         self.reachable = True
-        return deliveries
+        return [delivery for delivery in acknowledgements.deliveries if delivery is not None]
 
-    def _discard(self, producer: KafkaProducer) -> None:
+    def _partition_of(
+        self, producer: Producer, record: OutgoingRecord, deadline: float
+    ) -> int | None:
+        """The partition the key partitioner would pick for ``record.partition_key``."""
+        if record.partition_key is None:
+            return None
+        count = self._partitions.get(record.topic)
+        if count is None:
+            count = self._partition_count(producer, record.topic, deadline)
+            self._partitions[record.topic] = count
+        hashed: int = murmur2(record.partition_key)
+        return (hashed & 0x7FFFFFFF) % count
+
+    @staticmethod
+    def _partition_count(producer: Producer, topic: str, deadline: float) -> int:
+        timeout_s = max(0.001, deadline - time.monotonic())
+        metadata = producer.list_topics(topic, timeout=timeout_s)
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise BrokerUnavailableError("UnknownTopicOrPartition")
+        return len(found.partitions)
+
+    def _fail(self, polled: _PolledProducer) -> None:
         """Drop a producer that failed to deliver; the next publish builds a fresh one.
 
-        After its batches expired during an outage, a kafka-python idempotent producer kept
-        failing for tens of seconds once the broker was back (docs/reliability.md, F6). What
-        it still buffers was already answered 503; a client retry under the same id is safe.
+        An idempotent producer whose batches expired during an outage kept failing for tens
+        of seconds once the broker was back (docs/reliability.md, F6). What it still buffers
+        was already answered 503; a client retry under the same id is safe.
         """
+        self.reachable = False
         with self._lock:
-            if self._producer is not producer:
+            if self._producer is not polled:
                 return  # another request replaced it already
             self._producer = None
-        # Closed aside: its leftover batches fail within the delivery timeout, then it stops.
+        # Closed aside: its leftover records fail within the delivery timeout, then it stops.
         threading.Thread(
-            target=self._close_quietly, args=(producer, self._timeout_s * 3), daemon=True
+            target=self._close_quietly, args=(polled, self._timeout_s * 3), daemon=True
         ).start()
 
     @staticmethod
-    def _close_quietly(producer: KafkaProducer, timeout_s: float) -> None:
-        try:
-            producer.close(timeout=timeout_s)
-        except KafkaError:  # close flushes first, and raises when records are still pending
+    def _close_quietly(polled: _PolledProducer, timeout_s: float) -> None:
+        if polled.close(timeout_s):
             logger.info("a discarded producer closed with records undelivered")
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush what is buffered and close the producer."""
         with self._lock:
             if self._producer is not None:
-                try:
-                    # close flushes first; kafka-python raises when that does not finish
-                    self._producer.close(timeout=timeout_s)
-                except KafkaError:
+                if self._producer.close(timeout_s):
                     logger.warning("producer flush did not finish before shutdown")
                 self._producer = None
 
 
-def _partition_of(producer: KafkaProducer, record: OutgoingRecord) -> int | None:
-    """The partition the default partitioner would pick for ``record.partition_key``."""
-    if record.partition_key is None:
-        return None
-    partitions: list[int] = sorted(producer.partitions_for(record.topic))
-    hashed: int = murmur2(record.partition_key)
-    return partitions[(hashed & 0x7FFFFFFF) % len(partitions)]
+def _error_name(error: Exception) -> str:
+    """The metric reason of a failed publish: librdkafka's error name, else the class."""
+    if isinstance(error, KafkaException) and error.args and isinstance(error.args[0], KafkaError):
+        name: str = error.args[0].name()
+        return name
+    if isinstance(error, BrokerUnavailableError):
+        return str(error)
+    return type(error).__name__
 
 
 class KeyTombstoneWatcher:
@@ -221,7 +310,7 @@ class KeyTombstoneWatcher:
             assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
             consumer.seek_to_end(*assigned)
-        except (KafkaError, OSError) as error:
+        except (ConsumerError, OSError) as error:
             logger.warning(
                 "cannot reach Kafka to watch key tombstones",
                 extra={"error_class": type(error).__name__},
@@ -243,7 +332,7 @@ class KeyTombstoneWatcher:
                     for message in messages:
                         if message.value is None and message.key is not None:
                             self._on_tombstone(message.key.decode("utf-8", "replace"))
-            except KafkaError as error:
+            except ConsumerError as error:
                 logger.warning(
                     "key tombstone watcher error", extra={"error_class": type(error).__name__}
                 )
@@ -306,7 +395,7 @@ class ActionConsumer:
                 session_timeout_ms=CRASHED_MEMBER_SESSION_TIMEOUT_MS,
                 reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
-        except (KafkaError, OSError) as error:
+        except (ConsumerError, OSError) as error:
             logger.warning(
                 "cannot reach Kafka to consume actions", extra={"error_class": type(error).__name__}
             )
@@ -333,7 +422,7 @@ class ActionConsumer:
                 if time.monotonic() >= next_lag_at:
                     next_lag_at = time.monotonic() + LAG_INTERVAL_S
                     self._report_lag(consumer)
-            except KafkaError as error:
+            except ConsumerError as error:
                 logger.warning("action consumer error", extra={"error_class": type(error).__name__})
                 self._on_reachable(False)
                 self._stop.wait(1.0)
@@ -377,7 +466,7 @@ class ActionConsumer:
             return
         try:
             ends = consumer.end_offsets(partitions)
-        except KafkaError:
+        except ConsumerError:
             self._on_reachable(False)
             return
         self._on_reachable(True)
