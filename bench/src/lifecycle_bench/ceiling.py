@@ -27,6 +27,8 @@ class PipelineResult:
     pipeline: str
     records: int
     seconds: float
+    # CPU seconds (user + system) the measured process(es) spent over the same span, when known.
+    cpu_seconds: float | None = None
 
     @property
     def records_per_second(self) -> float:

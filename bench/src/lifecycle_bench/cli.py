@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--repeats", type=int, default=None)
     run.add_argument("--latency-rates", type=_rates, default=None, help="events/s, comma list")
     run.add_argument("--latency-seconds", type=float, default=None, help="per offered rate")
+    run.add_argument("--ingest-rate", type=float, default=None, help="single events/s offered")
+    run.add_argument("--ingest-seconds", type=float, default=None, help="per ingest load")
     run.add_argument("--scale-out-records", type=int, default=None)
     run.add_argument("--state-customers", type=int, default=None)
     run.add_argument("--output", type=Path, default=repository_root() / "bench" / "results")
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "latency_rates": args.latency_rates,
         "latency_seconds": args.latency_seconds,
+        "ingest_rate": args.ingest_rate,
+        "ingest_seconds": args.ingest_seconds,
         "scale_out_records": args.scale_out_records,
         "state_customers": args.state_customers,
     }
@@ -75,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         single, batches = report["ingest"]["single_events"], report["ingest"]["batches"]
         print(
             f"ingest single events at {single['offered_requests_per_second']:.0f}/s: "
-            f"p50 {single['p50_ms']} ms, p99 {single['p99_ms']} ms, refused {single['refused']}"
+            f"p50 {single['p50_ms']} ms, p99 {single['p99_ms']} ms, refused {single['refused']}, "
+            f"service CPU {single['service_cpu_ms_per_request']} ms per request"
         )
         print(
             f"ingest batches of {batches['batch_size']}: {batches['events_per_second']:,.0f} "
-            f"events/s, p99 {batches['p99_ms']} ms, refused {batches['refused']}"
+            f"events/s, p99 {batches['p99_ms']} ms, refused {batches['refused']}, "
+            f"service CPU {batches['service_cpu_ms_per_event']} ms per event"
         )
     for rate in report.get("latency", {}).get("rates", []):
         action = rate["event_to_action"]

@@ -1,7 +1,7 @@
 """Ingest through one department service process: single events at a fixed rate, and batches.
 
 The service runs as its own process against the benchmark's broker; the load comes from a
-second process (`python -m lifecycle_bench.ingest --load ...`), an asyncio httpx client, so
+second process (`python -m lifecycle_bench.ingest --mode ...`), a lean asyncio HTTP client, so
 the two do not share an event loop or a GIL. Every request must be answered 202: a figure
 built on refused requests would be meaningless.
 """
@@ -12,18 +12,18 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from lifecycle_schemas.envelope import stable_id
 from lifecycle_schemas.examples import EXAMPLES
@@ -31,18 +31,30 @@ from lifecycle_schemas.examples import EXAMPLES
 EVENT_TYPE = "com.customerlifecycle.marketing.web.page-visited.v1"
 BATCH_SIZE = 100
 BATCH_CONCURRENCY = 8
+# Connections of the single-event load (httpx's default pool size, used before).
+SINGLE_CONNECTIONS = 100
+# An idle connection older than this is not reused (well inside uvicorn's 5 s keep-alive).
+KEEP_ALIVE_REUSE_S = 2.0
 
 
 REQUEST_DEADLINE_S = 10.0
 
 
-def _event(run: str, number: int) -> bytes:
+_ID_MARK = "00000000-0000-4000-8000-00000000beef"
+
+
+def _event_template() -> bytes:
+    """The example event, stamped now, with a mark where each copy's id goes."""
     example = EXAMPLES[EVENT_TYPE]
-    event_id = stable_id("bench-ingest", run, number)
     record = example.model_copy(
-        update={"id": event_id, "correlationid": event_id, "time": datetime.now(UTC)}
+        update={"id": _ID_MARK, "correlationid": _ID_MARK, "time": datetime.now(UTC)}
     )
     return record.model_dump_json(exclude_none=True).encode()
+
+
+def _event(template: bytes, run: str, number: int) -> bytes:
+    # A byte replace, not a model dump per event: the generator's CPU is the service's too.
+    return template.replace(_ID_MARK.encode(), stable_id("bench-ingest", run, number).encode())
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -50,47 +62,123 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+class _Client:
+    """A lean HTTP/1.1 keep-alive client: a pool of up to ``connections`` connections.
+
+    httpx spent about 2.7 ms of CPU per request, more than the service it drove, and the two
+    share 2 cores here: at 300-500 requests/s the load generator, not the service, set the
+    knee (docs/benchmarks.md, "Ingest"). This writes a prepared request and reads the status,
+    the headers and a Content-Length or chunked body; nothing else.
+    """
+
+    def __init__(self, url: str, key: str, connections: int) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        self._host = parsed.hostname or "127.0.0.1"
+        self._port = parsed.port or 80
+        self._head = (
+            f"POST {parsed.path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        ).encode()
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+        self._slots = asyncio.Semaphore(connections)
+
+    async def post(self, body: bytes) -> int:
+        """POST ``body``; the status code. A failed or cancelled request drops its connection."""
+        async with self._slots:
+            reader, writer = await self._connection()
+            try:
+                writer.write(self._head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                status = await self._response(reader)
+            except BaseException:
+                writer.close()
+                raise
+            self._idle.append((reader, writer, time.monotonic()))
+            return status
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        while self._idle:
+            reader, writer, last_used = self._idle.pop()
+            # The server closes a connection idle for its keep-alive timeout (uvicorn: 5 s); a
+            # request sent as it does so would be lost and counted against the service.
+            if time.monotonic() - last_used < KEEP_ALIVE_REUSE_S:
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection(self._host, self._port)
+
+    @staticmethod
+    async def _response(reader: asyncio.StreamReader) -> int:
+        status_line = await reader.readline()
+        if not status_line:
+            raise ConnectionError("the service closed the connection")
+        status = int(status_line.split()[1])
+        length = 0
+        chunked = False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        if not chunked:
+            await reader.readexactly(length)
+            return status
+        while (size := int((await reader.readline()).split(b";")[0], 16)) > 0:
+            await reader.readexactly(size + 2)
+        await reader.readline()  # the empty trailer
+        return status
+
+    def close(self) -> None:
+        for _, writer, _ in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
 async def _single_events(
     url: str, key: str, rate: float, seconds: float, run: str
 ) -> dict[str, Any]:
     latencies: list[float] = []
     refused = 0
+    # What each refused request got: a status code or the exception's class.
+    refusals: dict[str, int] = {}
     total = int(rate * seconds)
-    async with httpx.AsyncClient(timeout=10) as client:
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    # Built before the clock starts: the offering should cost the generator little CPU.
+    template = _event_template()
+    bodies = [_event(template, run, number) for number in range(total)]
+    client = _Client(url, key, connections=SINGLE_CONNECTIONS)
 
-        async def one(number: int) -> None:
-            nonlocal refused
-            started = time.perf_counter()
-            try:
-                # A hard bound per request, waiting for a pooled connection included: a service
-                # that falls behind is reported as refusing, not left to stall the benchmark.
-                response = await asyncio.wait_for(
-                    client.post(url, content=_event(run, number), headers=headers),
-                    REQUEST_DEADLINE_S,
-                )
-                accepted = response.status_code == 202
-            except (httpx.HTTPError, TimeoutError):
-                accepted = False  # a timeout or a dropped connection counts against the service
-            latencies.append(time.perf_counter() - started)
-            if not accepted:
-                refused += 1
-
+    async def one(number: int) -> None:
+        nonlocal refused
         started = time.perf_counter()
-        tasks = []
-        for number in range(total):
-            # Open-loop pacing: request n leaves at n / rate, whatever the answers do.
-            delay = started + number / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(number)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - started
+        try:
+            # A hard bound per request, waiting for a pooled connection included: a service
+            # that falls behind is reported as refusing, not left to stall the benchmark.
+            status = await asyncio.wait_for(client.post(bodies[number]), REQUEST_DEADLINE_S)
+            outcome = str(status)
+        except (OSError, ValueError, asyncio.IncompleteReadError, TimeoutError) as error:
+            outcome = type(error).__name__  # a timeout or a dropped connection counts too
+        latencies.append(time.perf_counter() - started)
+        if outcome != "202":
+            refused += 1
+            refusals[outcome] = refusals.get(outcome, 0) + 1
+
+    started = time.perf_counter()
+    tasks = []
+    for number in range(total):
+        # Open-loop pacing: request n leaves at n / rate, whatever the answers do.
+        delay = started + number / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(number)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    client.close()
     return {
         "offered_requests_per_second": rate,
         "achieved_requests_per_second": round(total / elapsed, 1),
         "requests": total,
         "refused": refused,
+        "refusals": refusals,
         "p50_ms": round(_percentile(latencies, 0.5) * 1000, 2),
         "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
         "max_ms": round(max(latencies) * 1000, 2),
@@ -100,39 +188,46 @@ async def _single_events(
 async def _batches(url: str, key: str, seconds: float, run: str) -> dict[str, Any]:
     latencies: list[float] = []
     refused = 0
+    # What each refused request got: a status code or the exception's class.
+    refusals: dict[str, int] = {}
     sent = 0
-    deadline = time.perf_counter() + seconds
     counter = iter(range(10**9))
-    async with httpx.AsyncClient(timeout=30) as client:
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    client = _Client(url, key, connections=BATCH_CONCURRENCY)
+    template = _event_template()
+    deadline = time.perf_counter() + seconds
 
-        async def sender() -> None:
-            nonlocal refused, sent
-            while time.perf_counter() < deadline:
-                body = (
-                    b"[" + b",".join(_event(run, next(counter)) for _ in range(BATCH_SIZE)) + b"]"
-                )
-                started = time.perf_counter()
-                try:
-                    response = await client.post(url, content=body, headers=headers)
-                    accepted = response.status_code == 202
-                except httpx.HTTPError:
-                    accepted = False
-                latencies.append(time.perf_counter() - started)
-                if accepted:
-                    sent += BATCH_SIZE
-                else:
-                    refused += 1
+    async def sender() -> None:
+        nonlocal refused, sent
+        while time.perf_counter() < deadline:
+            body = (
+                b"["
+                + b",".join(_event(template, run, next(counter)) for _ in range(BATCH_SIZE))
+                + b"]"
+            )
+            started = time.perf_counter()
+            try:
+                status = await asyncio.wait_for(client.post(body), 30)
+                outcome = str(status)
+            except (OSError, ValueError, asyncio.IncompleteReadError, TimeoutError) as error:
+                outcome = type(error).__name__
+            latencies.append(time.perf_counter() - started)
+            if outcome == "202":
+                sent += BATCH_SIZE
+            else:
+                refused += 1
+                refusals[outcome] = refusals.get(outcome, 0) + 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(sender() for _ in range(BATCH_CONCURRENCY)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(BATCH_CONCURRENCY)))
+    elapsed = time.perf_counter() - started
+    client.close()
     return {
         "batch_size": BATCH_SIZE,
         "concurrency": BATCH_CONCURRENCY,
         "events_per_second": round(sent / elapsed, 1),
         "requests": len(latencies),
         "refused": refused,
+        "refusals": refusals,
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
     }
@@ -142,14 +237,52 @@ def _load_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--mode", choices=("single", "batches"), required=True)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
     run = os.urandom(4).hex()
-    single = asyncio.run(_single_events(args.url, args.key, args.rate, args.seconds, run))
-    batches = asyncio.run(_batches(args.url, args.key, args.seconds, run))
-    print(json.dumps({"single_events": single, "batches": batches}))
+    if args.mode == "single":
+        result = asyncio.run(_single_events(args.url, args.key, args.rate, args.seconds, run))
+    else:
+        result = asyncio.run(_batches(args.url, args.key, args.seconds, run))
+    print(json.dumps(result))
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime field 14 and stime field 15 (proc(5)).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _drive(
+    service: subprocess.Popen[bytes], url: str, key: str, mode: str, rate: float, seconds: float
+) -> dict[str, Any]:
+    """One load in its own process; the service's CPU time over it, per request and per event."""
+    before = cpu_seconds(service.pid)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = subprocess.run(
+        [sys.executable, "-m", "lifecycle_bench.ingest", "--url", url, "--key", key,
+         "--mode", mode, "--rate", str(rate), "--seconds", str(seconds)],
+        capture_output=True, text=True, check=False, timeout=seconds * 4 + 120,
+    )  # fmt: skip
+    used = cpu_seconds(service.pid) - before
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The load generator shares the cores: when it is busy, so is the figure's bottleneck.
+    generator = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
+    )
+    if load.returncode != 0:
+        raise RuntimeError(f"the ingest load generator failed:\n{load.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(load.stdout.strip().splitlines()[-1])
+    events = result["requests"] * (BATCH_SIZE if mode == "batches" else 1)
+    result["service_cpu_seconds"] = round(used, 2)
+    result["service_cpu_ms_per_request"] = round(1000 * used / max(1, result["requests"]), 3)
+    result["service_cpu_ms_per_event"] = round(1000 * used / max(1, events), 3)
+    result["load_generator_cpu_seconds"] = round(generator, 2)
+    return result
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -194,20 +327,17 @@ def run_ingest(bootstrap: str, prefix: str, rate: float, seconds: float) -> dict
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_ready(f"{base}/readyz", service, 60)
-            load = subprocess.run(
-                [sys.executable, "-m", "lifecycle_bench.ingest", "--url", f"{base}/v1/events",
-                 "--key", key, "--rate", str(rate), "--seconds", str(seconds)],
-                capture_output=True, text=True, check=False, timeout=seconds * 4 + 120,
-            )  # fmt: skip
-            if load.returncode != 0:
-                raise RuntimeError(f"the ingest load generator failed:\n{load.stderr[-3000:]}")
+            url = f"{base}/v1/events"
+            result = {
+                "single_events": _drive(service, url, key, "single", rate, seconds),
+                "batches": _drive(service, url, key, "batches", rate, seconds),
+            }
         finally:
             service.terminate()
             try:
                 service.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 service.kill()
-    result: dict[str, Any] = json.loads(load.stdout.strip().splitlines()[-1])
     return result
 
 

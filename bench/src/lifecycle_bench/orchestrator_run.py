@@ -149,6 +149,14 @@ class OrchestratorWorker:
             raise RuntimeError("no VmRSS in /proc/<pid>/status")
         return int(match.group(1)) * 1024
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far (utime + stime of /proc/<pid>/stat)."""
+        assert self.process is not None
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        # Fields after the command (which may hold spaces) start after its closing parenthesis.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
 
@@ -223,6 +231,7 @@ def time_backlog(
     deadline = time.monotonic() + timeout_s
     first_at: float | None = None
     first_count = 0.0
+    first_cpu = 0.0
     processed = 0.0
     while time.monotonic() < deadline:
         for worker in workers:
@@ -231,11 +240,14 @@ def time_backlog(
         processed = sum(count or 0.0 for count in counts)
         now = time.perf_counter()
         if processed:
+            cpu = sum(worker.cpu_seconds() for worker in workers)
             if first_at is None:
-                first_at, first_count = now, processed
+                first_at, first_count, first_cpu = now, processed, cpu
             if processed >= expected:
                 # Timed from the first poll that saw progress: the events before it are left out.
-                return PipelineResult(name, int(processed - first_count), now - first_at)
+                return PipelineResult(
+                    name, int(processed - first_count), now - first_at, cpu - first_cpu
+                )
         time.sleep(POLL_S)  # polling the workers' metrics, with a deadline
     tails = "\n".join(worker.log_tail() for worker in workers)
     raise RuntimeError(

@@ -21,16 +21,18 @@ def _ms(value: float | None) -> str:
 
 def _throughput_lines(report: dict[str, Any]) -> list[str]:
     lines = [
-        "| pipeline | median records/s | min | max | share of the JSON ceiling |",
-        "|---|---:|---:|---:|---:|",
+        "| pipeline | median records/s | min | max | share of the JSON ceiling "
+        "| worker CPU ms per record |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     ratios = report.get("ratios_to_ceiling", {})
     for name, figure in report["figures"].items():
         share = "1.000" if name == "ceiling-json" else f"{ratios[name]:.3f}" if ratios else "-"
+        cpu = [run["cpu_ms_per_record"] for run in figure["runs"] if "cpu_ms_per_record" in run]
         lines.append(
             f"| {name} | {figure['median_records_per_second']:,.0f} | "
             f"{figure['min_records_per_second']:,.0f} | {figure['max_records_per_second']:,.0f} | "
-            f"{share} |"
+            f"{share} | {', '.join(f'{ms:.2f}' for ms in cpu) or '-'} |"
         )
     return lines
 

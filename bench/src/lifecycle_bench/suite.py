@@ -89,7 +89,10 @@ class Figure:
             "max_records_per_second": round(max(rates), 1),
             "runs": [
                 {"records": r.records, "seconds": round(r.seconds, 3),
-                 "records_per_second": round(r.records_per_second, 1)}
+                 "records_per_second": round(r.records_per_second, 1),
+                 **({} if r.cpu_seconds is None else {
+                     "cpu_seconds": round(r.cpu_seconds, 3),
+                     "cpu_ms_per_record": round(1000 * r.cpu_seconds / max(1, r.records), 3)})}
                 for r in self.runs
             ],
         }  # fmt: skip

@@ -254,3 +254,24 @@ def test_leaving_a_segment_is_published(engine: LocalEngine, make_event: EventFa
     exited = {r.data.segment_id for r in records if r.type.endswith("segment.exited.v1")}
     # The pipeline was the prospect's only value: the value tier goes with it.
     assert exited == {"active-opportunity", "value-silver"}
+
+
+def test_the_profile_is_published_only_when_it_changed(
+    playbook: Playbook, make_event: EventFactory
+) -> None:
+    def profiles(decisions: list[Any]) -> list[CustomerProfile]:
+        return [r for r in published(decisions) if isinstance(r, CustomerProfile)]
+
+    captured = make_event("marketing.contact.captured", CRM)
+    state, decisions = apply(CustomerState.new("c-1"), captured, captured.time, playbook)
+    assert [p.data.profile_version for p in profiles(decisions)] == [1]
+    # A message sent changes the timeline, which the profile does not carry: nothing to publish.
+    sent = make_event("marketing.campaign.message-sent", CRM)
+    state, decisions = apply(state, sent, sent.time, playbook)
+    assert state.applied_event_ids[-1] == sent.id
+    assert profiles(decisions) == []
+    assert state.profile_version == 1
+    # A change the profile carries is published with the next version.
+    consent = make_event("marketing.consent.changed", CRM, channel="sms", status="granted")
+    state, decisions = apply(state, consent, consent.time, playbook)
+    assert [p.data.profile_version for p in profiles(decisions)] == [2]

@@ -41,7 +41,7 @@ def test_workers_counts_add_up() -> None:
     first.play("hot-lead").declines[("sales", "no-capacity")] += 2
     second.play("hot-lead").emitted = 3
     second.play("hot-lead").outcomes["accepted"] += 2
-    second.segments["c-1"] = ["loyal"]
+    second.segments["c-1"] = ("loyal",)
     segments, plays = merge_exports([first.export(), second.export()])
     assert segments == {"loyal": 1}
     report = plays_report(["hot-lead", "deal-won-onboarding"], plays, POLICY)

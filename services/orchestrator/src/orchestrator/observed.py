@@ -35,10 +35,13 @@ class PlayStats:
 class WorkerView:
     """Indexes over the customers this worker applied, keyed by customer id."""
 
-    stages: dict[str, dict[str, str]] = field(default_factory=dict)
-    segments: dict[str, list[str]] = field(default_factory=dict)
+    stages: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    segments: dict[str, tuple[str, ...]] = field(default_factory=dict)
     deadlines: dict[str, datetime] = field(default_factory=dict)
     plays: dict[str, PlayStats] = field(default_factory=dict)
+    # Customers share a few stage and segment combinations: each is kept once, shared (a dict
+    # and a list per customer were about 300 bytes of a worker's memory per customer).
+    _shared: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
 
     def observe(self, state: CustomerState) -> None:
         """Index a customer's state after it changed."""
@@ -47,13 +50,16 @@ class WorkerView:
             self.stages.pop(key, None)
             self.segments.pop(key, None)
         else:
-            self.stages[key] = dict(state.stages)
-            self.segments[key] = list(state.segments)
+            self.stages[key] = self._share(tuple(sorted(state.stages.items())))
+            self.segments[key] = self._share(tuple(state.segments))
         deadline = state.next_deadline()
         if deadline is None:
             self.deadlines.pop(key, None)
         else:
             self.deadlines[key] = deadline
+
+    def _share(self, value: tuple[Any, ...]) -> Any:
+        return self._shared.setdefault(value, value)
 
     def forget_customers(self) -> None:
         """Drop every customer index (before re-indexing after a rebalance)."""
@@ -69,9 +75,7 @@ class WorkerView:
         return due
 
     def stage_counts(self) -> Tally[tuple[str, str]]:
-        return Tally(
-            (stage, status) for stages in self.stages.values() for stage, status in stages.items()
-        )
+        return Tally((stage, status) for stages in self.stages.values() for stage, status in stages)
 
     def segment_counts(self) -> Tally[str]:
         return Tally(s for members in self.segments.values() for s in members)

@@ -26,7 +26,9 @@ from prometheus_client import Counter
 from lifecycle_schemas.shredding import (
     KeyIndex,
     SealError,
+    SubjectKey,
     is_sealed,
+    seal,
     sealed_key_record,
     subject_key_id,
     unseal,
@@ -167,6 +169,20 @@ class Shredder:
             self.shredded_records.labels(topic=topic).inc()
             return None
         return unseal(value, key)
+
+    def reseal(self, plain: bytes, subject: str) -> bytes:
+        """An event the core forwards (an alias to its survivor) sealed again under a live key
+        of its subject, so events-by-customer holds no plain copy of it.
+
+        A subject without a live key passes in plain: an event that was never sealed (the
+        setting turned on later) must still reach its customer.
+        """
+        kid = subject_key_id(self._secret, subject)
+        for record_key in self.ring.index.key_records_of([kid]):
+            key = self.ring.index.get(record_key)
+            if key is not None:
+                return seal(plain, SubjectKey(record_key, kid, key))
+        return plain
 
     async def erasure_tombstones(
         self, state: CustomerState, decisions: Iterable[Decision]

@@ -18,6 +18,7 @@ the new state is written, so a crash in between replays the record and re-sends 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections import OrderedDict
@@ -74,6 +75,7 @@ from orchestrator.core.state import CustomerState
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
 from orchestrator.settings import OrchestratorSettings
+from orchestrator.shredding import SealError, shredder_for
 from orchestrator.stored import (
     OutboxRecord,
     PendingOutputs,
@@ -88,15 +90,18 @@ log = logging.getLogger("orchestrator.streaming")
 CRASHED_WORKER_SESSION_TIMEOUT_S = 10.0
 PRODUCER_LINGER_S = 0.005
 PRODUCER_MAX_BATCH_BYTES = 512 * 1024
-# Claims remembered per worker process (about 200 bytes each).
+# Claims remembered per worker process (about 140 bytes each).
 CLAIMS_REMEMBERED = 200_000
 # Per table partition (16 RocksDB instances per worker). faust's defaults (3 x 64 MiB memtables
 # and a 2 GiB block cache, each per instance) let a worker's memory grow for as long as it
-# runs (the soak in docs/reliability.md); these bound it to about 16 MiB per instance.
+# runs (the soak in docs/reliability.md); these bound it to about 10 MiB per instance. The
+# block cache is small: a worker's hot customers sit in the memtables, while faust's per-block
+# bloom filters, read for every new key, filled an 8 MiB cache per instance (about 1 KB per
+# customer of a 100,000-customer worker, docs/benchmarks.md); misses read the OS page cache.
 ROCKSDB_OPTIONS: dict[str, Any] = {
     "write_buffer_size": 4 * 1024 * 1024,
     "max_write_buffer_number": 2,
-    "block_cache_size": 8 * 1024 * 1024,
+    "block_cache_size": 1024 * 1024,
     "block_cache_compressed_size": 1024 * 1024,
 }
 RAW: dict[str, Any] = {
@@ -197,6 +202,8 @@ class Topology:
             "customers", partitions=8, key_type=bytes, value_type=bytes, options=ROCKSDB_OPTIONS
         )
         self.claims_sent = SentClaims(CLAIMS_REMEMBERED)
+        # Crypto-shredding (LIFECYCLE_SHREDDING); None when off: one `is None` test per record.
+        self.shredder = shredder_for(settings, metrics, app)
         # Each segment's treatment budget spent by this worker's customers (rebuilt on rebalance).
         self.segment_spend: dict[str, int] = {}
         app.agent(self.department_topic, name="resolve-department-events")(
@@ -273,8 +280,13 @@ class Topology:
         """Resolve each department event's customer, starting at its record key's partition."""
         async for event in stream.events():
             try:
-                record = decode_event(event.value, now=utcnow())
-            except RecordDecodeError as error:
+                plain = event.value
+                if self.shredder is not None:
+                    plain = await self.shredder.open(plain, event.message.topic)
+                    if plain is None:
+                        continue  # its key was shredded: an erased customer's event
+                record = decode_event(plain, now=utcnow())
+            except (RecordDecodeError, SealError) as error:
                 await self.dead_letter(event.message, error)
                 continue
             try:
@@ -293,7 +305,13 @@ class Topology:
                     self.identities.pop(str(body["body"]["identifier"]).encode(), None)
                 elif body["kind"] == "lookup":
                     lookup = Lookup.model_validate(body["body"])
-                    record = decode_event(lookup.event.encode(), now=None)
+                    plain = lookup.event.encode()
+                    if self.shredder is not None:
+                        opened = await self.shredder.open(plain, event.message.topic)
+                        if opened is None:
+                            continue  # its key was shredded: an erased customer's event
+                        plain = opened
+                    record = decode_event(plain, now=None)
                     await self.resolve(lookup.identifier, record, lookup.event.encode())
                 else:
                     await self.settle(Claim.model_validate(body["body"]))
@@ -363,7 +381,12 @@ class Topology:
         now = utcnow()
         source = event.message
         try:
-            message = self.decode_customer_message(source.topic, event.value, now)
+            value = event.value
+            if self.shredder is not None and source.topic == self.events_by_customer:
+                value = await self.shredder.open(value, source.topic)
+                if value is None:
+                    return  # its key was shredded: an erased customer's event
+            message = self.decode_customer_message(source.topic, value, now)
         except (RecordDecodeError, ValidationError, ValueError) as error:
             await self.dead_letter(source, error)
             return
@@ -395,6 +418,8 @@ class Topology:
             # Applied (not a duplicate, not forwarded by an alias): its id was appended.
             changed = new_state.applied_event_ids[-1:] != last_applied
             outputs = self.outputs(decisions)
+            if self.shredder is not None and new_state.erased and not was_erased:
+                outputs += await self.shredder.erasure_tombstones(new_state, decisions)
         except Exception as error:  # one record the core cannot apply must not stop the stream
             log.exception("record could not be applied")
             await self.dead_letter(source, UnappliableRecordError(type(error).__name__))
@@ -474,9 +499,18 @@ class Topology:
             return OutboxRecord(
                 topic=self.commands, key=decision.customer_id, value=message.model_dump_json()
             )
-        topic = self.events_by_customer if isinstance(message, DepartmentEvent) else self.outcomes
+        if isinstance(message, DepartmentEvent):
+            value = encode_record(message)
+            if self.shredder is not None:  # no plain copy on events-by-customer
+                value = self.shredder.reseal(value, message.subject)
+            return OutboxRecord(
+                topic=self.events_by_customer,
+                key=decision.customer_id,
+                value=value.decode(),
+                cloudevent_headers=True,
+            )
         return OutboxRecord(
-            topic=topic,
+            topic=self.outcomes,
             key=decision.customer_id,
             value=encode_record(message).decode(),
             cloudevent_headers=True,
@@ -617,11 +651,14 @@ class SentClaims:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._seen: OrderedDict[tuple[str, str, datetime], None] = OrderedDict()
+        # A 128-bit fingerprint per claim, not the strings: 140 rather than 380 bytes an entry
+        # (the largest per-customer cost of a worker's own memory, docs/benchmarks.md).
+        self._seen: OrderedDict[int, None] = OrderedDict()
 
     def first_time(self, claim: Claim) -> bool:
         """Whether ``claim`` (identifier, customer, created) was not sent before; remember it."""
-        key = (claim.identifier, claim.customer_id, claim.created_at)
+        text = f"{claim.identifier}\n{claim.customer_id}\n{claim.created_at.isoformat()}"
+        key = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest())
         if key in self._seen:
             self._seen.move_to_end(key)
             return False

@@ -7,6 +7,7 @@ ids). A message whose id the state has already applied changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -184,13 +185,18 @@ def _reevaluate(
     state.predicted_ltv_minor = predicted_lifetime_value_minor(state, now)
     event_map = event or {"type": short_type(trigger.type), "id": trigger.id}
     fields = playbook.customer_fields
-    context = build_context(customer_view(state, now), event_map, fields)
+    customer = customer_view(state, now)
+    context = build_context(customer, event_map, fields)
+    segments_before = list(state.segments)
     entered, exited, segment_records = decide.segment_changes(
         state, playbook, context, now, trigger
     )
     records.extend(segment_records)
-    customer = customer_view(state, now)
-    context = build_context(customer, event_map, fields)
+    if state.segments != segments_before:
+        # Segments are all segment_changes changes: otherwise the view (and its CEL context,
+        # a fifth of the core's time) would be built again the same.
+        customer = customer_view(state, now)
+        context = build_context(customer, event_map, fields)
     records.extend(decide.owner_change(state, playbook, context, now, trigger))
     if sales_contact:
         decide.note_sales_contact(state, now)
@@ -257,14 +263,18 @@ def _decision_records(
 def _profile(
     state: CustomerState, now: datetime, trigger: decide.Trigger, control: bool
 ) -> list[Decision]:
-    state.profile_version += 1
+    """The customer's profile record, when it differs from the last one published.
+
+    Most events change only the timeline and the decision log, which the profile does not
+    carry: re-publishing an identical profile was about a third of a worker's records.
+    """
     if state.erased:
+        state.profile_version += 1
         return [EraseProfile(state.customer_id)]
     if not state.identifiers:
         return []
     data: dict[str, Any] = {
         "customer_id": state.customer_id,
-        "profile_version": state.profile_version,
         "identifiers": [i.model_dump(exclude_none=True) for i in state.identifiers],
         "merged_customer_ids": state.merged_customer_ids,
         "attributes": [
@@ -302,6 +312,12 @@ def _profile(
         }
     data = {k: v for k, v in data.items() if v is not None}
     data["health"] = {k: v for k, v in data["health"].items() if v is not None}
+    digest = _profile_digest(data)
+    if digest == state.profile_digest:
+        return []
+    state.profile_digest = digest
+    state.profile_version += 1
+    data["profile_version"] = state.profile_version
     payload = CustomerProfile.data_model().model_validate(data, strict=False)
     record = CustomerProfile.build(
         payload,  # type: ignore[arg-type]
@@ -311,6 +327,16 @@ def _profile(
         causationid=trigger.id,
     )
     return [Publish(record)]
+
+
+def _profile_digest(data: dict[str, Any]) -> str:
+    """A fingerprint of a profile's content (what decides whether it changed).
+
+    ``repr`` of plain values (str, int, float, bool, None, datetime, lists and dicts) is
+    deterministic and a third of the cost of ``json.dumps``; at worst a dict whose keys
+    changed order makes an identical profile look new, and it is published once more.
+    """
+    return hashlib.blake2b(repr(data).encode(), digest_size=12).hexdigest()
 
 
 def _cases_by_priority(state: CustomerState) -> dict[str, int]:

@@ -124,6 +124,8 @@ class CustomerState(StateModel):
     customer_id: str
     created_at: datetime | None = None
     profile_version: int = 0
+    # Fingerprint of the last profile published (one is published only when it changes).
+    profile_digest: str | None = None
     alias_of: str | None = None
     alias_of_created_at: datetime | None = None
     merged_customer_ids: list[str] = Field(default_factory=list)
