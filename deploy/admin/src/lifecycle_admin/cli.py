@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     soak.add_argument("--rate", type=float, default=500.0, help="events per second")
     soak.add_argument("--duration", type=float, default=300.0, help="seconds of load")
-    soak.add_argument("--warmup", type=float, default=30.0, help="seconds of load before measuring")
+    soak.add_argument("--warmup", type=float, default=90.0, help="seconds of load before measuring")
     soak.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
     soak.add_argument("--customers", type=int, default=5000, help="size of the customer pool")
     soak.add_argument("--out", type=Path, default=None, help="report directory (.cache/soak)")

@@ -637,7 +637,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['reconnects']} requests sent again on a new connection",
         f"- request error rate {report['error_rate']:.3%} of {report['requests']} requests",
         f"- memory flat: {report['memory_flat']} (every service under "
-        f"{FLAT_MEMORY_MIB_PER_MIN} MiB/min); lag flat: {report['lag_flat']} (orchestrator lag "
+        f"{FLAT_MEMORY_MIB_PER_MIN} MiB/min; the broker's JVM is reported, not judged); "
+        f"lag flat: {report['lag_flat']} (orchestrator lag "
         f"grew by under {FLAT_LAG_SECONDS_OF_TRAFFIC:g} s of traffic)",
         "",
         "| service | requests | error rate | client p50 / p99 ms | server p99 ms "
