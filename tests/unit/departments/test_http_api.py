@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
 
 from department_kit.api_keys import Scope, hash_key
@@ -23,6 +24,7 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from marketing_service.department import SPEC as MARKETING
+from service_kit.http import install_problem_handlers
 
 KEYS = {
     "writer": ("marketing", [Scope.EVENTS_WRITE]),
@@ -349,3 +351,60 @@ def test_expiry_is_retried_when_kafka_does_not_acknowledge(
     assert runtime.expire_due_actions() == 0
     publisher.failing = False
     assert runtime.expire_due_actions() == 1
+
+
+def _problem(answer: Any) -> tuple[int, dict[str, Any]]:
+    body = answer.json()
+    body.pop("instance", None)
+    return answer.status_code, body
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer key-nobody"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Basic key-writer"},
+        {"Authorization": "Basic key-writer", "X-API-Key": "key-writer"},
+        {"Authorization": "Bearer key-nobody", "X-API-Key": "key-writer"},
+        {"X-API-Key": ""},
+        {"X-API-Key": "key-sales"},
+        {"X-API-Key": "key-reader"},
+        {"Authorization": "bearer key-writer"},
+    ],
+)
+def test_the_events_route_checks_keys_as_the_routes_with_the_dependency_do(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    # POST /v1/events reads its key by hand; /v1/native/{vendor} still has the dependency.
+    events = client.post("/v1/events?per_item=maybe", json=event(), headers=headers)
+    native = client.post("/v1/native/nobody", json={}, headers=headers)
+    if native.status_code in (401, 403):
+        assert _problem(events) == _problem(native)
+    else:
+        assert native.status_code == 404
+        assert events.status_code == 422  # the key passed; then per_item is checked
+
+
+@pytest.mark.parametrize(
+    "value", ["true", "TRUE", "1", "yes", "on", "false", "0", "off", "", "maybe"]
+)
+def test_per_item_is_read_as_a_query_parameter_of_fastapi_would_be(
+    client: TestClient, value: str
+) -> None:
+    twin = FastAPI()
+    install_problem_handlers(twin)
+
+    @twin.post("/v1/events")
+    def twin_route(per_item: Annotated[bool, Query()] = False) -> dict[str, bool]:
+        return {"per_item": per_item}
+
+    expected = TestClient(twin).post("/v1/events", params={"per_item": value})
+    answer = client.post(
+        "/v1/events", params={"per_item": value}, json=event(), headers=auth("writer")
+    )
+    if expected.status_code == 200:
+        assert answer.status_code == (207 if expected.json()["per_item"] else 202)
+    else:
+        assert _problem(answer) == _problem(expected)

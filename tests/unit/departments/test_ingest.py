@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from department_kit.ingest import (
@@ -224,3 +224,47 @@ def test_an_item_written_back_reads_as_json_dumps_would_write_it(value: Any) -> 
     except ValueError:
         return  # nothing to compare: json.dumps itself cannot write it
     assert json.loads(_as_json(document)) == expected
+
+
+@settings(max_examples=300)
+@given(
+    department=st.sampled_from(list(Department)),
+    index=st.integers(min_value=0, max_value=3),
+    drop=st.sets(st.sampled_from(["id", "type", "time", "subject", "correlationid", "source"])),
+    changes=st.dictionaries(
+        st.sampled_from(["id", "type", "time", "subject", "specversion", "extra"]),
+        st.none() | st.integers() | st.floats() | st.text(max_size=30) | st.just(10**25),
+        max_size=2,
+    ),
+    customer=st.none()
+    | st.dictionaries(st.sampled_from(["email", "crm_account_id", "x"]), st.text(max_size=10)),
+)
+def test_a_parsed_item_gets_the_same_answer_on_the_one_parse_path(
+    department: Department,
+    index: int,
+    drop: set[str],
+    changes: dict[str, Any],
+    customer: dict[str, Any] | None,
+) -> None:
+    types = sorted(event_types_for(department))
+    document = wire_event(department, index % len(types))
+    for name in drop:
+        document.pop(name, None)
+    document.update(changes)
+    if customer is not None:
+        document["data"]["customer"] = customer
+    for prefix in ("", "/4"):
+        slow = validate_item(document, department, NOW, prefix)
+        fast = validate_item(document, department, NOW, prefix, from_json=True)
+        assert fast == slow
+
+
+def test_a_batch_body_gets_the_same_answer_on_the_one_parse_path() -> None:
+    good = wire_event(Department.MARKETING)
+    bad = {**wire_event(Department.MARKETING), "time": "yesterday"}
+    body = json.dumps([good, bad, minimal(good), {"type": good["type"]}]).encode()
+    items = parse_body(body, "application/json", 10).items
+    slow = validate_items(items, Department.MARKETING, NOW, True)
+    fast = validate_items(items, Department.MARKETING, NOW, True, from_json=True)
+    assert fast == slow
+    assert [item.index for item in fast.valid] == [0, 2]
