@@ -22,7 +22,7 @@ import httpx
 import pytest
 from chaos.test_erasure import erase_actions, inbox, post, read_whole_topic
 from integration.departments.service_helpers import DevKeys, ServiceProcess, poll_until
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 from lifecycle_schemas.codec import encode_record
@@ -40,7 +40,7 @@ from lifecycle_schemas.shredding import (
     unseal,
 )
 from lifecycle_schemas.topics import TOPICS, events_topic_for
-from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.kafka import KafkaNamespace, TopicRecord, read_topic
 from lifecycle_testing.orchestrator_worker import Worker
 from orchestrator.core.identity import new_customer_id
 from orchestrator.core.messages import ForgetIdentifiers
@@ -50,7 +50,7 @@ from orchestrator.shredding import Shredder, TopicKeyRing
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]
-Records = list[tuple[int, bytes | None, bytes | None]]
+Records = list[TopicRecord]
 
 TOKEN = uuid.uuid4().hex[:8]
 SECRET = f"shredding-test-secret-{TOKEN}"
@@ -73,25 +73,6 @@ def topics_of_events(namespace: KafkaNamespace) -> list[str]:
         *(namespace.topic(events_topic_for(d)) for d in Department),
         namespace.topic(TOPICS.events_by_customer),
     ]
-
-
-def read_with_partitions(bootstrap: str, topic: str) -> Records:
-    """Every (partition, key, value) on the topic now, by a fresh consumer."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(partitions)
-        records: Records = []
-        deadline = time.monotonic() + 30
-        while any(consumer.position(p) < ends[p] for p in partitions):
-            assert time.monotonic() < deadline, f"{topic}: could not read to the end"
-            for messages in consumer.poll(timeout_ms=300).values():
-                records.extend((m.partition, m.key, m.value) for m in messages)
-        return records
-    finally:
-        consumer.close()
 
 
 def key_ring_now(namespace: KafkaNamespace) -> KeyIndex:
@@ -163,9 +144,7 @@ def test_an_erased_customers_sealed_events_can_no_longer_be_read(
 
     # Every department event is sealed, keyed by its subject's pseudonym on the plain subject's
     # partition, and opens with a key from the keys topic; no canary is readable anywhere.
-    before = {
-        t: read_with_partitions(namespace.bootstrap_servers, t) for t in topics_of_events(namespace)
-    }
+    before = {t: read_topic(namespace.bootstrap_servers, t) for t in topics_of_events(namespace)}
     ring = key_ring_now(namespace)
     canary_kids = {subject_key_id(SECRET.encode(), s) for s in CANARY_SUBJECTS}
     canary_sealed: list[bytes] = []
@@ -204,7 +183,7 @@ def test_an_erased_customers_sealed_events_can_no_longer_be_read(
     ring = key_ring_now(namespace)
     assert all(ring.get(sealed_key_record(sealed)) is None for sealed in canary_sealed)
     for topic in topics_of_events(namespace):
-        assert not in_plain(read_with_partitions(namespace.bootstrap_servers, topic)), topic
+        assert not in_plain(read_topic(namespace.bootstrap_servers, topic)), topic
 
     # And the bystander is untouched: its records still open, the API still serves it.
     for sealed in bystander_sealed:

@@ -16,7 +16,6 @@ second (``log.cleaner.backoff.ms=1000`` in ``deploy/local/kafka``).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from functools import partial
@@ -27,14 +26,14 @@ import pytest
 from integration.departments.service_helpers import DevKeys, ServiceProcess, poll_until
 from integration.orchestrator import conftest as orchestrator_suite
 from integration.orchestrator.conftest import department_event
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS
-from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.kafka import KafkaNamespace, read_topic
 from lifecycle_testing.orchestrator_worker import Worker
 from orchestrator.core.identity import new_customer_id
 
@@ -95,21 +94,7 @@ def force_prompt_compaction(namespace: KafkaNamespace) -> None:
 
 def read_whole_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
     """Every (key, value) on the topic now, tombstones included, by a fresh consumer."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(partitions)
-        records: list[tuple[bytes | None, bytes | None]] = []
-        deadline = time.monotonic() + 30
-        while any(consumer.position(p) < ends[p] for p in partitions):
-            assert time.monotonic() < deadline, f"{topic}: could not read to the end"
-            for messages in consumer.poll(timeout_ms=300).values():
-                records.extend((m.key, m.value) for m in messages)
-        return records
-    finally:
-        consumer.close()
+    return [(record.key, record.value) for record in read_topic(bootstrap, topic)]
 
 
 def holding_personal_data(

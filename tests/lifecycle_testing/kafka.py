@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from lifecycle_schemas.topics import TopicSpec
 from lifecycle_testing.paths import KAFKA_SCRIPT
@@ -78,3 +81,28 @@ def started_broker(data_dir: Path) -> Iterator[LocalBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+class TopicRecord(NamedTuple):
+    partition: int
+    key: bytes | None
+    value: bytes | None
+
+
+def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 30.0) -> list[TopicRecord]:
+    """Every record on the topic now (tombstones included), by a fresh group-less consumer."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(partitions)
+        records: list[TopicRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(p) < ends[p] for p in partitions):
+            assert time.monotonic() < deadline, f"{topic}: could not read to the end"
+            for messages in consumer.poll(timeout_ms=300).values():
+                records.extend(TopicRecord(m.partition, m.key, m.value) for m in messages)
+        return records
+    finally:
+        consumer.close()
