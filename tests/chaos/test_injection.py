@@ -11,38 +11,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from lifecycle_schemas.codec import RecordDecodeError, decode_record, encode_record
+from chaos.injection_strings import INJECTIONS, injected
+
+from lifecycle_schemas.codec import decode_record, encode_record
 from lifecycle_schemas.events import DepartmentEvent
 from lifecycle_schemas.examples import EXAMPLES
 from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.playbook import load_playbook
 
-INJECTIONS = (
-    "${customer.ltv > 0}",
-    "{{ customer.segments }}",
-    '" || true || "',
-    "customer.ltv > 0 && event.type == 'sales.deal.won'",
-    '="upsell-" + customer.id',
-)
 START = datetime(2026, 2, 2, 9, tzinfo=UTC)
-
-
-def injected(document: dict[str, Any], text: str) -> dict[str, Any]:
-    """``document`` with every free-text field of ``data`` set to ``text`` where still valid."""
-    result: dict[str, Any] = json.loads(json.dumps(document))
-    for name, value in document["data"].items():
-        if name == "customer" or not isinstance(value, str):
-            continue
-        candidate = json.loads(json.dumps(result))
-        candidate["data"][name] = text
-        try:
-            decode_record(json.dumps(candidate).encode(), now=None)
-        except RecordDecodeError:
-            continue  # an id, code or date field: the contract refuses the string itself
-        result = candidate
-    return result
 
 
 def outcomes(
