@@ -1,9 +1,12 @@
-"""The producer-buffer flush waits until the buffer is empty (orchestrator/faust_fixes.py)."""
+"""The producer-buffer flush waits until the buffer is empty, and the worker consumer's fetch
+wait is short (orchestrator/faust_fixes.py)."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import faust
 from faust.transport.producer import ProducerBuffer
 
 from orchestrator import faust_fixes
@@ -57,3 +60,19 @@ def test_flush_at_most_n_stops_after_n_hand_overs() -> None:
 def test_install_patches_faust() -> None:
     faust_fixes.install()
     assert ProducerBuffer.flush_atmost is faust_fixes._flush_until_empty
+
+
+def test_the_worker_consumer_faust_builds_waits_100_ms_per_fetch() -> None:
+    faust_fixes.install()
+
+    async def build() -> int:
+        app = faust.App("fetch-wait", broker="kafka://127.0.0.1:1", store="memory://")
+        delegate: Any = app.consumer  # faust's ThreadDelegateConsumer, around the aiokafka thread
+        consumer = delegate._thread._create_worker_consumer(app.transport)
+        try:
+            wait: int = consumer._fetch_max_wait_ms
+            return wait
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(build()) == faust_fixes.WORKER_FETCH_MAX_WAIT_MS == 100

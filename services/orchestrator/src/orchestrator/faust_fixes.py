@@ -5,6 +5,13 @@ before faust commits source offsets. Upstream it returns as soon as one message 
 than 0.1 s to hand to aiokafka (a metadata fetch for a new topic, a full accumulator): the
 commit then goes ahead while changelog records still sit in the buffer, and a crash loses
 state whose source record is already committed. Here flush waits until the buffer is empty.
+
+The worker's consumer is created with ``fetch_max_wait_ms=1500``, hard-coded in faust's aiokafka
+driver (no setting). aiokafka keeps one fetch in flight per broker and leaves out the partitions
+whose records are not consumed yet; behind on a backlog, the fetch in flight then asks only for
+idle partitions, and the broker holds it for 1.5 s while the backlog waits: the worker stalls
+whenever it falls behind, and its throughput drops below what it sustains (docs/benchmarks.md,
+"Overload"). Here the wait is 100 ms: an idle worker sends about ten empty fetches a second.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 
 _HAND_OVER_POLL_S = 0.1
+WORKER_FETCH_MAX_WAIT_MS = 100
 
 
 async def _flush_until_empty(self: Any, max_messages: int | None = None) -> int:
@@ -32,6 +41,17 @@ async def _flush_until_empty(self: Any, max_messages: int | None = None) -> int:
     return flushed
 
 
+_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+
+
+def _create_worker_consumer_short_wait(self: Any, transport: Any) -> Any:
+    """faust's worker consumer, with a fetch wait of WORKER_FETCH_MAX_WAIT_MS."""
+    consumer = _create_worker_consumer(self, transport)
+    consumer._fetch_max_wait_ms = WORKER_FETCH_MAX_WAIT_MS  # read when its fetcher starts
+    return consumer
+
+
 def install() -> None:
-    """Patch the producer buffer (idempotent)."""
+    """Patch the producer buffer and the worker consumer's fetch wait (idempotent)."""
     ProducerBuffer.flush_atmost = _flush_until_empty  # type: ignore[method-assign]
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_short_wait  # type: ignore[method-assign]
