@@ -52,6 +52,13 @@ DAY_MS = 24 * 60 * 60 * 1000
 # acknowledged write needs two of them (deploy/README.md).
 PRODUCTION_REPLICATION_FACTOR = 3
 PRODUCTION_MIN_INSYNC_REPLICAS = 2
+# Compacted topics whose deleted keys must leave the log soon (erasure): the cleaner runs once a
+# tenth of the log is dirty and the active segment rolls hourly; a tombstone stays a day.
+PROMPT_COMPACTION: dict[str, str] = {
+    "min.cleanable.dirty.ratio": "0.1",
+    "segment.ms": str(60 * 60 * 1000),
+    "delete.retention.ms": str(DAY_MS),
+}
 
 
 def replication_for(broker_count: int) -> tuple[int, dict[str, str]]:
@@ -235,11 +242,7 @@ TOPICS = TopicRegistry(
         cleanup_policy=CleanupPolicy.COMPACT,
         retention_ms=None,
         # Compact promptly so erased customers disappear from the topic soon after erasure.
-        extra_config={
-            "min.cleanable.dirty.ratio": "0.1",
-            "segment.ms": str(60 * 60 * 1000),
-            "delete.retention.ms": str(DAY_MS),
-        },
+        extra_config={**PROMPT_COMPACTION},
     ),
     customer_merges=TopicSpec(
         name="lifecycle.customer-merges.v1",
@@ -299,11 +302,7 @@ TOPICS = TopicRegistry(
         cleanup_policy=CleanupPolicy.COMPACT,
         retention_ms=None,
         # Like the profile topic: compact promptly so a shredded key leaves the log soon.
-        extra_config={
-            "min.cleanable.dirty.ratio": "0.1",
-            "segment.ms": str(60 * 60 * 1000),
-            "delete.retention.ms": str(DAY_MS),
-        },
+        extra_config={**PROMPT_COMPACTION},
     ),
 )
 

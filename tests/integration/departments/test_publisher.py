@@ -89,3 +89,15 @@ def test_an_unreachable_broker_fails_the_publish_within_its_deadline() -> None:
         publisher.close(timeout_s=0.5)
     assert elapsed < 3.0
     assert not publisher.reachable
+
+
+def test_a_publish_to_brokers_that_are_all_down_is_refused_before_its_deadline() -> None:
+    # A deadline far longer than the test: the refusal must come from librdkafka's
+    # all-brokers-down report, not from the deadline (clients get their 503 at once).
+    publisher = KafkaPublisher(f"127.0.0.1:{free_port()}", 600.0, "test-all-down")
+    try:
+        with pytest.raises(BrokerUnavailableError, match="AllBrokersDown"):
+            publisher.publish([OutgoingRecord("nowhere", "key", b"value")])
+    finally:
+        publisher.close(timeout_s=0.5)
+    assert not publisher.reachable

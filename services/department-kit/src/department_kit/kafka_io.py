@@ -38,6 +38,8 @@ CRASHED_MEMBER_SESSION_TIMEOUT_MS = 10_000
 RECONNECT_BACKOFF_MAX_MS = 1_000
 # Longest wait of the producer's delivery-report thread while nothing is due (it stops then).
 POLL_INTERVAL_S = 0.2
+# How often a publish waiting for its acknowledgements looks whether every broker went away.
+BROKERS_DOWN_CHECK_S = 0.1
 
 
 class BrokerUnavailableError(Exception):
@@ -105,10 +107,17 @@ class _PolledProducer:
     """A librdkafka producer and the thread that serves its delivery reports."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.producer = Producer(config)
+        # Set when librdkafka reports every broker unreachable: a publish then answers 503 at
+        # once instead of holding its request for the whole deadline (clients retry sooner).
+        self.all_brokers_down = threading.Event()
+        self.producer = Producer({**config, "error_cb": self._on_error})
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="kafka-delivery", daemon=True)
         self._thread.start()
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.all_brokers_down.set()
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -174,6 +183,9 @@ class KafkaPublisher:
     def publish(self, records: Sequence[OutgoingRecord]) -> list[Delivery]:
         """Send ``records`` and wait for every acknowledgement; all or an exception."""
         polled = self._ensure_producer()
+        if polled.all_brokers_down.is_set():
+            self._fail(polled)
+            raise BrokerUnavailableError("AllBrokersDown")
         deadline = time.monotonic() + self._timeout_s
         acknowledgements = _Acknowledgements(len(records))
         try:
@@ -190,9 +202,15 @@ class KafkaPublisher:
         except (KafkaException, BufferError, BrokerUnavailableError) as error:
             self._fail(polled)
             raise BrokerUnavailableError(_error_name(error)) from None
-        if records and not acknowledgements.done.wait(max(0.0, deadline - time.monotonic())):
-            self._fail(polled)
-            raise BrokerUnavailableError("KafkaTimeoutError")
+        while records and not acknowledgements.done.wait(
+            min(BROKERS_DOWN_CHECK_S, max(0.0, deadline - time.monotonic()))
+        ):
+            if polled.all_brokers_down.is_set():
+                self._fail(polled)
+                raise BrokerUnavailableError("AllBrokersDown")
+            if time.monotonic() >= deadline:
+                self._fail(polled)
+                raise BrokerUnavailableError("KafkaTimeoutError")
         if acknowledgements.error is not None:
             self._fail(polled)
             raise BrokerUnavailableError(acknowledgements.error)
