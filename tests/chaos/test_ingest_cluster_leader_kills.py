@@ -23,7 +23,7 @@ from integration.departments.service_helpers import DevKeys, ServiceProcess
 from lifecycle_admin.kafka_admin import create_topics
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import events_topic_for
-from lifecycle_testing.kafka_cluster import ClusterError, LocalCluster
+from lifecycle_testing.kafka_cluster import LocalCluster, started_cluster
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]
@@ -33,15 +33,8 @@ REPLICAS = 3
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), nodes=REPLICAS)
-    try:
-        cluster.start()
-    except ClusterError as error:
-        pytest.fail(f"the 3-broker cluster did not start:\n{error}", pytrace=False)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    with started_cluster(tmp_path_factory.mktemp("cluster"), nodes=REPLICAS) as started:
+        yield started
 
 
 def test_leader_kills_lose_no_accepted_event_and_two_brokers_down_answer_503(

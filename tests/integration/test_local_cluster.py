@@ -13,20 +13,13 @@ from kafka.errors import KafkaError
 
 from lifecycle_admin.kafka_admin import create_topics, describe_topic_configs
 from lifecycle_schemas.topics import TOPICS
-from lifecycle_testing.kafka_cluster import ClusterError, LocalCluster
+from lifecycle_testing.kafka_cluster import LocalCluster, started_cluster
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"), nodes=3)
-    try:
-        local.start()
-    except ClusterError as error:
-        pytest.fail(f"the 3-broker cluster did not start:\n{error}", pytrace=False)
-    try:
-        yield local
-    finally:
-        local.stop()
+    with started_cluster(tmp_path_factory.mktemp("cluster"), nodes=3) as started:
+        yield started
 
 
 def _producer(bootstrap: str) -> KafkaProducer:

@@ -10,8 +10,11 @@ import re
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from kafka import KafkaAdminClient
 
 from lifecycle_testing.paths import DEPLOY_DIR
@@ -108,3 +111,18 @@ class LocalCluster:
                 f" (last: {in_sync})"
             )
             time.sleep(0.5)
+
+
+@contextmanager
+def started_cluster(directory: Path, nodes: int = 3) -> Iterator[LocalCluster]:
+    """A cluster of a test's own, started in ``directory`` and stopped afterwards (a cluster
+    that does not start fails the test with its output)."""
+    cluster = LocalCluster(directory, nodes)
+    try:
+        cluster.start()
+    except ClusterError as error:
+        pytest.fail(f"the {nodes}-broker cluster did not start:\n{error}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
