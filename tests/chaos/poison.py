@@ -24,6 +24,7 @@ from lifecycle_schemas.dead_letter import (
 )
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
+from orchestrator.streaming import LOOKUP_HEADER
 
 # Personal data inside a poison record: it must never reach a dead-letter header.
 CANARY_EMAIL = "canary.poison.7f3a@example.com"
@@ -108,6 +109,36 @@ def produce_poison(bootstrap: str, topics: list[str], record_type: str) -> list[
         producer.close()
     for topic in topics:
         assert_too_large_is_refused(bootstrap, topic)
+    return produced
+
+
+def produce_lookup_poison(bootstrap: str, topic: str, record_type: str) -> list[Produced]:
+    """Identity lookups (the event's bytes, the lookup in a header) whose header is bad."""
+    event = encode_record(EXAMPLES[record_type])
+    stranger = json.dumps(
+        {
+            "identifier": "email:nobody@example.com",
+            "event_id": "evt-poison",
+            "event_time": "2026-01-01T00:00:00Z",
+            "chain": ["crm_account_id:crm-poison"],
+        }
+    )
+    headers = {
+        "lookup-header-not-json": b'{"identifier": ',
+        "lookup-header-wrong-fields": b'{"identifier": "email:x@example.com"}',
+        # The identifier it was sent to is not one of the event's: resolution cannot go on.
+        "lookup-identifier-not-in-chain": stranger.encode(),
+    }
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    produced: list[Produced] = []
+    try:
+        for kind, header in headers.items():
+            meta = producer.send(
+                topic, key=f"poison-{kind}".encode(), value=event, headers=[(LOOKUP_HEADER, header)]
+            ).get(15)
+            produced.append(Produced(kind, topic, meta.partition, meta.offset, event))
+    finally:
+        producer.close()
     return produced
 
 

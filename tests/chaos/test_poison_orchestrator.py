@@ -12,6 +12,7 @@ from chaos.poison import (
     group_lag,
     headers_of,
     missing_dead_letters,
+    produce_lookup_poison,
     produce_poison,
 )
 from integration.departments.service_helpers import poll_until
@@ -40,8 +41,10 @@ def test_poison_on_every_input_topic_is_dead_lettered_and_the_stream_goes_on(
             TOPICS.identity_messages,
         )
     ]
-    poisons = produce_poison(
-        namespace.bootstrap_servers, inputs, "com.customerlifecycle.sales.deal.won.v1"
+    deal_won = "com.customerlifecycle.sales.deal.won.v1"
+    poisons = produce_poison(namespace.bootstrap_servers, inputs, deal_won)
+    poisons += produce_lookup_poison(
+        namespace.bootstrap_servers, namespace.topic(TOPICS.identity_messages), deal_won
     )
     # A good event after the poison is still applied.
     ids = kafka_io.unique("after-poison")

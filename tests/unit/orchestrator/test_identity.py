@@ -14,6 +14,8 @@ from orchestrator.core.engine import LocalEngine, erased, published
 from orchestrator.core.identity import (
     Claim,
     IdentityEntry,
+    Lookup,
+    event_identity,
     new_customer_id,
     resolve_step,
     settle_claim,
@@ -29,14 +31,14 @@ def test_first_seen_identifier_creates_a_customer_from_the_record_key(
     make_event: EventFactory,
 ) -> None:
     event = make_event("sales.deal.won", {"crm_account_id": "crm-1"})
-    resolution = resolve_step(None, "crm_account_id:crm-1", event)
+    resolution = resolve_step(None, "crm_account_id:crm-1", event_identity(event))
     assert resolution.customer_id == new_customer_id("crm_account_id:crm-1")
     assert resolution.claims == ()
 
 
 def test_unknown_record_key_looks_up_the_next_identifier(make_event: EventFactory) -> None:
     event = make_event("sales.deal.won", {"crm_account_id": "crm-1", "email": "a@example.com"})
-    resolution = resolve_step(None, "crm_account_id:crm-1", event)
+    resolution = resolve_step(None, "crm_account_id:crm-1", event_identity(event))
     assert resolution.customer_id is None
     assert resolution.next_lookup == "email:a@example.com"
 
@@ -46,14 +48,29 @@ def test_known_second_identifier_names_the_customer_and_claims_the_first(
 ) -> None:
     event = make_event("sales.deal.won", {"crm_account_id": "crm-1", "email": "a@example.com"})
     entry = IdentityEntry(customer_id="c-ann", created_at=EARLY)
-    resolution = resolve_step(entry, "email:a@example.com", event)
+    resolution = resolve_step(entry, "email:a@example.com", event_identity(event))
     assert resolution.customer_id == "c-ann"
     assert [c.identifier for c in resolution.claims] == ["crm_account_id:crm-1"]
 
 
+def test_a_lookup_carries_what_the_next_partition_resolves_with(
+    make_event: EventFactory,
+) -> None:
+    # The next partition resolves from the lookup alone (it does not decode the event again):
+    # the same answer as from the decoded event, also after the lookup's trip through JSON.
+    event = make_event("sales.deal.won", {"crm_account_id": "crm-1", "email": "a@example.com"})
+    entry = IdentityEntry(customer_id="c-ann", created_at=EARLY)
+    sent = Lookup.of("email:a@example.com", event_identity(event))
+    received = Lookup.model_validate_json(sent.model_dump_json())
+    assert received.event_identity() == event_identity(event)
+    assert resolve_step(entry, received.identifier, received.event_identity()) == resolve_step(
+        entry, "email:a@example.com", event_identity(event)
+    )
+
+
 def test_a_customer_id_on_the_event_is_authoritative(make_event: EventFactory) -> None:
     event = make_event("sales.deal.won", {"customer_id": "c-42", "email": "a@example.com"})
-    resolution = resolve_step(None, "customer_id:c-42", event)
+    resolution = resolve_step(None, "customer_id:c-42", event_identity(event))
     assert resolution.customer_id == "c-42"
 
 

@@ -51,9 +51,10 @@ from lifecycle_schemas.topics import TOPICS, events_topic_for, topic_for_type
 from orchestrator import faust_fixes
 from orchestrator.core.identity import (
     Claim,
+    EventIdentity,
     IdentityEntry,
     Lookup,
-    identifier_chain,
+    event_identity,
     resolve_step,
     settle_claim,
 )
@@ -104,6 +105,10 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
     "block_cache_size": 1024 * 1024,
     "block_cache_compressed_size": 1024 * 1024,
 }
+# A lookup on the identity topic: this header holds the Lookup (JSON), the value the event's
+# bytes as the department service published them (sealed or not). Claims and forgets are JSON
+# values without it.
+LOOKUP_HEADER = "lifecycle-lookup"
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -290,7 +295,8 @@ class Topology:
                 await self.dead_letter(event.message, error)
                 continue
             try:
-                await self.resolve(identifier_chain(record)[0], record, event.value)
+                identity = event_identity(record)
+                await self.resolve(identity.chain[0], identity, event.value)
             except ValueError as error:  # an unreadable identity entry: this record only
                 await self.dead_letter(event.message, error)
 
@@ -298,48 +304,57 @@ class Topology:
         """Continue lookups and settle claims for the identifiers of this partition."""
         async for event in stream.events():
             try:
+                lookup_header = event.headers.get(LOOKUP_HEADER)
+                if lookup_header is not None:
+                    await self.continue_lookup(Lookup.model_validate_json(lookup_header), event)
+                    continue
                 body = json.loads(event.value)
                 if body["kind"] == "forget":
                     # Erasure: the identifier (an e-mail, a phone) leaves the table and its
                     # changelog (a tombstone).
                     self.identities.pop(str(body["body"]["identifier"]).encode(), None)
                 elif body["kind"] == "lookup":
-                    lookup = Lookup.model_validate(body["body"])
-                    plain = lookup.event.encode()
-                    if self.shredder is not None:
-                        opened = await self.shredder.open(plain, event.message.topic)
-                        if opened is None:
-                            continue  # its key was shredded: an erased customer's event
-                        plain = opened
-                    record = decode_event(plain, now=None)
-                    await self.resolve(lookup.identifier, record, lookup.event.encode())
+                    await self.continue_legacy_lookup(body["body"], event)
                 else:
                     await self.settle(Claim.model_validate(body["body"]))
             except (ValueError, KeyError, TypeError, RecursionError) as error:
                 # RecursionError: json.loads of a 1,000-deep value (tests/chaos poison records).
                 await self.dead_letter(event.message, error)
 
-    async def resolve(self, identifier: str, record: Any, raw: bytes) -> None:
+    async def continue_lookup(self, lookup: Lookup, event: Any) -> None:
+        """One more resolution step for an event the department agent decoded and validated;
+        its bytes are passed on as they are, not decoded again."""
+        shredder = self.shredder
+        if shredder is not None and await shredder.open(event.value, event.message.topic) is None:
+            return  # its key was shredded: an erased customer's identifiers stay forgotten
+        await self.resolve(lookup.identifier, lookup.event_identity(), event.value)
+
+    async def continue_legacy_lookup(self, body: Any, event: Any) -> None:
+        """A lookup written before the header format (the event escaped in a JSON body), still
+        on the topic after an upgrade: decode its event, then resolve as usual."""
+        raw = str(body["event"]).encode()
+        plain = raw if self.shredder is None else await self.shredder.open(raw, event.message.topic)
+        if plain is None:
+            return  # its key was shredded: an erased customer's event
+        record = decode_event(plain, now=None)
+        await self.resolve(str(body["identifier"]), event_identity(record), raw)
+
+    async def resolve(self, identifier: str, event: EventIdentity, raw: bytes) -> None:
         """One resolution step on this identifier's partition (see core.identity)."""
         stored = self.identities.get(identifier.encode())
         entry = IdentityEntry.model_validate_json(stored) if stored else None
-        resolution = resolve_step(entry, identifier, record)
+        resolution = resolve_step(entry, identifier, event)
         identity_topic = self.identity_topic.get_topic_name()
         if resolution.next_lookup is not None:
-            lookup = Lookup(
-                identifier=resolution.next_lookup,
-                chain=identifier_chain(record),
-                event=raw.decode(),
-            )
-            await self.send(
-                identity_topic, resolution.next_lookup, _identity_message("lookup", lookup)
-            )
+            lookup = Lookup.of(resolution.next_lookup, event)
+            headers = [(LOOKUP_HEADER, lookup.model_dump_json().encode())]
+            await self.send(identity_topic, resolution.next_lookup, raw, headers)
         else:
             assert resolution.customer_id is not None
             await self.send(self.events_by_customer, resolution.customer_id, raw, KAFKA_HEADERS)
             for claim in resolution.claims:
                 if self.claims_sent.first_time(claim):
-                    message = _identity_message("claim", claim)
+                    message = _claim_message(claim)
                     await self.send(identity_topic, claim.identifier, message)
         # Not waiting for the acks here is safe: faust flushes the producer before it commits
         # the offset, and replaying this record re-sends the same messages from the same entry.
@@ -681,8 +696,8 @@ def _keep_running(timer: Callable[[], Awaitable[None]]) -> Callable[[], Awaitabl
     return run
 
 
-def _identity_message(kind: str, body: Lookup | Claim) -> bytes:
-    return json.dumps({"kind": kind, "body": body.model_dump(mode="json")}).encode()
+def _claim_message(claim: Claim) -> bytes:
+    return json.dumps({"kind": "claim", "body": claim.model_dump(mode="json")}).encode()
 
 
 def _subject_of(message: Message) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.core.identity import (
     IdentityEntry,
     Resolution,
-    identifier_chain,
+    event_identity,
     resolve_step,
     settle_claim,
 )
@@ -45,10 +45,11 @@ class LocalEngine:
 
     def submit_event(self, event: Any, now: datetime) -> list[Decision]:
         """Resolve a department event's customer, then apply it and everything it causes."""
-        identifier: str | None = identifier_chain(event)[0]
+        identity = event_identity(event)
+        identifier: str | None = identity.chain[0]
         resolution = Resolution(entry=None)
         while identifier is not None:
-            resolution = resolve_step(self.identities.get(identifier), identifier, event)
+            resolution = resolve_step(self.identities.get(identifier), identifier, identity)
             if resolution.entry is not None:
                 self.identities[identifier] = resolution.entry
             identifier = resolution.next_lookup

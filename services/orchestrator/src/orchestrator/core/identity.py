@@ -8,7 +8,9 @@ identifier, and only that partition reads or writes it:
    the event is claimed for it. Unknown: the event is passed on (a :class:`Lookup`) to the
    partition of its next identifier. Unknown everywhere: the last partition creates the
    customer, with an id derived from the event's first identifier (deterministic, so a replay
-   names the same customer), and claims the rest.
+   names the same customer), and claims the rest. Resolution reads only the event's id, time
+   and identifiers (:class:`EventIdentity`): a lookup carries those beside the event's bytes,
+   so the next partition does not decode the event again.
 2. :func:`settle_claim` runs on the partition of a claimed identifier. Unclaimed, it now
    belongs to the claimant. Claimed by another customer, the two are one person: the older
    customer (earliest ``created_at``, then the smaller id) survives and the other is merged
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from lifecycle_schemas.envelope import stable_id
 from orchestrator.core.messages import MergeInto, merge_into
@@ -57,14 +59,36 @@ def new_customer_id(identifier: str) -> str:
     return "c-" + stable_id("customer", identifier)
 
 
+@dataclass(frozen=True)
+class EventIdentity:
+    """What identity resolution reads of a department event."""
+
+    id: str
+    time: datetime
+    chain: tuple[str, ...]
+
+
 class Lookup(BaseModel):
-    """A department event looking for its customer, sent to one identifier's partition."""
+    """A department event looking for its customer, sent to one identifier's partition.
+
+    The event itself travels beside it, as the bytes the department service published.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     identifier: str
+    event_id: str
+    event_time: datetime
     chain: tuple[str, ...]
-    event: str = Field(description="The department event's original JSON.")
+
+    @classmethod
+    def of(cls, identifier: str, event: EventIdentity) -> Lookup:
+        return cls(
+            identifier=identifier, event_id=event.id, event_time=event.time, chain=event.chain
+        )
+
+    def event_identity(self) -> EventIdentity:
+        return EventIdentity(id=self.event_id, time=self.event_time, chain=self.chain)
 
 
 @dataclass(frozen=True)
@@ -82,9 +106,14 @@ def identifier_chain(event: Any) -> tuple[str, ...]:
     return tuple(f"{kind.value}:{value}" for kind, value in event.data.customer.identifiers())
 
 
-def resolve_step(entry: IdentityEntry | None, identifier: str, event: Any) -> Resolution:
+def event_identity(event: Any) -> EventIdentity:
+    """The id, time and identifiers of a decoded department event."""
+    return EventIdentity(id=event.id, time=event.time, chain=identifier_chain(event))
+
+
+def resolve_step(entry: IdentityEntry | None, identifier: str, event: EventIdentity) -> Resolution:
     """Resolve ``event`` on the partition of ``identifier`` (whose entry is ``entry``)."""
-    chain = identifier_chain(event)
+    chain = event.chain
     first_kind, first_value = chain[0].split(":", 1)
     if entry is None and first_kind == "customer_id":
         entry = IdentityEntry(customer_id=first_value, created_at=event.time)
