@@ -6,7 +6,6 @@ is the orchestrator integration suite's; this folder adds the faults and the ora
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from integration.orchestrator.conftest import Kafka
 from lifecycle_admin.kafka_admin import create_topics
 from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace, LocalBroker, started_broker
 from lifecycle_testing.orchestrator_worker import Worker, worker_starter
-from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
+from lifecycle_testing.playbooks import edited_playbook
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +51,7 @@ def own_namespace(own_broker: LocalBroker) -> KafkaNamespace:
 @pytest.fixture(scope="module")
 def playbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A snapshot of the default playbook: workers and the oracle read the very same files."""
-    target = tmp_path_factory.mktemp("playbook") / "playbook"
-    shutil.copytree(DEFAULT_PLAYBOOK_DIR, target)
-    return target
+    return edited_playbook(tmp_path_factory.mktemp("playbook") / "playbook")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ orchestrator's customer API.
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Callable
 from functools import partial
@@ -38,8 +37,9 @@ from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.kafka import KafkaNamespace
 from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.playbooks import NOBODY_HELD_OUT, edited_playbook
 from orchestrator.core.identity import new_customer_id
-from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR, load_playbook, short_type
+from orchestrator.core.playbook import load_playbook, short_type
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]
@@ -57,12 +57,7 @@ APPLY_DEADLINE_S = 30.0
 def playbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default playbook with nobody held out, so every decided action reaches an inbox."""
     target = tmp_path_factory.mktemp("playbook") / "playbook"
-    shutil.copytree(DEFAULT_PLAYBOOK_DIR, target)
-    policy = target / "policy.yaml"
-    text = policy.read_text()
-    assert "control_group_share: 0.1" in text
-    policy.write_text(text.replace("control_group_share: 0.1", "control_group_share: 0.0"))
-    return target
+    return edited_playbook(target, {"policy.yaml": NOBODY_HELD_OUT})
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ consumer group and changelog topics.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,8 +24,8 @@ from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS, topic_for_type
 from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace
 from lifecycle_testing.orchestrator_worker import Worker, worker_starter
+from lifecycle_testing.playbooks import NOBODY_HELD_OUT, edited_playbook
 from orchestrator.core.identity import new_customer_id
-from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +39,15 @@ def namespace(kafka_broker: KafkaBroker) -> KafkaNamespace:
 @pytest.fixture(scope="module")
 def playbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default playbook, with the hot-lead hand-off deadline cut to seconds."""
-    target = tmp_path_factory.mktemp("playbook") / "playbook"
-    shutil.copytree(DEFAULT_PLAYBOOK_DIR, target)
-    plays = target / "plays.yaml"
-    text = plays.read_text()
     marker = "      - type: sales.assign-owner\n        priority: high\n        deadline: 4h"
-    assert marker in text
-    plays.write_text(text.replace(marker, marker.replace("deadline: 4h", "deadline: 3s"), 1))
     # Everyone treated: these tests follow plays end to end; the control group is tested apart.
-    policy = target / "policy.yaml"
-    policy.write_text(
-        policy.read_text().replace("control_group_share: 0.1", "control_group_share: 0.0")
+    return edited_playbook(
+        tmp_path_factory.mktemp("playbook") / "playbook",
+        {
+            "plays.yaml": (marker, marker.replace("deadline: 4h", "deadline: 3s")),
+            "policy.yaml": NOBODY_HELD_OUT,
+        },
     )
-    assert "control_group_share: 0.0" in policy.read_text()
-    return target
 
 
 @pytest.fixture(scope="module")
