@@ -164,6 +164,15 @@ def test_deal_won_starts_onboarding_and_customer_journey(
     assert "onboarding" in state.segments
 
 
+@pytest.mark.parametrize("kind", ["renewal", "upsell", "cross-sell"])
+def test_a_deal_that_is_not_new_business_starts_no_onboarding(
+    engine: LocalEngine, make_event: EventFactory, kind: str
+) -> None:
+    # Renewals, upsells and cross-sells are sold to customers who were onboarded already.
+    records = feed(engine, [make_event("sales.deal.won", CRM, opportunity_id="opp-2", kind=kind)])
+    assert ("servicedesk.start-onboarding", "deal-won-onboarding") not in actions(records)
+
+
 def test_complaint_brings_retention_and_stops_promotions(
     engine: LocalEngine, make_event: EventFactory
 ) -> None:
