@@ -1,5 +1,7 @@
-"""Given the session broker, `make run`'s runner brings the stack up, traffic flows from the
-simulator through the department services into Prometheus, and Ctrl-C stops it all."""
+"""Given the session broker, `make run`'s runner brings the stack up with its default simulator
+options, and within two minutes the orchestrator has seen deals won and support cases, its plays
+have sent actions, and deadlines have been missed and escalated; traffic flows from the simulator
+through the department services into Prometheus, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -7,15 +9,86 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from company_simulator.cli import build_parser
+from lifecycle_admin.local_stack import simulator_arguments, time_scale
 from lifecycle_admin.stack import SERVICES
 from lifecycle_testing.kafka import KafkaBroker
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.processes import free_port, poll_json, wait_for_line
 
 STACK_READY_TIMEOUT_S = 60.0
+# The issue's promise: a dashboard full of live data within two minutes of make run.
+LIVE_DATA_WITHIN_S = 120.0
+EVENT = "com.customerlifecycle.{}.v1"
+
+
+def orchestrator_counters(url: str) -> dict[str, dict[str, float]]:
+    """The orchestrator's counters that show a living company, summed by the label that matters."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    wanted = {
+        "lifecycle_events_processed_total": "type",
+        "lifecycle_actions_emitted_total": "play",
+        "lifecycle_handoff_deadlines_missed_total": "play",
+    }
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            label = wanted.get(sample.name)
+            if label is not None:
+                sums[sample.name][sample.labels[label]] += sample.value
+    return sums
+
+
+def living_company(counters: dict[str, dict[str, float]]) -> list[str]:
+    """What is still missing from a living company (empty: everything is there)."""
+    events = counters["lifecycle_events_processed_total"]
+    plays = {p for p, n in counters["lifecycle_actions_emitted_total"].items() if n > 0}
+    missed = counters["lifecycle_handoff_deadlines_missed_total"]
+    wanted = {
+        "deals won": events[EVENT.format("sales.deal.won")] > 0,
+        "deals lost": events[EVENT.format("sales.deal.lost")] > 0,
+        "support cases": events[EVENT.format("servicedesk.case.opened")] > 0,
+        "complaints": events[EVENT.format("servicedesk.complaint.received")] > 0,
+        "hot leads sent to sales": "hot-lead" in plays,
+        "actions of five plays": len(plays) >= 5,
+        "missed deadlines": sum(missed.values()) > 0,
+        "escalations": "hot-lead-escalation" in plays,
+    }
+    return [name for name, seen in wanted.items() if not seen]
+
+
+@pytest.mark.parametrize(
+    ("override", "scale"),
+    [
+        (None, 1440.0),
+        ("--customers 300 --days-per-minute 90", 129_600.0),
+        ("--customers 300 --days-per-minute=0.5", 720.0),
+        ("--customers 300", 1440.0),
+    ],
+)
+def test_the_simulator_and_the_orchestrator_get_one_speed(
+    override: str | None, scale: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if override is None:
+        monkeypatch.delenv("LIFECYCLE_SIMULATOR_ARGS", raising=False)
+    else:
+        monkeypatch.setenv("LIFECYCLE_SIMULATOR_ARGS", override)
+    arguments = simulator_arguments()
+    assert time_scale(arguments) == scale
+    # The simulator's own parser reads the same speed (argparse keeps the last one given).
+    parsed = build_parser().parse_args(arguments)
+    assert parsed.days_per_minute * 24 * 60 == scale
 
 
 def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
@@ -30,9 +103,10 @@ def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
         "PROMETHEUS_PORT": str(prometheus_port),
         "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
         "LIFECYCLE_STATE_DIR": str(tmp_path / "state"),
-        # A small, fast company so every department has sent events within seconds.
-        "LIFECYCLE_SIMULATOR_ARGS": "--customers 300 --days-per-minute 60 --rate 300",
     }
+    # make run's own defaults: whatever the developer's shell says, the simulator runs as shipped.
+    environment.pop("LIFECYCLE_SIMULATOR_ARGS", None)
+    environment.pop("ORCHESTRATOR_TIME_SCALE", None)
     with log_path.open("wb") as log:
         runner = subprocess.Popen(
             [sys.executable, "-m", "lifecycle_admin", "run-local"],
@@ -43,7 +117,11 @@ def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
         )
     try:
         output = wait_for_line(log_path, "stack ready", runner, STACK_READY_TIMEOUT_S)
+        ready_at = time.monotonic()
         assert f"kafka       {kafka_broker.bootstrap_servers}" in output
+        # One speed for both: a simulated day per real minute, deadlines scaled to match.
+        assert "simulator   --days-per-minute 1 --sim-days 365 --rate 200" in output
+        assert "(orchestrator time scale 1440)" in output
         assert "DOWN" not in output
         for service in SERVICES:
             if service.is_installed():
@@ -80,6 +158,18 @@ def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
             90,
         )
         assert all(float(r["value"][1]) > 0 for r in published["data"]["result"])
+        # Within two minutes of the stack being ready, the orchestrator has a living company.
+        orchestrator = f"http://127.0.0.1:{ports['ORCHESTRATOR_PORT']}"
+        missing: list[str] = ["(no answer yet)"]
+        while time.monotonic() - ready_at < LIVE_DATA_WITHIN_S:
+            try:
+                missing = living_company(orchestrator_counters(orchestrator))
+            except (urllib.error.URLError, OSError) as error:
+                missing = [f"(metrics unavailable: {error})"]
+            if not missing:
+                break
+            time.sleep(1.0)
+        assert missing == [], f"after {LIVE_DATA_WITHIN_S:.0f}s still missing: {missing}"
         simulator_log = (tmp_path / "state" / "logs" / "simulator.log").read_text()
         assert "rejected 0" in simulator_log
     finally:

@@ -56,14 +56,34 @@ class RunningProcess:
 
 
 SIMULATOR_MODULE = "company_simulator.cli"
-# make run's traffic: a year of company life at two simulated days per real minute.
-SIMULATOR_ARGUMENTS = ("--sim-days", "365", "--days-per-minute", "2", "--rate", "200")
+# make run's speed: one simulated day per real minute. A company already running at t=0 fills
+# the dashboard in the first minute; the simulated year plays out in six hours. The one value
+# both the simulator (--days-per-minute) and the orchestrator (ORCHESTRATOR_TIME_SCALE) get.
+SIMULATED_DAYS_PER_MINUTE = 1.0
+SIMULATOR_ARGUMENTS = ("--sim-days", "365", "--rate", "200")
+MINUTES_PER_DAY = 24 * 60
 
 
 def simulator_arguments() -> list[str]:
-    """The simulator's options: `LIFECYCLE_SIMULATOR_ARGS` (space-separated) or the default."""
+    """The simulator's options: `LIFECYCLE_SIMULATOR_ARGS` (space-separated) or the default.
+
+    The speed comes first, so an override's own `--days-per-minute` (argparse keeps the last)
+    wins, and `time_scale` below reads the same value the simulator will use.
+    """
     override = os.environ.get("LIFECYCLE_SIMULATOR_ARGS")
-    return override.split() if override else list(SIMULATOR_ARGUMENTS)
+    chosen = override.split() if override else list(SIMULATOR_ARGUMENTS)
+    return ["--days-per-minute", f"{SIMULATED_DAYS_PER_MINUTE:g}", *chosen]
+
+
+def time_scale(arguments: list[str]) -> float:
+    """Simulated seconds per real second for these simulator options (the last speed given)."""
+    days_per_minute = SIMULATED_DAYS_PER_MINUTE
+    for index, argument in enumerate(arguments):
+        if argument == "--days-per-minute" and index + 1 < len(arguments):
+            days_per_minute = float(arguments[index + 1])
+        elif argument.startswith("--days-per-minute="):
+            days_per_minute = float(argument.partition("=")[2])
+    return days_per_minute * MINUTES_PER_DAY
 
 
 def development_keys(directory: Path) -> tuple[Path, Path] | None:
@@ -207,6 +227,10 @@ def run_local_stack(with_simulator: bool = True) -> int:
             service_env["DEPARTMENT_API_KEYS_FILE"] = str(keys[0])
             service_env["SIMULATOR_API_KEYS_FILE"] = str(keys[1])
             print(f"api keys    {keys[1]}  (plain development keys, one per department)")
+        simulating = with_simulator and keys is not None and module_exists(SIMULATOR_MODULE)
+        if simulating:
+            # The orchestrator's deadlines run on the simulated company's clock.
+            service_env["ORCHESTRATOR_TIME_SCALE"] = f"{time_scale(simulator_arguments()):g}"
         for service in SERVICES:
             if not service.is_installed():
                 continue
@@ -265,7 +289,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
             print(f"{entry.name:<12}{entry.url}  [{state}]  log {entry.log_path}")
             if not ok:
                 print(_tail(entry.log_path), file=sys.stderr)
-        if with_simulator and keys is not None and module_exists(SIMULATOR_MODULE):
+        if simulating:
             log_path = logs / "simulator.log"
             process = subprocess.Popen(
                 [sys.executable, "-m", SIMULATOR_MODULE, *simulator_arguments()],
@@ -276,7 +300,10 @@ def run_local_stack(with_simulator: bool = True) -> int:
                 start_new_session=True,
             )
             running.append(RunningProcess("simulator", process, log_path, "", None))  # stops first
-            print(f"simulator   {' '.join(simulator_arguments())}  log {log_path}")
+            print(
+                f"simulator   {' '.join(simulator_arguments())}  (orchestrator time scale "
+                f"{service_env['ORCHESTRATOR_TIME_SCALE']})  log {log_path}"
+            )
         missing = [s.name for s in SERVICES if not s.is_installed()]
         if missing:
             print(f"not built yet: {', '.join(missing)}")

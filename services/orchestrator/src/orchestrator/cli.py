@@ -46,7 +46,7 @@ def serve() -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("faust").setLevel(logging.WARNING)
     logging.getLogger("mode").setLevel(logging.WARNING)
-    playbook = load_playbook(settings.playbook_dir)
+    playbook = load_playbook(settings.playbook_dir).time_scaled(settings.time_scale)
     replication = asyncio.run(
         prepare_cluster(
             settings.kafka_bootstrap_servers,
@@ -58,7 +58,12 @@ def serve() -> int:
     api = create_api(topology)
     log.info(
         "orchestrator starting",
-        extra={"port": settings.port, "app_id": settings.app_id, "replication_factor": replication},
+        extra={
+            "port": settings.port,
+            "app_id": settings.app_id,
+            "replication_factor": replication,
+            "time_scale": settings.time_scale,
+        },
     )
     uvicorn.run(
         api, host=settings.host, port=settings.port, log_config=None, loop="asyncio", lifespan="on"

@@ -24,6 +24,9 @@ class OrchestratorSettings(BaseSettings):
     deadline_check_interval_s: float = Field(
         default=5.0, gt=0, alias="ORCHESTRATOR_DEADLINE_CHECK_S"
     )
+    # Simulated seconds per real second: the playbook's durations are divided by it, so deadlines
+    # keep pace with a simulated company running faster than the wall clock (make run sets it).
+    time_scale: float = Field(default=1.0, gt=0, alias="ORCHESTRATOR_TIME_SCALE")
     replication_factor: int | None = Field(
         default=None, ge=1, alias="ORCHESTRATOR_REPLICATION_FACTOR"
     )

@@ -1,6 +1,6 @@
 """`simulate`: play a living company against the running department services.
 
-    simulate --customers 2000 --seed 42 --days-per-minute 2 --rate 200
+    simulate --customers 2000 --seed 42 --days-per-minute 1 --rate 200
     simulate --mode siloed --offline --summary-json siloed.json   # no services needed
     simulate --report-dir .cache/simulation   # live summaries + a siloed twin of the same seed
 
@@ -46,16 +46,25 @@ def summarise(
 ) -> dict[str, Any]:
     """The end-of-run summary: outcomes the world counted, and what crossed the wire."""
     hot = max(tally.hot_leads, 1)
-    won = max(tally.deals_won, 1)
+    contracts = max(tally.deals_won + tally.existing_customers, 1)
     summary: dict[str, Any] = {
         "mode": mode.value,
         "customers": customers,
+        "existing_customers": tally.existing_customers,
         "events": tally.events,
+        "emails_clicked": tally.emails_clicked,
+        "forms_submitted": tally.forms_submitted,
         "hot_leads": tally.hot_leads,
         "deals_won": tally.deals_won,
+        "deals_lost": tally.deals_lost,
         "conversion_rate": round(tally.deals_won / hot, 4),
+        "expansions_won": tally.expansions_won,
+        "expansions_lost": tally.expansions_lost,
+        "renewals": tally.renewals,
+        "lapsed": tally.lapsed,
         "churned": tally.churned,
-        "churn_rate": round(tally.churned / won, 4),
+        # Of every customer who held a contract: the opening base and new wins.
+        "churn_rate": round(tally.churned / contracts, 4),
         "revenue_per_customer_eur": round(tally.revenue_minor / 100 / max(customers, 1), 2),
         "promotions_sent": tally.promotions_sent,
         "conflicting_contacts": tally.conflicting_contacts,
@@ -82,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--days-per-minute",
         type=float,
-        default=2.0,
-        help="simulated days per real minute (speed factor)",
+        default=1.0,
+        help="simulated days per real minute (speed factor; the orchestrator's "
+        "ORCHESTRATOR_TIME_SCALE must be this x 1440 for deadlines to match)",
     )
     parser.add_argument("--rate", type=float, default=200.0, help="at most this many events/s")
     parser.add_argument("--sim-days", type=float, default=60.0, help="simulated days to run")
@@ -92,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="stop after this many real seconds (default: when --sim-days end)",
+    )
+    parser.add_argument(
+        "--fresh-start",
+        action="store_true",
+        help="no existing base at t=0: every customer arrives as a new lead",
     )
     parser.add_argument(
         "--offline",
@@ -124,9 +139,15 @@ def write_summary(directory: Path, summary: dict[str, Any]) -> Path:
     return path
 
 
-def siloed_twin(customers: int, seed: int, start: datetime) -> World:
+def siloed_twin(customers: int, seed: int, start: datetime, *, existing_base: bool = True) -> World:
     """The same seed's company with departments acting on their own rules (advanced offline)."""
-    return World(build_population(customers, seed), seed=seed, start=start, mode=Mode.SILOED)
+    return World(
+        build_population(customers, seed),
+        seed=seed,
+        start=start,
+        mode=Mode.SILOED,
+        existing_base=existing_base,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,14 +155,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     mode = Mode(args.mode)
     start = datetime.now(UTC).replace(microsecond=0)
+    existing_base = not args.fresh_start
     world = World(
-        build_population(args.customers, args.seed), seed=args.seed, start=start, mode=mode
+        build_population(args.customers, args.seed),
+        seed=args.seed,
+        start=start,
+        mode=mode,
+        existing_base=existing_base,
     )
     counters: RunCounters | None = None
     report_dir: Path | None = args.report_dir
     # The siloed twin is kept at the live world's simulated time, so the two compare like for like.
     twin = (
-        siloed_twin(args.customers, args.seed, start)
+        siloed_twin(args.customers, args.seed, start, existing_base=existing_base)
         if report_dir is not None and mode is Mode.COORDINATED
         else None
     )

@@ -4,7 +4,9 @@ The only adapter with I/O: it advances the world with the wall clock scaled by t
 factor, posts each department's events to that department's service (batched, rate limited,
 retried on 503 with the server's Retry-After), works the departments' inboxes, and posts the
 staff's outcomes. Records are stamped with the real time they are sent, so the services'
-clock-skew check holds whatever the speed.
+clock-skew check holds whatever the speed. An action's deadline comes on the real clock (the
+orchestrator divides its playbook's durations by the same speed, ORCHESTRATOR_TIME_SCALE) and is
+mapped onto the simulated clock before the staff see it, so late staff really answer after it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from company_simulator.world import Mode, OutcomeReport, OutgoingEvent, World
+from company_simulator.world import Mode, OutcomeReport, OutgoingEvent, World, action_deadline
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 
@@ -36,6 +38,23 @@ class DepartmentEndpoint:
     department: Department
     base_url: str
     api_key: str
+
+
+@dataclass(frozen=True)
+class SimulatedClock:
+    """Real time against simulated time: both started together, simulated runs `speed` x faster."""
+
+    real_start: datetime
+    simulated_start: datetime
+    speed: float  # simulated seconds per real second
+
+    def simulated(self, real: datetime) -> datetime:
+        """The simulated moment that happens at this real moment."""
+        return self.simulated_start + (real - self.real_start) * self.speed
+
+    def real(self, simulated: datetime) -> datetime:
+        """The real moment at which this simulated moment happens."""
+        return self.real_start + (simulated - self.simulated_start) / self.speed
 
 
 @dataclass
@@ -107,7 +126,7 @@ class Runner:
         *,
         simulated_seconds_per_second: float,
         events_per_second: float,
-        poll_interval_s: float = 2.0,
+        poll_interval_s: float = 1.0,
         progress: Callable[[str], None] = print,
     ) -> None:
         self.world = world
@@ -117,11 +136,13 @@ class Runner:
         self._bucket = TokenBucket(events_per_second)
         self._poll_interval_s = poll_interval_s
         self._progress = progress
+        self.clock = SimulatedClock(datetime.now(UTC), world.now, simulated_seconds_per_second)
 
     async def run(self, duration_s: float, simulated_days: float) -> RunCounters:
         """Run until `duration_s` of real time or `simulated_days` of simulated time pass."""
         started = time.monotonic()
         sim_start = self.world.now
+        self.clock = SimulatedClock(datetime.now(UTC), sim_start, self._speed)
         sim_end = sim_start + timedelta(days=simulated_days)
         last_poll = last_progress = 0.0
         async with httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as client:
@@ -160,11 +181,19 @@ class Runner:
         return (
             f"sim {sim_now:%Y-%m-%d %H:%M} | events sent {c.events_sent} rejected "
             f"{c.events_rejected} retried {c.retries} backlog {backlog} | actions seen "
-            f"{c.actions_seen} outcomes {c.outcomes_sent} | won {t.deals_won} churned "
-            f"{t.churned} conflicts {t.conflicting_contacts}"
+            f"{c.actions_seen} outcomes {c.outcomes_sent} | won {t.deals_won} lost "
+            f"{t.deals_lost} upsells {t.expansions_won} renewed {t.renewals} cases "
+            f"{t.cases_opened} churned {t.churned} conflicts {t.conflicting_contacts}"
         )
 
     async def _drain(self, client: httpx.AsyncClient, lane: _Lane) -> None:
+        # Outcomes first: the rate limit is for events, and staff answer on time even while
+        # the opening backlog of events is still going out.
+        while lane.outcomes:
+            report = lane.outcomes[0]
+            if not await self._post_outcome(client, lane.endpoint, report):
+                break
+            lane.outcomes.popleft()
         while lane.events:
             granted = self._bucket.take(min(BATCH_SIZE, len(lane.events)))
             if granted == 0:
@@ -173,11 +202,6 @@ class Runner:
             if not await self._post_events(client, lane.endpoint, batch):
                 lane.events.extendleft(reversed(batch))  # keep order; retried next tick
                 return
-        while lane.outcomes:
-            report = lane.outcomes[0]
-            if not await self._post_outcome(client, lane.endpoint, report):
-                return
-            lane.outcomes.popleft()
 
     async def _post_events(
         self, client: httpx.AsyncClient, endpoint: DepartmentEndpoint, batch: list[OutgoingEvent]
@@ -251,7 +275,9 @@ class Runner:
         if response.status_code != 200:
             return
         for action in _items(response.json()):
-            if self.world.receive_action(endpoint.department, action):
+            real_deadline = action_deadline(action)
+            deadline = self.clock.simulated(real_deadline) if real_deadline else None
+            if self.world.receive_action(endpoint.department, action, deadline=deadline):
                 self.counters.actions_seen += 1
 
 

@@ -6,8 +6,11 @@ worked on. `World.receive_action(...)` hands the world an action read from a dep
 inbox; the staff decide (accept, complete, decline, or let it slip past its deadline) and the
 customer responds to what was done, by the treatment-response rules in `behaviour`.
 
-Each customer draws from a random stream of their own, so the same seed gives the same
-customers and the same untreated behaviour in coordinated and siloed runs.
+The company is already running at the start (unless ``existing_base=False``): customers with
+contracts part-way through their terms, open upsells, orders and cases, and warm leads, as
+``OpeningBase`` in ``behaviour`` sets out; new leads keep arriving. Each customer draws from a
+random stream of their own, so the same seed gives the same customers and the same untreated
+behaviour in coordinated and siloed runs.
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ import itertools
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from company_simulator.behaviour import BehaviourModel, TreatmentEffect, effect_of_action
+from company_simulator.behaviour import (
+    BehaviourModel,
+    OpeningStage,
+    TreatmentEffect,
+    effect_of_action,
+)
 from company_simulator.population import SimulatedCustomer
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.envelope import CloudEvent, stable_id
@@ -39,7 +47,6 @@ from lifecycle_schemas.vocabulary import (
     ProductLine,
 )
 
-HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 URGENT_PRIORITIES = frozenset({CasePriority.P1, CasePriority.P2})
 PRODUCTS = ("analytics-suite", "forecasting", "data-connectors", "support-plus")
@@ -93,10 +100,13 @@ class Journey:
     contract_id: str | None = None
     won: bool = False
     lost: bool = False
+    contract_ends: datetime | None = None
+    renewals: int = 0
     churned: bool = False
     erased: bool = False
     revenue_minor: int = 0
     open_cases: dict[str, CasePriority] = field(default_factory=dict)
+    case_resolves_at: dict[str, datetime] = field(default_factory=dict)
     complaint_at: datetime | None = None
     promotions_suppressed_until: datetime | None = None
     email_consent: bool = True
@@ -117,10 +127,17 @@ class Tally:
     """What happened, counted by the world itself: the simulator's summary."""
 
     events: int = 0
+    existing_customers: int = 0
     leads: int = 0
+    emails_clicked: int = 0
+    forms_submitted: int = 0
     hot_leads: int = 0
     deals_won: int = 0
     deals_lost: int = 0
+    expansions_won: int = 0
+    expansions_lost: int = 0
+    renewals: int = 0
+    lapsed: int = 0
     churned: int = 0
     revenue_minor: int = 0
     promotions_sent: int = 0
@@ -153,6 +170,7 @@ class World:
         mode: Mode = Mode.COORDINATED,
         behaviour: BehaviourModel | None = None,
         arrival_days: float = 20.0,
+        existing_base: bool = True,
     ) -> None:
         self.mode = mode
         self.behaviour = behaviour or BehaviourModel()
@@ -179,11 +197,23 @@ class World:
             ):
                 self._by_identifier[identifier] = journey
         arrivals = random.Random(f"arrivals:{seed}")
+        # A company that is already running: warm leads and customers exist at t=0 (the
+        # departments' systems send what they hold over the first hours), new leads keep coming.
+        opening = random.Random(f"opening:{seed}")
+        base = self.behaviour.opening
         for journey in self._journeys:
             arrives = start + timedelta(days=arrivals.uniform(0, arrival_days))
-            self._schedule(arrives, functools.partial(self._arrive, journey))
+            stage = base.stage(opening.random()) if existing_base else OpeningStage.NEW_LEAD
+            backfill_at = start + timedelta(hours=opening.uniform(0, base.backfill_hours))
+            if stage is OpeningStage.CUSTOMER:
+                self._schedule(backfill_at, functools.partial(self._existing_customer, journey))
+            elif stage is OpeningStage.WARM_LEAD:
+                self._schedule(backfill_at, functools.partial(self._warm_lead, journey))
+            else:
+                self._schedule(arrives, functools.partial(self._arrive, journey))
         self._schedule(start + timedelta(days=arrivals.uniform(3, 10)), self._product_incident)
-        self._schedule(start + 7 * DAY, self._weekly_promotion)
+        # Marketing's weekly send goes out on the first morning, then every seven days.
+        self._schedule(start + timedelta(hours=18), self._weekly_promotion)
 
     # -- the public surface -------------------------------------------------------------------
 
@@ -213,8 +243,14 @@ class World:
         self.tally.events += sum(isinstance(step, OutgoingEvent) for step in steps)
         return steps
 
-    def receive_action(self, department: Department, action: dict[str, Any]) -> bool:
-        """An action seen in a department's inbox; False when it is unknown or already handled."""
+    def receive_action(
+        self, department: Department, action: dict[str, Any], *, deadline: datetime | None = None
+    ) -> bool:
+        """An action seen in a department's inbox; False when it is unknown or already handled.
+
+        ``deadline`` is the action's deadline on this world's clock; without it the action's own
+        deadline is taken as simulated time (the in-process run, where both clocks are one).
+        """
         record = action.get("record") or {}
         data = record.get("data") or {}
         journey = self._journey_for(data.get("customer") or {})
@@ -224,7 +260,8 @@ class World:
         journey.handled_actions.add(action_id)
         self.tally.actions_received += 1
         action_type = str(action.get("type") or record.get("type") or "")
-        deadline = _parse_time(action.get("deadline") or data.get("deadline"), self.now + DAY)
+        if deadline is None:
+            deadline = action_deadline(action) or self.now + DAY
         self._staff_work(journey, department, action_id, action_type, data, deadline)
         return True
 
@@ -274,6 +311,97 @@ class World:
         self._schedule(self._later(journey, 6, 48), lambda: self._nurture(journey))
         self._schedule(self._later(journey, 24 * 5, 24 * 60), lambda: self._open_case(journey))
 
+    def _warm_lead(self, journey: Journey) -> Iterator[Step]:
+        """A lead marketing already knows: captured earlier, scored, being nurtured."""
+        c = journey.customer
+        rng = journey.rng
+        self.tally.leads += 1
+        yield self._event(
+            Department.MARKETING,
+            marketing.ContactCaptured,
+            marketing.ContactCapturedData(
+                customer=c.reference_for(Department.MARKETING),
+                lead_source=rng.choice(("web-form", "webinar", "referral", "trade-show")),
+                campaign_id="cmp-sim-acquisition",
+                profile=marketing.ContactProfile(
+                    given_name=c.given_name, family_name=c.family_name, company=c.company
+                ),
+            ),
+        )
+        journey.lead_score = rng.randint(50, self.behaviour.hot_lead_score - 2)
+        if journey.lead_score >= self.behaviour.engaged_lead_score:
+            journey.engaged_since = self.now
+        yield self._event(
+            Department.MARKETING,
+            marketing.LeadScored,
+            marketing.LeadScoredData(
+                customer=c.reference_for(Department.MARKETING),
+                score=journey.lead_score,
+                scoring_model="sim-mql",
+            ),
+        )
+        self._schedule(self._later(journey, 0, 24), lambda: self._nurture(journey))
+        self._schedule(self._later(journey, 24 * 5, 24 * 60), lambda: self._open_case(journey))
+
+    def _existing_customer(self, journey: Journey) -> Iterator[Step]:
+        """A customer with a contract: what marketing's and sales' systems hold about them.
+
+        Customers' hand-offs happened before the simulation, so none starts a hand-off clock;
+        their contracts are part-way through the term, so renewals come up from the first days.
+        """
+        c = journey.customer
+        rng = journey.rng
+        base = self.behaviour.opening
+        self.tally.existing_customers += 1
+        journey.won = True
+        journey.engaged_since = self.now  # customers get marketing's promotions too
+        journey.contract_id = f"ctr-{c.number}"
+        term_days = 30 * c.contract_term_months()
+        days_in = rng.uniform(0, term_days)
+        journey.contract_ends = self.now + timedelta(days=term_days - days_in)
+        # Sales got the e-mail with the lead it converted, long ago: the CRM holds all three.
+        yield self._event(
+            Department.SALES,
+            sales.DealWon,
+            sales.DealWonData(
+                customer=c.handed_over_lead(),
+                opportunity_id=f"opp-{c.number}",
+                kind=DealKind.NEW_BUSINESS,
+                amount=Money(amount_minor=c.deal_amount_minor(), currency="EUR"),
+                products=(ProductLine(sku="SIM-SUITE", quantity=1),),
+                contract_term_months=c.contract_term_months(),
+                contract_id=journey.contract_id,
+                contract_start=(self.now - timedelta(days=days_in)).date(),
+            ),
+        )
+        yield self._event(
+            Department.MARKETING,
+            marketing.ContactCaptured,
+            marketing.ContactCapturedData(
+                customer=c.reference_for(Department.MARKETING),
+                lead_source="customer-import",
+                profile=marketing.ContactProfile(
+                    given_name=c.given_name, family_name=c.family_name, company=c.company
+                ),
+            ),
+        )
+        self._schedule_renewal(journey)
+        if rng.random() < base.open_expansion_share:
+            yield from self._open_expansion(journey, quoted=rng.random() < base.quoted_share)
+        if rng.random() < base.order_in_flight_share:
+            self._schedule(self._later(journey, 1, 48), lambda: self._deliver(journey))
+        if rng.random() < base.open_case_share:
+            roll = rng.random()
+            priority = (
+                CasePriority.P1 if roll < 0.15 else
+                CasePriority.P2 if roll < 0.4 else
+                CasePriority.P3 if roll < 0.75 else CasePriority.P4
+            )  # fmt: skip
+            yield from self._open_case_now(journey, priority)
+        if rng.random() < base.pending_complaint_share:
+            self._schedule(self._later(journey, 2, 36), lambda: self._complain(journey, None))
+        self._schedule(self._later(journey, 24, 24 * 40), lambda: self._open_case(journey))
+
     def _nurture(self, journey: Journey) -> Iterator[Step]:
         if not journey.active or journey.won or journey.lost:
             return
@@ -292,25 +420,54 @@ class World:
                     promotional=False,
                 ),
             )
-        if journey.rng.random() < 0.45:
+        behaviour = self.behaviour
+        rng = journey.rng
+        if journey.email_consent and rng.random() < 0.45:
             yield self._event(
                 Department.MARKETING,
                 marketing.EmailOpened,
                 marketing.EmailOpenedData(customer=reference, message_id=message_id),
             )
-            if journey.rng.random() < 0.4:
-                product = journey.rng.choice(PRODUCTS)
+            product = rng.choice(PRODUCTS)
+            pricing = f"https://www.example.com/{product}/pricing"
+            clicked = rng.random() < behaviour.click_probability
+            if clicked:
+                self.tally.emails_clicked += 1
+                yield self._event(
+                    Department.MARKETING,
+                    marketing.EmailClicked,
+                    marketing.EmailClickedData(
+                        customer=reference,
+                        message_id=message_id,
+                        campaign_id="cmp-sim-nurture",
+                        url=pricing,
+                    ),
+                )
+            if clicked and rng.random() < behaviour.visit_after_click_probability:
                 yield self._event(
                     Department.MARKETING,
                     marketing.WebPageVisited,
                     marketing.WebPageVisitedData(
-                        customer=reference,
-                        url=f"https://www.example.com/{product}/pricing",
-                        product_interest=product,
+                        customer=reference, url=pricing, product_interest=product
                     ),
                 )
                 previous = journey.lead_score
-                journey.lead_score = min(100, previous + journey.rng.randint(10, 35))
+                boost = rng.randint(10, 35)
+                if rng.random() < behaviour.form_after_visit_probability:
+                    boost += 10  # a demo request says more than a page view
+                    self.tally.forms_submitted += 1
+                    yield self._event(
+                        Department.MARKETING,
+                        marketing.FormSubmitted,
+                        marketing.FormSubmittedData(
+                            customer=reference,
+                            form_id="form-demo-request",
+                            form_name="Request a demo",
+                            product_interest=product,
+                            answers={"company_size": rng.choice(("1-50", "51-500", "500+"))},
+                        ),
+                    )
+                journey.lead_score = min(100, previous + boost)
                 yield self._event(
                     Department.MARKETING,
                     marketing.LeadScored,
@@ -331,15 +488,23 @@ class World:
                         self.now + self.behaviour.siloed_sales_pickup(journey.rng),
                         lambda: self._sales_picks_up_lead(journey),
                     )
-        if journey.rng.random() < self.behaviour.consent_withdrawal_probability:
-            journey.email_consent = False
+        chance = (
+            behaviour.consent_withdrawal_probability
+            if journey.email_consent
+            else behaviour.consent_regrant_probability
+        )
+        if rng.random() < chance:
+            # Withdrawn, or (rarely) subscribed again from the preference centre.
+            journey.email_consent = not journey.email_consent
             yield self._event(
                 Department.MARKETING,
                 marketing.ConsentChanged,
                 marketing.ConsentChangedData(
                     customer=reference,
                     channel=ContactChannel.EMAIL,
-                    status=ConsentStatus.WITHDRAWN,
+                    status=ConsentStatus.GRANTED
+                    if journey.email_consent
+                    else ConsentStatus.WITHDRAWN,
                     captured_via="preference-centre",
                 ),
             )
@@ -451,6 +616,7 @@ class World:
             amount = c.deal_amount_minor()
             journey.revenue_minor += amount
             journey.contract_id = f"ctr-{c.number}"
+            journey.contract_ends = self.now + timedelta(days=30 * c.contract_term_months())
             self.tally.deals_won += 1
             self.tally.revenue_minor += amount
             yield self._event(
@@ -467,8 +633,7 @@ class World:
                 ),
             )
             self._schedule(self._later(journey, 24 * 2, 24 * 8), lambda: self._deliver(journey))
-            renewal_notice = timedelta(days=30 * c.contract_term_months() - 30)
-            self._schedule(self.now + renewal_notice, lambda: self._renewal_due(journey))
+            self._schedule_renewal(journey)
         else:
             journey.lost = True
             self.tally.deals_lost += 1
@@ -481,6 +646,90 @@ class World:
                     reason_code=journey.rng.choice(("price", "timing", "competitor")),
                 ),
             )
+
+    def _open_expansion(self, journey: Journey, *, quoted: bool) -> Iterator[Step]:
+        """An existing customer's open upsell: opportunity, perhaps a quote, then a decision."""
+        c = journey.customer
+        opportunity_id = f"opp-{c.number}-x"
+        amount = Money(amount_minor=max(50_000, c.deal_amount_minor() // 3), currency="EUR")
+        yield self._event(
+            Department.SALES,
+            sales.OpportunityCreated,
+            sales.OpportunityCreatedData(
+                customer=c.reference_for(Department.SALES),
+                opportunity_id=opportunity_id,
+                name=f"{c.company} - upsell",
+                kind=DealKind.UPSELL,
+                stage="proposal" if quoted else "discovery",
+                estimated_value=amount,
+            ),
+        )
+
+        def quote() -> Iterator[Step]:
+            if not journey.active:
+                return
+            yield self._event(
+                Department.SALES,
+                sales.QuoteIssued,
+                sales.QuoteIssuedData(
+                    customer=c.reference_for(Department.SALES),
+                    quote_id=f"q-{c.number}-x",
+                    opportunity_id=opportunity_id,
+                    amount=amount,
+                    products=(ProductLine(sku="SIM-ADDON", quantity=1),),
+                    valid_until=(self.now + 14 * DAY).date(),
+                ),
+            )
+            self._schedule(
+                self._later(journey, 6, 24 * 5),
+                lambda: self._decide_expansion(journey, opportunity_id, amount),
+            )
+
+        if quoted:
+            yield from quote()
+        else:
+            self._schedule(self._later(journey, 2, 48), quote)
+
+    def _decide_expansion(
+        self, journey: Journey, opportunity_id: str, amount: Money
+    ) -> Iterator[Step]:
+        if not journey.active:
+            return
+        c = journey.customer
+        if journey.rng.random() < self.behaviour.expansion_conversion:
+            self.tally.expansions_won += 1
+            journey.revenue_minor += amount.amount_minor
+            self.tally.revenue_minor += amount.amount_minor
+            yield self._event(
+                Department.SALES,
+                sales.DealWon,
+                sales.DealWonData(
+                    customer=c.reference_for(Department.SALES),
+                    opportunity_id=opportunity_id,
+                    kind=DealKind.UPSELL,
+                    amount=amount,
+                    products=(ProductLine(sku="SIM-ADDON", quantity=1),),
+                    contract_term_months=c.contract_term_months(),
+                ),
+            )
+            self._schedule(self._later(journey, 24, 24 * 4), lambda: self._deliver(journey))
+        else:
+            self.tally.expansions_lost += 1
+            yield self._event(
+                Department.SALES,
+                sales.DealLost,
+                sales.DealLostData(
+                    customer=c.reference_for(Department.SALES),
+                    opportunity_id=opportunity_id,
+                    reason_code=journey.rng.choice(("price", "timing", "no-budget")),
+                ),
+            )
+
+    def _schedule_renewal(self, journey: Journey) -> None:
+        """Sales' CRM flags the renewal 30 days before the contract ends (at once if sooner)."""
+        assert journey.contract_ends is not None
+        notice = max(journey.contract_ends - 30 * DAY, self._later(journey, 1, 48))
+        self._schedule(notice, lambda: self._renewal_due(journey))
 
     # -- fulfil -------------------------------------------------------------------------------
 
@@ -514,20 +763,71 @@ class World:
             yield from self._open_case_now(journey, CasePriority.P2)
 
     def _renewal_due(self, journey: Journey) -> Iterator[Step]:
-        if not journey.active or journey.contract_id is None:
+        if not journey.active or journey.contract_id is None or journey.contract_ends is None:
             return
         c = journey.customer
+        renewal_at = max(journey.contract_ends, self.now + 3 * DAY)  # time to work it
         yield self._event(
             Department.SALES,
             sales.RenewalDue,
             sales.RenewalDueData(
                 customer=c.reference_for(Department.SALES),
                 contract_id=journey.contract_id,
-                renewal_date=(self.now + 30 * DAY).date(),
+                renewal_date=renewal_at.date(),
                 current_value=Money(amount_minor=c.deal_amount_minor(), currency="EUR"),
                 auto_renews=False,
             ),
         )
+        self._schedule(renewal_at, lambda: self._renewal_decision(journey))
+
+    def _renewal_decision(self, journey: Journey) -> Iterator[Step]:
+        """At the renewal date the customer renews (a renewal deal) or lets the contract lapse."""
+        if not journey.active or journey.contract_id is None:
+            return
+        c = journey.customer
+        complained = journey.complaint_at is not None
+        renews = journey.rng.random() < self.behaviour.renewal_probability(
+            journey.effects, complained
+        )
+        journey.effects.discard(TreatmentEffect.RENEWAL_WORKED)  # each renewal is worked anew
+        if not renews:
+            journey.churned = True
+            self.tally.lapsed += 1
+            self.tally.churned += 1
+            yield self._event(
+                Department.SALES,
+                sales.ContractCancelled,
+                sales.ContractCancelledData(
+                    customer=c.reference_for(Department.SALES),
+                    contract_id=journey.contract_id,
+                    effective_date=self.now.date(),
+                    reason_code="not-renewed",
+                    reason_text="The contract lapsed at its renewal date.",
+                ),
+            )
+            return
+        journey.renewals += 1
+        amount = c.deal_amount_minor()
+        journey.revenue_minor += amount
+        self.tally.renewals += 1
+        self.tally.revenue_minor += amount
+        journey.contract_id = f"ctr-{c.number}-r{journey.renewals}"
+        journey.contract_ends = self.now + timedelta(days=30 * c.contract_term_months())
+        yield self._event(
+            Department.SALES,
+            sales.DealWon,
+            sales.DealWonData(
+                customer=c.reference_for(Department.SALES),
+                opportunity_id=f"ren-{c.number}-{journey.renewals}",
+                kind=DealKind.RENEWAL,
+                amount=Money(amount_minor=amount, currency="EUR"),
+                products=(ProductLine(sku="SIM-SUITE", quantity=1),),
+                contract_term_months=c.contract_term_months(),
+                contract_id=journey.contract_id,
+                contract_start=self.now.date(),
+            ),
+        )
+        self._schedule_renewal(journey)
 
     # -- service ------------------------------------------------------------------------------
 
@@ -571,10 +871,13 @@ class World:
             ),
         )
         hours = self.behaviour.resolution_hours(priority, journey.rng)
-        self._schedule(self.now + timedelta(hours=hours), lambda: self._resolve(journey, case_id))
+        resolves_at = self.now + timedelta(hours=hours)
+        journey.case_resolves_at[case_id] = resolves_at
+        self._schedule(resolves_at, lambda: self._resolve(journey, case_id))
 
     def _resolve(self, journey: Journey, case_id: str) -> Iterator[Step]:
         priority = journey.open_cases.pop(case_id, None)
+        journey.case_resolves_at.pop(case_id, None)
         if priority is None or not journey.active:
             return
         c = journey.customer
@@ -603,23 +906,28 @@ class World:
             ),
         )
         if csat <= 2 and journey.rng.random() < self.behaviour.complaint_probability:
-            journey.complaint_at = self.now
-            self.tally.complaints += 1
-            yield self._event(
-                Department.SERVICE_DESK,
-                service_desk.ComplaintReceived,
-                service_desk.ComplaintReceivedData(
-                    customer=reference,
-                    complaint_id=f"cmp-{case_id}",
-                    category="service",
-                    channel=CaseChannel.EMAIL,
-                    case_id=case_id,
-                ),
-            )
+            yield from self._complain(journey, case_id)
         if journey.won:
             self._schedule(
                 self._later(journey, 24 * 7, 24 * 21), lambda: self._churn_check(journey)
             )
+
+    def _complain(self, journey: Journey, case_id: str | None) -> Iterator[Step]:
+        if not journey.active:
+            return
+        journey.complaint_at = self.now
+        self.tally.complaints += 1
+        yield self._event(
+            Department.SERVICE_DESK,
+            service_desk.ComplaintReceived,
+            service_desk.ComplaintReceivedData(
+                customer=journey.customer.reference_for(Department.SERVICE_DESK),
+                complaint_id=f"cmp-{case_id or journey.customer.number}-{self.tally.complaints}",
+                category="service",
+                channel=CaseChannel.EMAIL,
+                case_id=case_id,
+            ),
+        )
 
     def _churn_check(self, journey: Journey) -> Iterator[Step]:
         if not journey.active or journey.contract_id is None:
@@ -685,7 +993,9 @@ class World:
             return
         late = rng.random() < staff.late_probability
         accept_at = (
-            deadline + HOUR if late else self.now + (deadline - self.now) * rng.uniform(0.1, 0.8)
+            deadline + timedelta(hours=rng.uniform(*staff.late_by_hours))
+            if late
+            else self.now + (deadline - self.now) * rng.uniform(0.1, 0.8)
         )
         accept_at = max(accept_at, self.now)
         complete_at = accept_at + timedelta(hours=rng.uniform(1, 24))
@@ -715,8 +1025,8 @@ class World:
         journey.effects.add(effect)
         if effect is TreatmentEffect.PROMOTIONS_SUPPRESSED:
             parameters = data.get("parameters") or {}
-            journey.promotions_suppressed_until = _parse_time(
-                parameters.get("until"), self.now + 14 * DAY
+            journey.promotions_suppressed_until = _parse_time(parameters.get("until")) or (
+                self.now + 14 * DAY
             )
         elif effect is TreatmentEffect.PROMOTIONS_RESUMED:
             journey.promotions_suppressed_until = None
@@ -731,6 +1041,13 @@ class World:
         ):
             # The campaign tool checks its suppression list when it sends, not when asked.
             yield from self._send_promotion(journey, "cmp-sim-orchestrated-offer")
+        elif effect is TreatmentEffect.CASE_PRIORITISED:
+            self._hurry_case(journey, str((data.get("parameters") or {}).get("case_id")))
+        elif (
+            effect is TreatmentEffect.OPPORTUNITY_CREATED
+            and (data.get("parameters") or {}).get("kind") == DealKind.RENEWAL.value
+        ):
+            journey.effects.add(TreatmentEffect.RENEWAL_WORKED)
         elif effect is TreatmentEffect.OWNER_ASSIGNED:
             yield self._event(
                 Department.SALES,
@@ -741,11 +1058,30 @@ class World:
                 ),
             )
 
+    def _hurry_case(self, journey: Journey, case_id: str) -> None:
+        """A prioritised case (or a senior agent on it) needs half its remaining time."""
+        resolves_at = journey.case_resolves_at.get(case_id)
+        if resolves_at is None or resolves_at <= self.now:
+            return
+        factor = self.behaviour.prioritised_resolution_factor
+        sooner = self.now + (resolves_at - self.now) * factor
+        journey.case_resolves_at[case_id] = sooner
+        # The original resolution still fires later and finds the case closed: a no-op.
+        self._schedule(sooner, lambda: self._resolve(journey, case_id))
 
-def _parse_time(value: Any, default: datetime) -> datetime:
+
+def action_deadline(action: dict[str, Any]) -> datetime | None:
+    """The deadline an inbox item carries (top level, or in the action record's data)."""
+    data = (action.get("record") or {}).get("data") or {}
+    value = action.get("deadline") or data.get("deadline")
+    return _parse_time(value)
+
+
+def _parse_time(value: Any) -> datetime | None:
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            return default
-    return default
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None

@@ -26,19 +26,32 @@ from lifecycle_schemas.vocabulary import ActionPriority, HandoffKind
 PLAYBOOK_FILES = ("segments.yaml", "plays.yaml", "policy.yaml", "owners.yaml")
 DEFAULT_PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbook"
 
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Milliseconds are there for time-scaled playbooks (Playbook.time_scaled): 1h / 1440 = 2500ms.
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+_UNIT_MILLISECONDS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 Duration = Annotated[str, Field(pattern=_DURATION.pattern)]
 
 
 def parse_duration(text: str) -> timedelta:
-    """``"30m"``, ``"4h"``, ``"7d"`` as a timedelta."""
+    """``"30m"``, ``"4h"``, ``"7d"`` (or ``"2500ms"``) as a timedelta."""
     match = _DURATION.match(text)
     if match is None:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 4h, 7d)")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return timedelta(milliseconds=int(match.group(1)) * _UNIT_MILLISECONDS[match.group(2)])
+
+
+def scaled_duration(text: str, factor: float) -> str:
+    """A duration divided by ``factor``, in whole milliseconds (``"1h"`` / 1440 = ``"2500ms"``).
+
+    Finer than a millisecond is below what the deadline checker can tell apart; never below 1ms,
+    so a deadline stays a deadline.
+    """
+    if factor <= 0:
+        raise ValueError(f"a time scale must be > 0, not {factor}")
+    milliseconds = parse_duration(text) / timedelta(milliseconds=1) / factor
+    return f"{max(1, round(milliseconds))}ms"
 
 
 def event_type_of(short: str) -> str:
@@ -279,6 +292,58 @@ class Playbook:
     def play(self, play_id: str) -> PlaySpec | None:
         """The play with this id, if any."""
         return next((p for p in self.plays if p.id == play_id), None)
+
+    def time_scaled(self, factor: float) -> Playbook:
+        """This playbook with every duration it holds divided by ``factor``.
+
+        ``factor`` is simulated seconds per real second (``ORCHESTRATOR_TIME_SCALE``): against
+        a simulated company running 1440 times faster than the wall clock, a 1h deadline is
+        2.5 real seconds, so the orchestrator's real clock keeps the simulation's deadlines.
+        Action deadlines and expiries, owner hand-off deadlines and frequency-cap windows are
+        all the durations a playbook has. ``factor == 1`` returns the playbook unchanged.
+        """
+        if factor <= 0:
+            raise ValueError(f"a time scale must be > 0, not {factor}")
+        if factor == 1:
+            return self
+
+        def scaled(duration: str) -> str:
+            return scaled_duration(duration, factor)
+
+        plays = tuple(
+            play.model_copy(
+                update={
+                    "actions": [
+                        action.model_copy(
+                            update={
+                                "deadline": scaled(action.deadline),
+                                "expires": scaled(action.expires),
+                            }
+                        )
+                        for action in play.actions
+                    ]
+                }
+            )
+            for play in self.plays
+        )
+        policy = self.policy.model_copy(
+            update={
+                "frequency_caps": [
+                    cap.model_copy(update={"window": scaled(cap.window)})
+                    for cap in self.policy.frequency_caps
+                ]
+            }
+        )
+        owner_rules = tuple(
+            rule.model_copy(update={"deadline": scaled(rule.deadline)}) for rule in self.owner_rules
+        )
+        return Playbook(
+            segments=self.segments,
+            plays=plays,
+            policy=policy,
+            owner_rules=owner_rules,
+            expressions=self.expressions,
+        )
 
 
 Loc = tuple[str | int, ...]

@@ -1,0 +1,100 @@
+"""Given a time scale, every duration of the playbook is divided by it and nothing else changes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from orchestrator.core.playbook import (
+    Playbook,
+    load_playbook,
+    parse_duration,
+    scaled_duration,
+)
+from orchestrator.settings import OrchestratorSettings
+
+MAKE_RUN_SCALE = 1440.0  # one simulated day per real minute
+
+
+def durations(playbook: Playbook) -> list[timedelta]:
+    """Every duration the playbook holds, in a fixed order."""
+    found = [
+        parse_duration(text)
+        for play in playbook.plays
+        for action in play.actions
+        for text in (action.deadline, action.expires)
+    ]
+    found += [parse_duration(cap.window) for cap in playbook.policy.frequency_caps]
+    found += [parse_duration(rule.deadline) for rule in playbook.owner_rules]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("text", "factor", "expected"),
+    [
+        ("1h", 1440, "2500ms"),
+        ("7d", 1440, "420000ms"),
+        ("15m", 2880, "312ms"),
+        ("1d", 7, "12342857ms"),
+        ("4h", 1, "14400000ms"),
+        ("1s", 1e6, "1ms"),  # never zero: a deadline stays in the future
+    ],
+)
+def test_a_duration_is_divided_by_the_scale(text: str, factor: float, expected: str) -> None:
+    assert scaled_duration(text, factor) == expected
+    assert parse_duration(expected) == timedelta(milliseconds=int(expected[:-2]))
+
+
+def test_every_playbook_duration_is_divided_by_the_scale() -> None:
+    shipped = load_playbook()
+    scaled = shipped.time_scaled(MAKE_RUN_SCALE)
+    before, after = durations(shipped), durations(scaled)
+    assert len(before) == len(after) > 40
+    for original, divided in zip(before, after, strict=True):
+        assert abs(divided.total_seconds() - original.total_seconds() / MAKE_RUN_SCALE) < 0.001
+    # The hot-lead hand-off owner rule (4h) and a 1d action deadline, in real seconds.
+    assert parse_duration(scaled.owner_rules[2].deadline) == timedelta(seconds=10)
+    assert any(
+        parse_duration(a.deadline) == timedelta(seconds=60) for p in scaled.plays for a in p.actions
+    )
+
+
+def test_scaling_keeps_everything_but_the_durations() -> None:
+    shipped = load_playbook()
+    scaled = shipped.time_scaled(MAKE_RUN_SCALE)
+    assert scaled.segments == shipped.segments
+    assert scaled.expressions is shipped.expressions
+    assert [p.id for p in scaled.plays] == [p.id for p in shipped.plays]
+    for original, play in zip(shipped.plays, scaled.plays, strict=True):
+        for a, b in zip(original.actions, play.actions, strict=True):
+            assert a.model_copy(update={"deadline": b.deadline, "expires": b.expires}) == b
+            # Expiry never comes before the deadline, scaled or not.
+            assert parse_duration(b.expires) >= parse_duration(b.deadline)
+    assert scaled.policy.suppressions == shipped.policy.suppressions
+    assert scaled.policy.control_group_share == shipped.policy.control_group_share
+    # The original is untouched (frozen specs, copied).
+    assert durations(shipped) == durations(load_playbook())
+
+
+def test_a_scale_of_one_is_the_playbook_itself() -> None:
+    shipped = load_playbook()
+    assert shipped.time_scaled(1.0) is shipped
+
+
+@pytest.mark.parametrize("factor", [0.0, -2.0])
+def test_a_scale_must_be_positive(factor: float) -> None:
+    with pytest.raises(ValueError, match="> 0"):
+        load_playbook().time_scaled(factor)
+
+
+def test_the_setting_defaults_to_real_time_and_refuses_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ORCHESTRATOR_TIME_SCALE", raising=False)
+    assert OrchestratorSettings().time_scale == 1.0
+    monkeypatch.setenv("ORCHESTRATOR_TIME_SCALE", "1440")
+    assert OrchestratorSettings().time_scale == MAKE_RUN_SCALE
+    monkeypatch.setenv("ORCHESTRATOR_TIME_SCALE", "0")
+    with pytest.raises(ValueError, match="greater than 0"):
+        OrchestratorSettings()
