@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from orchestrator.core.state import CustomerState, Identifier
+from orchestrator.core.state import ActionStatus, CustomerState, Identifier, OpenAction
 from orchestrator.reporting import (
     DASHBOARD_DIR,
     merge_portfolios,
@@ -60,12 +60,17 @@ def test_the_page_loads_nothing_from_another_host() -> None:
         assert f'data-view="{view}"' in html
 
 
-def test_portfolio_sums_value_and_budget_spent_per_segment_over_workers() -> None:
+def test_portfolio_sums_value_budget_spent_and_open_plays_per_segment_over_workers() -> None:
     first = CustomerState.new("c-1")
     first.identifiers = [Identifier(kind="email", value="a@example.com", first_seen=T0)]
     first.segments = ["value-gold", "at-risk"]
     first.revenue_to_date_minor = 1_000
     first.segment_spend_minor = {"value-gold": 500, "onboarding": 200}  # left onboarding since
+    first.open_actions = {
+        "a-1": open_action("a-1", "at-risk-outreach", ActionStatus.OPEN),
+        "a-2": open_action("a-2", "complaint-retention", ActionStatus.ACCEPTED),
+        "a-3": open_action("a-3", "hot-lead", ActionStatus.COMPLETED),  # not active any more
+    }
     merged_away = CustomerState.new("c-2")
     merged_away.alias_of = "c-1"
     merged_away.segment_spend_minor = {"value-gold": 999}
@@ -74,12 +79,34 @@ def test_portfolio_sums_value_and_budget_spent_per_segment_over_workers() -> Non
     second.segments = ["value-gold"]
     second.revenue_to_date_minor = 2_000
     second.segment_spend_minor = {"value-gold": 50}
+    second.open_actions = {"b-1": open_action("b-1", "at-risk-outreach", ActionStatus.OPEN)}
     worker_one = portfolio_tally([first, merged_away])
+    active = {"at-risk-outreach": 1, "complaint-retention": 1}
     assert worker_one == {
-        "value-gold": {"value_minor": 1_000, "spend_minor": 500},
-        "at-risk": {"value_minor": 1_000, "spend_minor": 0},
-        "onboarding": {"value_minor": 0, "spend_minor": 200},
+        "value-gold": {"value_minor": 1_000, "spend_minor": 500, "open_actions": active},
+        "at-risk": {"value_minor": 1_000, "spend_minor": 0, "open_actions": active},
+        "onboarding": {"value_minor": 0, "spend_minor": 200, "open_actions": {}},
     }
     total = merge_portfolios([worker_one, json.loads(json.dumps(portfolio_tally([second])))])
-    assert total["value-gold"] == {"value_minor": 3_000, "spend_minor": 550}
-    assert total["onboarding"] == {"value_minor": 0, "spend_minor": 200}
+    assert total["value-gold"] == {
+        "value_minor": 3_000,
+        "spend_minor": 550,
+        "open_actions": {"at-risk-outreach": 2, "complaint-retention": 1},
+    }
+    assert total["onboarding"] == {"value_minor": 0, "spend_minor": 200, "open_actions": {}}
+
+
+def open_action(action_id: str, play_id: str, status: ActionStatus) -> OpenAction:
+    return OpenAction(
+        action_id=action_id,
+        action_type="com.customerlifecycle.servicedesk.proactive-outreach.v1",
+        department="service-desk",
+        play_id=play_id,
+        play_version=1,
+        priority="normal",
+        created_at=T0,
+        deadline=T0,
+        expires_at=T0,
+        status=status,
+        trigger_event_id="evt-1",
+    )

@@ -12,13 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faust.contrib.asgi import bind_to_running_loop
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from lifecycle_schemas.identifiers import IdentifierKind
+from lifecycle_schemas.identifiers import IdentifierKind, normalise_email, normalise_phone
 from orchestrator.core.identity import IdentityEntry
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
@@ -52,9 +53,44 @@ def not_found(what: str) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", f"no {what} with this id or identifier")
 
 
-def _is_identifier(key: str) -> bool:
-    kind, separator, value = key.partition(":")
-    return bool(separator and value) and kind in {k.value for k in IdentifierKind}
+# A bare key that is not an e-mail or a phone number is tried as each of these, in order.
+BARE_KEY_KINDS = (
+    IdentifierKind.CUSTOMER_ID,
+    IdentifierKind.CRM_ACCOUNT_ID,
+    IdentifierKind.HELPDESK_REQUESTER_ID,
+    IdentifierKind.MARKETING_CONTACT_ID,
+)
+
+
+def lookup_keys(key: str) -> list[str]:
+    """The table keys to try, in order, for what a person typed into a search.
+
+    ``<kind>:<value>`` is taken as it is (an e-mail or phone value normalised as the contracts
+    store it); a bare e-mail address or ``+`` phone number as that identifier; any other bare
+    key as a customer id, then as each department system's id (CRM account, help-desk
+    requester, marketing contact).
+    """
+    text = key.strip()
+    kind, separator, value = text.partition(":")
+    if separator and value and kind in {k.value for k in IdentifierKind}:
+        return [f"{kind}:{_normalised(IdentifierKind(kind), value)}"]
+    if "@" in text:
+        return [f"email:{_normalised(IdentifierKind.EMAIL, text)}"]
+    if text.startswith("+"):
+        return [f"phone:{_normalised(IdentifierKind.PHONE, text)}"]
+    return [f"{bare_kind.value}:{text}" for bare_kind in BARE_KEY_KINDS]
+
+
+def _normalised(kind: IdentifierKind, value: str) -> str:
+    """An e-mail or phone as stored (lower case, E.164); left as typed if it is not one."""
+    try:
+        if kind is IdentifierKind.EMAIL:
+            return normalise_email(value)
+        if kind is IdentifierKind.PHONE:
+            return normalise_phone(value)
+    except ValueError:
+        return value.strip()
+    return value
 
 
 def create_api(topology: Topology) -> FastAPI:
@@ -104,22 +140,43 @@ def create_api(topology: Topology) -> FastAPI:
             return body
 
     async def find_state(request: Request, key: str) -> CustomerState | dict[str, Any]:
-        """The customer's state, from this worker or (as a JSON body) from its owner."""
+        """The customer matching ``key``, from this worker or (as a JSON body) from its owner.
+
+        ``key`` is what a person typed (see :func:`lookup_keys`): each reading is tried in turn
+        until one matches; a 404 says which kinds of identifier were tried.
+        """
         hops = int(request.headers.get(ROUTED_HEADER, "0") or 0)
-        may_route = hops < MAX_ROUTING_HOPS
         suffix = (
             request.url.path.rsplit("/", 1)[1]
             if request.url.path.endswith(("/timeline", "/decisions"))
             else ""
         )
         suffix = f"/{suffix}" if suffix else ""
-        customer_id = key
+        readings = lookup_keys(key)
+        for reading in readings:
+            try:
+                return await find_exactly(reading, suffix, hops)
+            except ProblemError as error:
+                if error.status != 404:
+                    raise
+        raise ProblemError(
+            404,
+            "not-found",
+            "Not found",
+            "no customer matches; tried it as "
+            + ", ".join(reading.partition(":")[0] for reading in readings),
+        )
+
+    async def find_exactly(key: str, suffix: str, hops: int) -> CustomerState | dict[str, Any]:
+        """The customer by ``customer_id:<id>`` or ``<kind>:<value>``, following merges."""
+        may_route = hops < MAX_ROUTING_HOPS
         if key.startswith("customer_id:"):
             customer_id = key.removeprefix("customer_id:")
-        elif _is_identifier(key):
+        else:
             url = owner_url(topology.identities, key)
             if url is not None and may_route:
-                return await proxied(url, request.url.path, hops)  # type: ignore[no-any-return]
+                path = f"/v1/customers/{quote(key, safe=':@+')}{suffix}"
+                return await proxied(url, path, hops)  # type: ignore[no-any-return]
             stored = topology.identities.get(key.encode())
             if not stored:
                 raise not_found("customer")
@@ -127,7 +184,8 @@ def create_api(topology: Topology) -> FastAPI:
         for _ in range(MAX_ALIAS_HOPS):
             url = owner_url(topology.customers, customer_id)
             if url is not None and may_route:
-                path = f"/v1/customers/{customer_id}{suffix}"
+                # Explicit, so the owner does not try the other readings of a bare key again.
+                path = f"/v1/customers/customer_id:{quote(customer_id, safe=':')}{suffix}"
                 return await proxied(url, path, hops)  # type: ignore[no-any-return]
             stored = topology.customers.get(customer_id.encode())
             if not stored:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
-from orchestrator.core.playbook import PlaySpec
+from orchestrator.core.playbook import PlaySpec, SegmentSpec
+from orchestrator.core.views import major_units
+from orchestrator.observed import WorkerView
 from service_kit.metrics import ServiceMetrics
 
 
@@ -75,3 +80,57 @@ class OrchestratorMetrics(ServiceMetrics):
                     play=play.id, department=action.department, type=action.record_type
                 )
                 self.deadlines_missed.labels(department=action.department, play=play.id)
+
+    def watch_worker(
+        self,
+        view: WorkerView,
+        segments: Iterable[SegmentSpec],
+        spent: Callable[[], Mapping[str, int]],
+    ) -> None:
+        """Export figures the worker already keeps in memory, read when Prometheus scrapes
+        (nothing more is done per event): declines per play and reason, segment budgets."""
+        self.registry.register(WorkerFigures(view, tuple(segments), spent))
+
+
+class WorkerFigures(Collector):
+    """``lifecycle_action_declines_total`` and the segment budget gauges, built per scrape."""
+
+    def __init__(
+        self,
+        view: WorkerView,
+        segments: tuple[SegmentSpec, ...],
+        spent: Callable[[], Mapping[str, int]],
+    ) -> None:
+        self.view = view
+        self.segments = segments
+        self.spent = spent
+
+    def collect(self) -> Iterator[Any]:
+        declines = CounterMetricFamily(
+            "lifecycle_action_declines",
+            "Declines applied, per play, department and reason code (since the worker started)",
+            labels=["play", "department", "reason"],
+        )
+        for play_id, stats in sorted(self.view.plays.items()):
+            for (department, reason), count in sorted(stats.declines.items()):
+                declines.add_metric([play_id, department, reason], count)
+        yield declines
+        budget = GaugeMetricFamily(
+            "lifecycle_segment_budget",
+            "Treatment budget per segment (major units of its currency)",
+            labels=["segment"],
+        )
+        spent = GaugeMetricFamily(
+            "lifecycle_segment_budget_spent",
+            "Treatment budget spent on this worker's customers per segment (major units)",
+            labels=["segment"],
+        )
+        spent_minor = dict(self.spent())
+        for segment in self.segments:
+            if segment.budget is None:
+                continue  # only budgeted segments are charged (decide.record_winners)
+            currency = segment.budget.currency
+            budget.add_metric([segment.id], major_units(segment.budget.amount_minor, currency))
+            spent.add_metric([segment.id], major_units(spent_minor.get(segment.id, 0), currency))
+        yield budget
+        yield spent

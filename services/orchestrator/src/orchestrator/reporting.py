@@ -60,34 +60,47 @@ def simulation_summaries(directory: Path | None) -> dict[str, Any]:
     return found
 
 
-def portfolio_tally(states: list[CustomerState]) -> dict[str, dict[str, int]]:
-    """Per segment: revenue of its live members now, and the treatment budget spent on members.
+def _segment_entry(tally: dict[str, dict[str, Any]], segment: str) -> dict[str, Any]:
+    return tally.setdefault(segment, {"value_minor": 0, "spend_minor": 0, "open_actions": {}})
+
+
+def portfolio_tally(states: list[CustomerState]) -> dict[str, dict[str, Any]]:
+    """Per segment: revenue of its live members now, the treatment budget spent on members, and
+    the plays active for it: each play's actions open or accepted for its current members.
 
     Spend stays with a segment after the customer leaves it (it was spent on a member), and
     merged-away customers carry none (their spend moved to the survivor).
     """
-    tally: dict[str, dict[str, int]] = {}
+    tally: dict[str, dict[str, Any]] = {}
     for state in states:
         if state.alias_of is not None:
             continue
         if not state.erased and state.identifiers:
+            waiting = [
+                a.play_id
+                for a in state.open_actions.values()
+                if a.status in (ActionStatus.OPEN, ActionStatus.ACCEPTED)
+            ]
             for segment in state.segments:
-                entry = tally.setdefault(segment, {"value_minor": 0, "spend_minor": 0})
+                entry = _segment_entry(tally, segment)
                 entry["value_minor"] += state.revenue_to_date_minor
+                for play_id in waiting:
+                    entry["open_actions"][play_id] = entry["open_actions"].get(play_id, 0) + 1
         for segment, minor in state.segment_spend_minor.items():
-            entry = tally.setdefault(segment, {"value_minor": 0, "spend_minor": 0})
-            entry["spend_minor"] += minor
+            _segment_entry(tally, segment)["spend_minor"] += minor
     return tally
 
 
-def merge_portfolios(tallies: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+def merge_portfolios(tallies: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Sum several workers' portfolio tallies."""
-    total: dict[str, dict[str, int]] = {}
+    total: dict[str, dict[str, Any]] = {}
     for tally in tallies:
         for segment, entry in tally.items():
-            into = total.setdefault(segment, {"value_minor": 0, "spend_minor": 0})
-            for name in into:
-                into[name] += int(entry.get(name, 0))
+            into = _segment_entry(total, segment)
+            into["value_minor"] += int(entry.get("value_minor", 0))
+            into["spend_minor"] += int(entry.get("spend_minor", 0))
+            for play_id, count in entry.get("open_actions", {}).items():
+                into["open_actions"][play_id] = into["open_actions"].get(play_id, 0) + int(count)
     return total
 
 
@@ -135,6 +148,11 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
     def share() -> float:
         return topology.playbook.policy.control_group_share
 
+    # Declines per play and segment budgets for Prometheus, from what the worker keeps anyway.
+    topology.metrics.watch_worker(
+        topology.view, topology.playbook.segments, lambda: topology.segment_spend
+    )
+
     api.mount(
         "/dashboard/static",
         StaticFiles(directory=DASHBOARD_DIR / "static"),
@@ -165,7 +183,7 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
         return answers
 
     @api.get("/internal/portfolio-tally")
-    async def portfolio() -> dict[str, dict[str, int]]:
+    async def portfolio() -> dict[str, dict[str, Any]]:
         return portfolio_tally(local_states())
 
     @api.get("/v1/reports/proof-of-value")
@@ -203,11 +221,6 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
         stages: dict[str, dict[str, int]] = {}
         for (stage, status), n in sorted(counts.items()):
             stages.setdefault(stage, {})[status] = n
-        plays_by_segment: dict[str, int] = {}
-        for play in topology.playbook.plays:
-            for segment in (play.trigger.segment_entered, play.trigger.segment_exited):
-                if segment:
-                    plays_by_segment[segment] = plays_by_segment.get(segment, 0) + 1
         tallies = [portfolio_tally(local_states())]
         tallies += await from_other_workers("/internal/portfolio-tally")
         segments = merge_portfolios(tallies)
@@ -215,7 +228,8 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
             "stages": stages,
             "segment_value_minor": {s: e["value_minor"] for s, e in segments.items()},
             "segment_spend_minor": {s: e["spend_minor"] for s, e in segments.items()},
-            "segment_plays": plays_by_segment,
+            # Plays active: each play's actions open or accepted for the segment's members now.
+            "segment_open_actions": {s: e["open_actions"] for s, e in segments.items()},
         }
 
     @api.get("/v1/dashboard/customers")

@@ -18,6 +18,8 @@ best wins. Every candidate, winner or not, is recorded with its reason.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,6 +68,12 @@ SALES_CALL = "sales.call-customer"
 SEGMENT_BUDGET_SPENT = "segment-budget-spent"
 SUPPRESS_PROMOTIONS = "marketing.suppress-promotions"
 RESUME_PROMOTIONS = "marketing.resume-promotions"
+# A ``customer.<field>`` read in a play's condition (the facts that made the play fire).
+_CUSTOMER_FIELD = re.compile(r"\bcustomer\.(\w+)")
+# Facts every decision log entry keeps (what scoring and budgets turn on), beside those read.
+HEADLINE_FACTS = frozenset({"ltv", "segments"})
+# The decisions that chose an action and keep their facts: the last five of them.
+MAX_DECISIONS_WITH_FACTS = 5
 
 
 @dataclass(frozen=True)
@@ -574,3 +582,25 @@ def candidates(proposals: list[Proposal]) -> tuple[Candidate, ...]:
         )
         for p in ordered[:MAX_CANDIDATES]
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _fields_read(condition: str) -> frozenset[str]:
+    return frozenset(_CUSTOMER_FIELD.findall(condition)) | HEADLINE_FACTS
+
+
+def decision_facts(proposals: list[Proposal]) -> dict[str, Any]:
+    """The facts behind the chosen actions, for the customer's decision log (the 360 "why").
+
+    Taken from the action records' ``facts`` (the customer as the core saw it): the ones the
+    play's condition reads, and the customer's value and segments. Not all 25: the state is
+    parsed and written on every event. Chosen means won, or held out for the control group
+    (what would have been sent).
+    """
+    facts: dict[str, Any] = {}
+    for p in proposals:
+        if p.verdict not in (Verdict.WON, Verdict.HELD_OUT) or p.record is None:
+            continue
+        read = _fields_read(p.play.when)
+        facts.update((name, value) for name, value in p.record.data.facts.items() if name in read)
+    return dict(sorted(facts.items()))

@@ -247,7 +247,19 @@ def _decision_records(
         correlationid=trigger.correlation_id,
         causationid=trigger.id,
     )
-    state.decisions = [*state.decisions, log.data.model_dump(mode="json")][-MAX_DECISIONS:]
+    entry = log.data.model_dump(mode="json")
+    if facts := decide.decision_facts(proposals):
+        # In the state only, for the customer 360 view's "why" (the decision-log record has
+        # no facts; the actions carry them all), and for the last few decisions only.
+        entry["facts"] = facts
+        kept = 1
+        for older in reversed(state.decisions):
+            if "facts" in older:
+                if kept < decide.MAX_DECISIONS_WITH_FACTS:
+                    kept += 1
+                else:
+                    del older["facts"]
+    state.decisions = [*state.decisions, entry][-MAX_DECISIONS:]
     won = len(winners)
     _timeline(
         state,

@@ -40,7 +40,7 @@ function barChart(title, rows, unit = "", digits = 0) {
     const y = 22 + i * rowH, scale = (width - left - 50) / max;
     chart.append(svg("text", { x: 0, y: y + 13, "font-size": 11 }, r.label));
     chart.append(svg("rect", { x: left, y, height: rowH - 6, width: Math.max(1, (r.value ?? 0) * scale),
-      fill: r.colour || "#457b9d" }));
+      fill: r.colour || "#457b9d", "data-label": r.label, "data-value": r.value ?? "" }));
     if (r.low !== undefined && r.low !== null) {  // an interval is drawn from 0 at the least
       const mid = y + (rowH - 6) / 2;
       chart.append(svg("line", { x1: left + Math.max(0, r.low) * scale, x2: left + r.high * scale, y1: mid, y2: mid,
@@ -88,6 +88,16 @@ function budgetSpent(spentMinor, budget) {
     bar, ` ${fmt(spentMinor / 100)} (${fmt(share * 100)} %)`);
 }
 
+// Plays active for a segment: each play with actions open or accepted for its members now
+// (the three with most open actions shown, all of them in the tooltip).
+function activePlays(openByPlay) {
+  const plays = Object.entries(openByPlay).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const named = plays.map(([play, n]) => `${play} (${fmt(n)})`);
+  const more = plays.length > 3 ? `, +${plays.length - 3} more` : "";
+  return el("td", { class: "active-plays", "data-plays": plays.length, title: named.join(", ") },
+    plays.length ? `${plays.length}: ${named.slice(0, 3).join(", ")}${more}` : "–");
+}
+
 async function refreshFunnel() {
   const [funnel, segments] = await Promise.all([getJson("/v1/dashboard/funnel"), getJson("/v1/segments")]);
   const order = ["engage", "transact", "fulfil", "service"];
@@ -102,7 +112,7 @@ async function refreshFunnel() {
       el("td", {}, fmt(s.members)), el("td", {}, fmt((funnel.segment_value_minor[s.segment_id] || 0) / 100)),
       el("td", {}, s.budget ? fmt(s.budget.amount_minor / 100) : "–"),
       budgetSpent(funnel.segment_spend_minor[s.segment_id] || 0, s.budget),
-      el("td", {}, fmt(funnel.segment_plays[s.segment_id] || 0))));
+      activePlays(funnel.segment_open_actions[s.segment_id] || {})));
   }
   markLive("funnel", rows.some(r => r.value > 0));
 }
@@ -132,25 +142,30 @@ async function refreshRecent() {
   }
 }
 
-function customerKey(text) {
-  const t = text.trim();
-  if (t.includes(":")) return t;
-  if (t.includes("@")) return `email:${t.toLowerCase()}`;
-  if (t.startsWith("+")) return `phone:${t}`;
-  return t;
-}
-
+// What was typed goes to the API as it is: it tries a bare key as a customer id and as each
+// department system's id, and reads a bare e-mail or +phone as one (api.lookup_keys).
 async function showCustomer(key) {
   const card = document.getElementById("customer-card");
-  const path = `/v1/customers/${encodeURIComponent(key)}`;
-  let customer, decisions, timeline;
   try {
-    [customer, decisions, timeline] = await Promise.all(
-      [getJson(path), getJson(`${path}/decisions`), getJson(`${path}/timeline`)]);
-  } catch (error) {
-    card.replaceChildren(el("p", { class: "muted" }, `no customer found for ${key}`));
+    await renderCustomer(card, key.trim());
+  } catch (error) {  // say so rather than leave the last answer standing
+    card.replaceChildren(el("p", { class: "muted", id: "customer-missing" },
+      `customer "${key.trim()}" unavailable: ${error.message}`));
+  }
+}
+
+async function renderCustomer(card, key) {
+  const reply = await fetch(`/v1/customers/${encodeURIComponent(key)}`, { headers: { Accept: "application/json" } });
+  if (!reply.ok) {
+    const problem = await reply.json().catch(() => ({}));
+    card.replaceChildren(el("p", { class: "muted", id: "customer-missing" },
+      `no customer found for "${key}": ${problem.detail || reply.status}`));
     return;
   }
+  const customer = await reply.json();
+  // The rest by the customer id found: the same customer, whichever key was typed.
+  const byId = `/v1/customers/customer_id:${encodeURIComponent(customer.customer_id)}`;
+  const [decisions, timeline] = await Promise.all([getJson(`${byId}/decisions`), getJson(`${byId}/timeline`)]);
   const open = Object.values(customer.open_actions || {}).filter(a => ["open", "accepted"].includes(a.status));
   const owner = customer.owner ? `${customer.owner.department} / ${customer.owner.owner_id}` : "none";
   const health = `open cases ${Object.keys(customer.open_cases || {}).length}, CSAT ${customer.last_csat ?? "–"}, NPS ${customer.last_nps ?? "–"}`;
@@ -161,7 +176,13 @@ async function showCustomer(key) {
       list.append(el("li", {}, el("span", { class: `verdict-${c.verdict}` }, c.verdict), ` ${c.play_id}: ${c.action_type.split(".").slice(-3, -1).join(".")}`,
         ` (score ${fmt(c.score, 2)}) — ${c.reason}`));
     }
-    why.append(el("div", { class: "why" }, `${d.trigger_event_type.split(".").slice(2, -1).join(".")}${d.control_group ? " — control group" : ""}`), list);
+    why.append(el("div", { class: "why" }, `${d.trigger_event_type.split(".").slice(2, -1).join(".")}${d.control_group ? " — control group" : ""}`));
+    if (d.facts) {  // kept for the last few decisions with a chosen action
+      why.append(el("p", { class: "facts" }, "facts: ",
+        Object.entries(d.facts).map(([k, v]) =>
+          `${k} ${typeof v === "number" ? fmt(v, 2) : String(v).replaceAll(",", ", ")}`).join("; ")));
+    }
+    why.append(list);
   }
   const events = el("ul", { class: "why" });
   for (const t of timeline.timeline.slice(-10).reverse()) events.append(el("li", {}, `${t.at.slice(0, 19)} ${t.summary}`));
@@ -235,7 +256,7 @@ async function refresh() {
 
 document.getElementById("search").addEventListener("submit", event => {
   event.preventDefault();
-  showCustomer(customerKey(document.getElementById("search-input").value));
+  showCustomer(document.getElementById("search-input").value);
 });
 refresh();
 setInterval(refresh, POLL_MS);

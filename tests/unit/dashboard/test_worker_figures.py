@@ -1,0 +1,46 @@
+"""The figures the worker exports at scrape time: declines per play and reason, budgets."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from orchestrator.core.playbook import load_playbook
+from orchestrator.metrics import OrchestratorMetrics
+from orchestrator.observed import WorkerView
+
+
+def samples(metrics: OrchestratorMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_declines_and_segment_budgets_are_read_when_scraped() -> None:
+    playbook = load_playbook()
+    metrics = OrchestratorMetrics(playbook.plays)
+    view = WorkerView()
+    spent = {"new-lead": 12_345}
+    metrics.watch_worker(view, playbook.segments, lambda: spent)
+    budgeted = {s.id: s.budget for s in playbook.segments if s.budget is not None}
+    assert "new-lead" in budgeted
+    before = samples(metrics)
+    assert not [key for key in before if key[0] == "lifecycle_action_declines_total"]
+    assert before[("lifecycle_segment_budget_spent", (("segment", "new-lead"),))] == 123.45
+    assert before[("lifecycle_segment_budget", (("segment", "new-lead"),))] == (
+        budgeted["new-lead"].amount_minor / 100
+    )
+    # Unbudgeted segments are never charged: no series for them.
+    assert {labels[0][1] for name, labels in before if name == "lifecycle_segment_budget"} == set(
+        budgeted
+    )
+
+    view.play("hot-lead").declines[("sales", "no-capacity")] += 2
+    spent["new-lead"] = 20_000
+    after = samples(metrics)
+    key = (("department", "sales"), ("play", "hot-lead"), ("reason", "no-capacity"))
+    assert after[("lifecycle_action_declines_total", key)] == 2
+    assert after[("lifecycle_segment_budget_spent", (("segment", "new-lead"),))] == 200.0
