@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from company_simulator.cli import build_parser
-from lifecycle_admin.local_stack import simulator_arguments, time_scale
+from lifecycle_admin.local_stack import LABEL_WIDTH, simulator_arguments, time_scale
 from lifecycle_admin.stack import SERVICES
 from lifecycle_testing.kafka import KafkaBroker
 from lifecycle_testing.paths import REPOSITORY_ROOT
@@ -118,14 +118,19 @@ def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
     try:
         output = wait_for_line(log_path, "stack ready", runner, STACK_READY_TIMEOUT_S)
         ready_at = time.monotonic()
-        assert f"kafka       {kafka_broker.bootstrap_servers}" in output
+        assert f"{'kafka':<{LABEL_WIDTH}}{kafka_broker.bootstrap_servers}" in output
         # One speed for both: a simulated day per real minute, deadlines scaled to match.
-        assert "simulator   --days-per-minute 1 --sim-days 365 --rate 200" in output
+        assert (
+            f"{'simulator':<{LABEL_WIDTH}}--days-per-minute 1 --sim-days 365 --rate 200" in output
+        )
         assert "(orchestrator time scale 1440)" in output
         assert "DOWN" not in output
         for service in SERVICES:
             if service.is_installed():
-                assert f"http://127.0.0.1:{ports[service.port_env]}  [up  ]" in output
+                url = f"http://127.0.0.1:{ports[service.port_env]}"
+                # A name and its URL never run together ("orchestratorhttp://...").
+                assert f"{service.name} " in output
+                assert f"{url}  [up  ]" in output
 
         prometheus = f"http://127.0.0.1:{prometheus_port}"
         rules = poll_json(

@@ -55,6 +55,8 @@ class RunningProcess:
     health_path: str | None = "/healthz"
 
 
+# The start-up lines' first column: wide enough for "orchestrator" and "service-desk".
+LABEL_WIDTH = 14
 SIMULATOR_MODULE = "company_simulator.cli"
 # make run's speed: one simulated day per real minute. A company already running at t=0 fills
 # the dashboard in the first minute; the simulated year plays out in six hours. The one value
@@ -62,6 +64,11 @@ SIMULATOR_MODULE = "company_simulator.cli"
 SIMULATED_DAYS_PER_MINUTE = 1.0
 SIMULATOR_ARGUMENTS = ("--sim-days", "365", "--rate", "200")
 MINUTES_PER_DAY = 24 * 60
+
+
+def status_line(label: str, text: str) -> None:
+    """One line of the start-up table: a label column, then what it says."""
+    print(f"{label:<{LABEL_WIDTH}}{text}")
 
 
 def simulator_arguments() -> list[str]:
@@ -206,9 +213,10 @@ def run_local_stack(with_simulator: bool = True) -> int:
             bootstrap = result.stdout.strip().splitlines()[-1]
             started_kafka = True
         created = create_topics(bootstrap)
-        print(
-            f"kafka       {bootstrap}  ({sum(t.created for t in created)} topics created, "
-            f"{len(created)} in the registry)"
+        topics_created = sum(t.created for t in created)
+        status_line(
+            "kafka",
+            f"{bootstrap}  ({topics_created} topics created, {len(created)} in the registry)",
         )
 
         # The simulator's live and siloed summaries, read by the orchestrator's dashboard.
@@ -226,7 +234,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
         if keys is not None:
             service_env["DEPARTMENT_API_KEYS_FILE"] = str(keys[0])
             service_env["SIMULATOR_API_KEYS_FILE"] = str(keys[1])
-            print(f"api keys    {keys[1]}  (plain development keys, one per department)")
+            status_line("api keys", f"{keys[1]}  (plain development keys, one per department)")
         simulating = with_simulator and keys is not None and module_exists(SIMULATOR_MODULE)
         if simulating:
             # The orchestrator's deadlines run on the simulated company's clock.
@@ -281,12 +289,12 @@ def run_local_stack(with_simulator: bool = True) -> int:
                 )
             )
         else:
-            print("prometheus  not installed (make setup installs Debian's package)")
+            status_line("prometheus", "not installed (make setup installs Debian's package)")
 
         for entry in running:
             ok = _wait_http_ok(f"{entry.url}{entry.health_path}", entry.process, HEALTH_TIMEOUT_S)
             state = "up  " if ok else "DOWN"
-            print(f"{entry.name:<12}{entry.url}  [{state}]  log {entry.log_path}")
+            status_line(entry.name, f"{entry.url}  [{state}]  log {entry.log_path}")
             if not ok:
                 print(_tail(entry.log_path), file=sys.stderr)
         if simulating:
@@ -300,9 +308,10 @@ def run_local_stack(with_simulator: bool = True) -> int:
                 start_new_session=True,
             )
             running.append(RunningProcess("simulator", process, log_path, "", None))  # stops first
-            print(
-                f"simulator   {' '.join(simulator_arguments())}  (orchestrator time scale "
-                f"{service_env['ORCHESTRATOR_TIME_SCALE']})  log {log_path}"
+            scale = service_env["ORCHESTRATOR_TIME_SCALE"]
+            arguments = " ".join(simulator_arguments())
+            status_line(
+                "simulator", f"{arguments}  (orchestrator time scale {scale})  log {log_path}"
             )
         missing = [s.name for s in SERVICES if not s.is_installed()]
         if missing:
