@@ -149,3 +149,14 @@ def test_hand_off_hours_per_group_merge_across_workers() -> None:
     assert treated["handoff_hours"]["n"] == 2
     assert treated["handoff_hours"]["median"] == 3.0
     assert treated["handoff_hours"]["p90"] == 9.0
+
+
+def test_hand_off_hours_are_the_simulated_company_s_under_a_time_scale() -> None:
+    # Live against make run's company (1,440 simulated seconds per real second), a hand-off of
+    # 10 real seconds is 4 of the company's hours.
+    customer_a = customer("a")
+    customer_a.handoff_started_at = T0
+    customer_a.first_sales_contact_at = T0 + timedelta(seconds=10)
+    body = proof.report(proof.tally([customer_a], 0.0), 0.0, time_scale=1440)
+    assert body["time_scale"] == 1440
+    assert body["groups"]["treated"]["handoff_hours"]["median"] == 4.0

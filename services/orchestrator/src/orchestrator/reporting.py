@@ -190,7 +190,7 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
     async def proof_of_value() -> dict[str, Any]:
         exports = [proof.export(proof.tally(local_states(), share()))]
         exports += await from_other_workers("/internal/proof-tally")
-        body = proof.report(proof.merge(exports), share())
+        body = proof.report(proof.merge(exports), share(), settings.time_scale)
         body["simulation"] = simulation_summaries(settings.simulation_dir)
         return body
 

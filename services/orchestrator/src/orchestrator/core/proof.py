@@ -147,8 +147,12 @@ def median_interval(values: list[float], z: float = Z_95) -> dict[str, Any]:
     }
 
 
-def report(groups: dict[str, GroupTally], share: float) -> dict[str, Any]:
-    """Treated versus control: every measure per group, with counts and 95 % intervals."""
+def report(groups: dict[str, GroupTally], share: float, time_scale: float = 1.0) -> dict[str, Any]:
+    """Treated versus control: every measure per group, with counts and 95 % intervals.
+
+    Hand-off times are measured on the worker's clock; against a simulated company running
+    ``time_scale`` times faster (``ORCHESTRATOR_TIME_SCALE``) they are reported in its hours.
+    """
     measures: dict[str, dict[str, Any]] = {}
     for name, t in groups.items():
         n = t.customers
@@ -161,15 +165,20 @@ def report(groups: dict[str, GroupTally], share: float) -> dict[str, Any]:
             "conflicting_contacts": t.conflicting_contacts,
             "missed_deadlines_per_customer": mean_interval(t.missed_deadlines, t.missed_sq, n),
             "missed_deadlines": t.missed_deadlines,
-            "handoff_hours": _in_hours(median_interval(t.handoff_seconds)),
+            "handoff_hours": _in_hours(median_interval(t.handoff_seconds), time_scale),
             "handoffs_waiting": t.handoffs_waiting,
         }
-    return {"control_group_share": share, "confidence": 0.95, "groups": measures}
-
-
-def _in_hours(interval: dict[str, Any]) -> dict[str, Any]:
     return {
-        k: (round(v / 3600, 4) if isinstance(v, int | float) and k != "n" else v)
+        "control_group_share": share,
+        "confidence": 0.95,
+        "time_scale": time_scale,
+        "groups": measures,
+    }
+
+
+def _in_hours(interval: dict[str, Any], time_scale: float) -> dict[str, Any]:
+    return {
+        k: (round(v * time_scale / 3600, 4) if isinstance(v, int | float) and k != "n" else v)
         for k, v in interval.items()
     }
 
