@@ -293,10 +293,10 @@ class World:
 
     # -- engage -------------------------------------------------------------------------------
 
-    def _arrive(self, journey: Journey) -> Iterator[Step]:
+    def _captured(self, journey: Journey) -> OutgoingEvent:
+        """Marketing captures the contact: the first record of every lead."""
         c = journey.customer
-        self.tally.leads += 1
-        yield self._event(
+        return self._event(
             Department.MARKETING,
             marketing.ContactCaptured,
             marketing.ContactCapturedData(
@@ -308,6 +308,10 @@ class World:
                 ),
             ),
         )
+
+    def _arrive(self, journey: Journey) -> Iterator[Step]:
+        self.tally.leads += 1
+        yield self._captured(journey)
         self._schedule(self._later(journey, 6, 48), lambda: self._nurture(journey))
         self._schedule(self._later(journey, 24 * 5, 24 * 60), lambda: self._open_case(journey))
 
@@ -316,18 +320,7 @@ class World:
         c = journey.customer
         rng = journey.rng
         self.tally.leads += 1
-        yield self._event(
-            Department.MARKETING,
-            marketing.ContactCaptured,
-            marketing.ContactCapturedData(
-                customer=c.reference_for(Department.MARKETING),
-                lead_source=rng.choice(("web-form", "webinar", "referral", "trade-show")),
-                campaign_id="cmp-sim-acquisition",
-                profile=marketing.ContactProfile(
-                    given_name=c.given_name, family_name=c.family_name, company=c.company
-                ),
-            ),
-        )
+        yield self._captured(journey)
         journey.lead_score = rng.randint(50, self.behaviour.hot_lead_score - 2)
         if journey.lead_score >= self.behaviour.engaged_lead_score:
             journey.engaged_since = self.now
