@@ -69,25 +69,25 @@ def test_default_playbook_is_valid() -> None:
             "segments.yaml",
             "when: customer.ltv >= 100000.0 && !customer.churned",
             "when: customer.ltv >= && 1",
-            "segments.yaml:8: segments[0].when: invalid CEL",
+            "segments.yaml:{line}: segments[0].when: invalid CEL",
         ),
         (
             "plays.yaml",
             "trigger: {event: servicedesk.case.opened}",
             "trigger: {event: servicedesk.case.exploded}",
-            "plays.yaml:6: plays[0].trigger: Value error, unknown event type",
+            "plays.yaml:{line}: plays[0].trigger: Value error, unknown event type",
         ),
         (
             "plays.yaml",
             "type: servicedesk.prioritise-case",
             "type: servicedesk.fix-everything",
-            "plays.yaml:11: plays[0].actions[0]: Value error, unknown action type",
+            "plays.yaml:{line}: plays[0].actions[0]: Value error, unknown action type",
         ),
         (
             "plays.yaml",
             "priority: urgent\n",
             "priority: whenever\n",
-            "plays.yaml:12: plays[0].actions[0].priority: Input should be",
+            "plays.yaml:{line}: plays[0].actions[0].priority: Input should be",
         ),
         (
             "plays.yaml",
@@ -95,18 +95,23 @@ def test_default_playbook_is_valid() -> None:
             "trigger: {segment_entered: vip}",
             "unknown segment 'vip'",
         ),
-        ("policy.yaml", "window: 7d", "window: a week", "policy.yaml:10: frequency_caps[0].window"),
+        (
+            "policy.yaml",
+            "window: 7d",
+            "window: a week",
+            "policy.yaml:{line}: frequency_caps[0].window",
+        ),
         (
             "owners.yaml",
             "when: customer.churned",
             "when: shopper.churned",
-            "owners.yaml:4: rules[0].when: unknown variables ['shopper']",
+            "owners.yaml:{line}: rules[0].when: unknown variables ['shopper']",
         ),
         (
             "segments.yaml",
             "  - id: value-gold",
             "  - id: value-platinum",
-            "segments.yaml:9: segments[1].id: duplicate id 'value-platinum'",
+            "segments.yaml:{line}: segments[1].id: duplicate id 'value-platinum'",
         ),
     ],
 )
@@ -114,7 +119,11 @@ def test_invalid_playbook_names_file_line_and_field(
     tmp_path: Path, file: str, old: str, new: str, expected: str
 ) -> None:
     directory = copy_playbook(tmp_path)
+    # The problem names the line that was broken (the first place ``old`` stood).
+    original = (directory / file).read_text()
+    line = original.count("\n", 0, original.index(old)) + 1
     replace_in(directory / file, old, new)
+    expected = expected.format(line=line)
     assert any(expected in problem for problem in problems_of(directory)), problems_of(directory)
 
 
