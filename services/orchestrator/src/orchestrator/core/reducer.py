@@ -252,13 +252,9 @@ def _decision_records(
         # In the state only, for the customer 360 view's "why" (the decision-log record has
         # no facts; the actions carry them all), and for the last few decisions only.
         entry["facts"] = facts
-        kept = 1
-        for older in reversed(state.decisions):
-            if "facts" in older:
-                if kept < decide.MAX_DECISIONS_WITH_FACTS:
-                    kept += 1
-                else:
-                    del older["facts"]
+        with_facts = [older for older in state.decisions if "facts" in older]
+        for older in with_facts[: max(0, len(with_facts) - decide.MAX_DECISIONS_WITH_FACTS + 1)]:
+            del older["facts"]
     state.decisions = [*state.decisions, entry][-MAX_DECISIONS:]
     won = len(winners)
     _timeline(
