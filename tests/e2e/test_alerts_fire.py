@@ -47,8 +47,8 @@ from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker, started_broker
 from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.paths import REPOSITORY_ROOT
+from lifecycle_testing.playbooks import NOBODY_HELD_OUT, edited_playbook
 from lifecycle_testing.processes import free_port, get_json, poll_json
-from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
 
 __all__ = ["dev_keys", "start_service"]  # fixtures used below
 pytestmark = pytest.mark.kafka
@@ -76,16 +76,11 @@ def shortened_rules(target: Path) -> Path:
 
 def fast_playbook(target: Path) -> Path:
     """The default playbook, hot-lead hand-off deadline 3 s, everyone treated."""
-    shutil.copytree(DEFAULT_PLAYBOOK_DIR, target)
-    plays = target / "plays.yaml"
     marker = "      - type: sales.assign-owner\n        priority: high\n        deadline: 4h"
-    assert marker in plays.read_text()
-    plays.write_text(plays.read_text().replace(marker, marker.replace("4h", "3s"), 1))
-    policy = target / "policy.yaml"
-    policy.write_text(
-        policy.read_text().replace("control_group_share: 0.1", "control_group_share: 0")
+    return edited_playbook(
+        target,
+        {"plays.yaml": (marker, marker.replace("4h", "3s")), "policy.yaml": NOBODY_HELD_OUT},
     )
-    return target
 
 
 @pytest.fixture
