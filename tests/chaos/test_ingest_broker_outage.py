@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 import urllib.request
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +20,6 @@ from chaos.ingest import IngestClients, customer_id_of, deal_won, event_ids_on_t
 from chaos.poison import group_lag
 from integration.departments.service_helpers import DevKeys, ServiceProcess
 
-from lifecycle_admin.kafka_admin import create_topics
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS, events_topic_for
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker
@@ -37,12 +35,9 @@ LAG = re.compile(r"^lifecycle_consumer_lag\{([^}]*)\} (\S+)$", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
-def namespace(own_broker: LocalBroker) -> KafkaNamespace:
+def namespace(own_namespace: KafkaNamespace) -> KafkaNamespace:
     """The registry topics on this module's own broker (overrides the suite's namespace)."""
-    token = uuid.uuid4().hex[:10]
-    prefix = f"outage-{token}."
-    create_topics(own_broker.bootstrap_servers, prefix=prefix)
-    return KafkaNamespace(own_broker.bootstrap_servers, prefix, f"outage-group-{token}")
+    return own_namespace
 
 
 def consumer_lag(worker: Worker) -> dict[str, float]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
+import faust
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faust.contrib.asgi import bind_to_running_loop
@@ -33,6 +35,8 @@ log = logging.getLogger("orchestrator.api")
 ROUTED_HEADER = "X-Orchestrator-Routed"
 MAX_ALIAS_HOPS = 8
 MAX_ROUTING_HOPS = 3
+# Exit status of a worker whose stop outlived ORCHESTRATOR_STOP_TIMEOUT_S (EX_SOFTWARE).
+STOP_TIMED_OUT_EXIT_CODE = 70
 # OpenAPI links (stateful clients, tests/chaos/test_schemathesis.py): a customer's record leads
 # to its timeline and decisions by the customer id it answers with.
 CUSTOMER_LINKS = {
@@ -93,6 +97,27 @@ def _normalised(kind: IdentifierKind, value: str) -> str:
     return value
 
 
+async def stop_within(app: faust.App, timeout_s: float) -> None:
+    """Stop the faust app; exit the process when that takes longer than ``timeout_s``.
+
+    With Kafka gone, faust's stop waits a minute per consumer thread and can wait for good on a
+    client retrying a dead broker, so a worker told to stop would live on until SIGKILL. Exiting
+    here is no worse than that SIGKILL: offsets not committed are read again by the next owner.
+    """
+    stopping = asyncio.ensure_future(app.stop())
+    # asyncio.wait, not wait_for: wait_for would also wait for the cancelled stop to unwind.
+    done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
+    if done:
+        return
+    log.error(
+        "orchestrator did not stop in time; exiting without a clean stop",
+        extra={"stop_timeout_s": timeout_s, "exit_code": STOP_TIMED_OUT_EXIT_CODE},
+    )
+    logging.shutdown()
+    # The consumer threads are not daemons: a normal exit would wait for them to finish.
+    os._exit(STOP_TIMED_OUT_EXIT_CODE)
+
+
 def create_api(topology: Topology) -> FastAPI:
     """The FastAPI app; its lifespan starts and stops the faust app on the same loop."""
     app = topology.app
@@ -109,7 +134,7 @@ def create_api(topology: Topology) -> FastAPI:
         finally:
             if not starting.done():
                 starting.cancel()
-            await app.stop()
+            await stop_within(app, topology.settings.stop_timeout_s)
 
     api = FastAPI(title="Customer lifecycle orchestrator", lifespan=lifespan)
 

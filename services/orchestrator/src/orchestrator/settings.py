@@ -27,6 +27,9 @@ class OrchestratorSettings(BaseSettings):
     # Simulated seconds per real second: the playbook's durations are divided by it, so deadlines
     # keep pace with a simulated company running faster than the wall clock (make run sets it).
     time_scale: float = Field(default=1.0, gt=0, alias="ORCHESTRATOR_TIME_SCALE")
+    # A stop (SIGTERM) that takes longer exits the process anyway: with Kafka unreachable faust's
+    # own stop can hang; below Kubernetes' default 30 s grace, so the exit is ours and logged.
+    stop_timeout_s: float = Field(default=20.0, gt=0, alias="ORCHESTRATOR_STOP_TIMEOUT_S")
     replication_factor: int | None = Field(
         default=None, ge=1, alias="ORCHESTRATOR_REPLICATION_FACTOR"
     )
