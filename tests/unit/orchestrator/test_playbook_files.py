@@ -16,6 +16,7 @@ from orchestrator.core.playbook import (
     parse_duration,
 )
 from orchestrator.core.state import CustomerState
+from orchestrator.core.timescale import WALL_CLOCK
 
 
 def copy_playbook(tmp_path: Path) -> Path:
@@ -165,7 +166,7 @@ def test_ltv_worked_example() -> None:
         first_purchase_at=NOW - timedelta(days=365),
         open_opportunities={"opp-1": 1_000_000},
     )
-    assert predicted_lifetime_value_minor(state, NOW) == 3_500_000
+    assert predicted_lifetime_value_minor(state, NOW, WALL_CLOCK) == 3_500_000
 
 
 @pytest.mark.parametrize(
@@ -185,14 +186,14 @@ def test_retention_probability_moves_with_health(
     changes: dict[str, object], expected: float
 ) -> None:
     state = CustomerState.model_validate({"customer_id": "c-1", **changes})
-    assert retention_probability(state, NOW) == pytest.approx(expected)
+    assert retention_probability(state, NOW, WALL_CLOCK) == pytest.approx(expected)
 
 
 def test_ltv_of_a_prospect_is_its_weighted_pipeline() -> None:
     state = CustomerState(
         customer_id="c-1", currency="EUR", open_opportunities={"a": 100_000, "b": 50_000}
     )
-    assert predicted_lifetime_value_minor(state, NOW) == 45_000
+    assert predicted_lifetime_value_minor(state, NOW, WALL_CLOCK) == 45_000
 
 
 def test_ltv_spreads_revenue_over_the_years() -> None:
@@ -203,4 +204,4 @@ def test_ltv_spreads_revenue_over_the_years() -> None:
         purchases=2,
         first_purchase_at=NOW - timedelta(days=730),
     )
-    assert predicted_lifetime_value_minor(state, NOW) == 3_200_000
+    assert predicted_lifetime_value_minor(state, NOW, WALL_CLOCK) == 3_200_000

@@ -1,17 +1,26 @@
-"""Given a time scale, every duration of the playbook is divided by it and nothing else changes."""
+"""Given a time scale, every duration of the playbook is divided by it, its calendar counts
+days that much faster, and nothing else changes."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
+from unit.orchestrator.conftest import T0, EventFactory
+from unit.orchestrator.test_plays import DESK, actions, feed
 
+from orchestrator.core.engine import LocalEngine
+from orchestrator.core.ltv import predicted_lifetime_value_minor
 from orchestrator.core.playbook import (
     Playbook,
     load_playbook,
     parse_duration,
     scaled_duration,
 )
+from orchestrator.core.state import CustomerState
+from orchestrator.core.timescale import WALL_CLOCK, Calendar
+from orchestrator.core.views import customer_view
 from orchestrator.settings import OrchestratorSettings
 
 MAKE_RUN_SCALE = 1440.0  # one simulated day per real minute
@@ -75,6 +84,58 @@ def test_scaling_keeps_everything_but_the_durations() -> None:
     assert scaled.policy.control_group_share == shipped.policy.control_group_share
     # The original is untouched (frozen specs, copied).
     assert durations(shipped) == durations(load_playbook())
+    assert shipped.calendar == WALL_CLOCK
+    assert scaled.calendar == Calendar(MAKE_RUN_SCALE)
+    assert scaled.time_scaled(2).calendar == Calendar(2 * MAKE_RUN_SCALE)
+
+
+def test_day_counts_follow_the_calendar() -> None:
+    state = CustomerState(customer_id="c-1")
+    state.complaints = [T0]
+    state.first_purchase_at = T0
+    state.last_engaged_at = T0
+    thirty_one_minutes_on = T0 + timedelta(minutes=31, seconds=30)
+
+    simulated = customer_view(state, thirty_one_minutes_on, Calendar(MAKE_RUN_SCALE))
+    real = customer_view(state, thirty_one_minutes_on, WALL_CLOCK)
+
+    for fact in ("days_since_complaint", "days_since_first_purchase", "days_since_engaged"):
+        assert (simulated[fact], real[fact]) == (31, 0), fact
+    assert simulated["complaints_90d"] == real["complaints_90d"] == 1
+    ninety_minutes_on = T0 + timedelta(minutes=90)
+    assert customer_view(state, ninety_minutes_on, Calendar(MAKE_RUN_SCALE))["complaints_90d"] == 0
+    assert customer_view(state, ninety_minutes_on, WALL_CLOCK)["complaints_90d"] == 1
+
+
+def test_the_value_model_spreads_revenue_over_simulated_years() -> None:
+    state = CustomerState(customer_id="c-1")
+    state.revenue_to_date_minor = 2_400_000
+    state.first_purchase_at = T0
+    two_simulated_years_on = T0 + timedelta(days=2 * 365) / MAKE_RUN_SCALE
+    simulated = predicted_lifetime_value_minor(
+        state, two_simulated_years_on, Calendar(MAKE_RUN_SCALE)
+    )
+    real = predicted_lifetime_value_minor(state, two_simulated_years_on, WALL_CLOCK)
+    # Half the annual value after two years; under a year counts as one (docs: the model).
+    assert simulated * 2 == pytest.approx(real, abs=2)
+
+
+def test_promotions_resume_30_simulated_days_after_a_complaint(
+    playbook: Playbook, make_event: EventFactory
+) -> None:
+    # A complaint stops promotions; its case is resolved 31 real minutes later.
+    events = [
+        make_event("servicedesk.complaint.received", DESK, at=T0),
+        make_event("servicedesk.case.resolved", DESK, at=T0 + timedelta(minutes=31)),
+    ]
+    resumed = ("marketing.resume-promotions", "urgent-case-resolved")
+
+    real = feed(LocalEngine(playbook), events)
+    scaled = dataclasses.replace(playbook, calendar=Calendar(MAKE_RUN_SCALE))
+    simulated = feed(LocalEngine(scaled), events)
+
+    assert resumed in actions(simulated)  # 31 simulated days on
+    assert resumed not in actions(real)  # 31 minutes on
 
 
 def test_a_scale_of_one_is_the_playbook_itself() -> None:

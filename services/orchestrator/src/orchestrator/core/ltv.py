@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from orchestrator.core.state import CustomerState
+from orchestrator.core.timescale import Calendar
 
 BASE_RETENTION = 0.8
 DISCOUNT_RATE = 0.1
@@ -26,12 +27,12 @@ COMPLAINT_WINDOW = timedelta(days=90)
 YEAR = timedelta(days=365)
 
 
-def retention_probability(state: CustomerState, now: datetime) -> float:
+def retention_probability(state: CustomerState, now: datetime, calendar: Calendar) -> float:
     """The yearly probability that the customer stays, from their health signals."""
     if state.churned_at is not None:
         return 0.0
     r = BASE_RETENTION
-    if any(now - at <= COMPLAINT_WINDOW for at in state.complaints):
+    if any(calendar.elapsed(at, now) <= COMPLAINT_WINDOW for at in state.complaints):
         r -= 0.15
     if state.open_urgent_cases() > 0:
         r -= 0.1
@@ -43,13 +44,14 @@ def retention_probability(state: CustomerState, now: datetime) -> float:
     return min(0.95, max(0.05, r))
 
 
-def predicted_lifetime_value_minor(state: CustomerState, now: datetime) -> int:
-    """The customer's predicted lifetime value in minor units of their currency."""
+def predicted_lifetime_value_minor(state: CustomerState, now: datetime, calendar: Calendar) -> int:
+    """The customer's predicted lifetime value in minor units of their currency (years and the
+    complaint window on the playbook's calendar)."""
     pipeline = sum(state.open_opportunities.values())
     value = PIPELINE_WEIGHT * pipeline
     if state.revenue_to_date_minor > 0 and state.first_purchase_at is not None:
-        years = max(1.0, (now - state.first_purchase_at) / YEAR)
+        years = max(1.0, calendar.elapsed(state.first_purchase_at, now) / YEAR)
         annual = state.revenue_to_date_minor / years
-        r = retention_probability(state, now)
+        r = retention_probability(state, now, calendar)
         value += annual * r / (1 + DISCOUNT_RATE - r)
     return round(value)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from lifecycle_schemas.catalogue import ACTION_TYPES, DEPARTMENT_EVENT_TYPES, department_of
 from lifecycle_schemas.envelope import TYPE_PREFIX
 from lifecycle_schemas.vocabulary import ActionPriority, HandoffKind
+from orchestrator.core.timescale import WALL_CLOCK, Calendar
 
 PLAYBOOK_FILES = ("segments.yaml", "plays.yaml", "policy.yaml", "owners.yaml")
 DEFAULT_PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbook"
@@ -269,6 +270,8 @@ class Playbook:
     policy: PolicySpec
     owner_rules: tuple[OwnerRule, ...]
     expressions: dict[str, Expression] = field(default_factory=dict)
+    # The customers' calendar: simulated days under ORCHESTRATOR_TIME_SCALE (time_scaled).
+    calendar: Calendar = WALL_CLOCK
 
     def expression(self, source: str) -> Expression:
         """The compiled expression for a source text that the playbook holds."""
@@ -300,7 +303,9 @@ class Playbook:
         a simulated company running 1440 times faster than the wall clock, a 1h deadline is
         2.5 real seconds, so the orchestrator's real clock keeps the simulation's deadlines.
         Action deadlines and expiries, owner hand-off deadlines and frequency-cap windows are
-        all the durations a playbook has. ``factor == 1`` returns the playbook unchanged.
+        all the durations a playbook has; its calendar counts days since and until things
+        (``customer.days_since_complaint``, the value model's windows) ``factor`` times faster.
+        ``factor == 1`` returns the playbook unchanged.
         """
         if factor <= 0:
             raise ValueError(f"a time scale must be > 0, not {factor}")
@@ -343,6 +348,7 @@ class Playbook:
             policy=policy,
             owner_rules=owner_rules,
             expressions=self.expressions,
+            calendar=Calendar(self.calendar.time_scale * factor),
         )
 
 

@@ -48,7 +48,13 @@ from orchestrator.core.state import (
     CustomerState,
     TimelineEntry,
 )
-from orchestrator.core.views import build_context, customer_view, event_view
+from orchestrator.core.timescale import Calendar
+from orchestrator.core.views import (
+    COMPLAINT_WINDOW_DAYS,
+    build_context,
+    customer_view,
+    event_view,
+)
 
 _STAGE_RANK = {"not-started": 0, "stalled": 1, "active": 2, "completed": 3}
 
@@ -182,10 +188,10 @@ def _reevaluate(
     """Value, segments, owner, plays, arbitration and the profile, after a state change."""
     records: list[Any] = list(extra or [])
     control = in_control_group(state.customer_id, playbook.policy.control_group_share)
-    state.predicted_ltv_minor = predicted_lifetime_value_minor(state, now)
+    state.predicted_ltv_minor = predicted_lifetime_value_minor(state, now, playbook.calendar)
     event_map = event or {"type": short_type(trigger.type), "id": trigger.id}
     fields = playbook.customer_fields
-    customer = customer_view(state, now)
+    customer = customer_view(state, now, playbook.calendar)
     context = build_context(customer, event_map, fields)
     segments_before = list(state.segments)
     entered, exited, segment_records = decide.segment_changes(
@@ -195,7 +201,7 @@ def _reevaluate(
     if state.segments != segments_before:
         # Segments are all segment_changes changes: otherwise the view (and its CEL context,
         # a fifth of the core's time) would be built again the same.
-        customer = customer_view(state, now)
+        customer = customer_view(state, now, playbook.calendar)
         context = build_context(customer, event_map, fields)
     records.extend(decide.owner_change(state, playbook, context, now, trigger))
     if sales_contact:
@@ -219,7 +225,7 @@ def _reevaluate(
         if proposals:
             records.extend(_decision_records(state, proposals, now, trigger, control))
     decisions: list[Decision] = [Publish(r) for r in records]
-    decisions.extend(_profile(state, now, trigger, control))
+    decisions.extend(_profile(state, now, playbook.calendar, trigger, control))
     return decisions
 
 
@@ -269,7 +275,11 @@ def _decision_records(
 
 
 def _profile(
-    state: CustomerState, now: datetime, trigger: decide.Trigger, control: bool
+    state: CustomerState,
+    now: datetime,
+    calendar: Calendar,
+    trigger: decide.Trigger,
+    control: bool,
 ) -> list[Decision]:
     """The customer's profile record, when it differs from the last one published.
 
@@ -292,7 +302,11 @@ def _profile(
         "stages": state.stages,
         "health": {
             "open_cases": _cases_by_priority(state),
-            "open_complaints": sum(1 for at in state.complaints if (now - at).days < 90),
+            "open_complaints": sum(
+                1
+                for at in state.complaints
+                if calendar.days_between(at, now) < COMPLAINT_WINDOW_DAYS
+            ),
             "last_csat": state.last_csat,
             "last_nps": state.last_nps,
             "sentiment": state.sentiment,

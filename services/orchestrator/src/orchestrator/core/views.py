@@ -17,6 +17,7 @@ import cel
 from lifecycle_schemas.vocabulary import CURRENCY_EXPONENTS, Money
 from orchestrator.core.playbook import short_type
 from orchestrator.core.state import CustomerState
+from orchestrator.core.timescale import Calendar
 
 # "Never happened" for day counters: far enough away that any window comparison is false.
 NEVER_DAYS = 100_000
@@ -29,12 +30,16 @@ def major_units(amount_minor: int, currency: str | None) -> float:
     return float(amount_minor) / float(10**exponent)
 
 
-def _days_since(moment: datetime | None, now: datetime) -> int:
-    return NEVER_DAYS if moment is None else max(0, (now - moment).days)
+def customer_view(state: CustomerState, now: datetime, calendar: Calendar) -> dict[str, Any]:
+    """The ``customer`` variable of every expression (documented in docs/orchestrator.md).
 
+    Day counts are on the playbook's calendar (simulated days under a time scale). A renewal
+    date is a department's calendar date, so the days until it are plain days either way.
+    """
 
-def customer_view(state: CustomerState, now: datetime) -> dict[str, Any]:
-    """The ``customer`` variable of every expression (documented in docs/orchestrator.md)."""
+    def days_since(moment: datetime | None) -> int:
+        return NEVER_DAYS if moment is None else max(0, calendar.days_between(moment, now))
+
     currency = state.currency
     identifiers: dict[str, str] = {}
     for identifier in state.identifiers:
@@ -52,17 +57,17 @@ def customer_view(state: CustomerState, now: datetime) -> dict[str, Any]:
         "open_cases": len(state.open_cases),
         "open_urgent_cases": state.open_urgent_cases(),
         "complaints_90d": sum(
-            1 for at in state.complaints if (now - at).days < COMPLAINT_WINDOW_DAYS
+            1 for at in state.complaints if calendar.days_between(at, now) < COMPLAINT_WINDOW_DAYS
         ),
-        "days_since_complaint": _days_since(last_complaint, now),
+        "days_since_complaint": days_since(last_complaint),
         "last_csat": state.last_csat if state.last_csat is not None else 0,
         "last_nps": state.last_nps if state.last_nps is not None else -1,
         "sentiment": state.sentiment if state.sentiment is not None else 0.0,
         "lead_score": state.lead_score if state.lead_score is not None else 0,
         "lead_qualified": state.lead_qualified,
-        "days_since_engaged": _days_since(state.last_engaged_at, now),
-        "days_since_first_purchase": _days_since(state.first_purchase_at, now),
-        "days_since_last_purchase": _days_since(state.last_purchase_at, now),
+        "days_since_engaged": days_since(state.last_engaged_at),
+        "days_since_first_purchase": days_since(state.first_purchase_at),
+        "days_since_last_purchase": days_since(state.last_purchase_at),
         "days_to_renewal": (
             (state.renewal_due_at - now).days if state.renewal_due_at is not None else NEVER_DAYS
         ),
