@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from lifecycle_admin.kafka_admin import create_topics
 from lifecycle_schemas.codec import KAFKA_HEADERS, decode_record, encode_record, kafka_key
@@ -116,27 +116,44 @@ class Kafka:
     def read(
         self, topics: list[str], accept: Callable[[list[Any]], bool], timeout_s: float = 30.0
     ) -> list[Any]:
-        """Every record on ``topics`` (from the start) until ``accept(records)`` holds."""
+        """Every record on ``topics`` (from the start) until ``accept(records)`` holds.
+
+        Partitions are assigned explicitly: a group-less ``subscribe`` assigns them only from a
+        metadata answer, and once (under load) such a reader saw nothing for 30 s. A timeout
+        says where the reader stood against the log ends.
+        """
         consumer = KafkaConsumer(
-            *[self.namespace.prefix + t for t in topics],
             bootstrap_servers=self.namespace.bootstrap_servers,
-            auto_offset_reset="earliest",
             enable_auto_commit=False,
-            group_id=None,
             consumer_timeout_ms=500,
         )
         records: list[Any] = []
         deadline = time.monotonic() + timeout_s
         try:
+            partitions = [
+                TopicPartition(self.namespace.prefix + topic, partition)
+                for topic in topics
+                for partition in consumer.partitions_for_topic(self.namespace.prefix + topic) or ()
+            ]
+            assert partitions, f"no partitions found for {topics}"
+            consumer.assign(partitions)
+            consumer.seek_to_beginning()
             while time.monotonic() < deadline:
                 for message in consumer:
                     records.append(message)
                 if accept(records):
                     return records
+            ends = consumer.end_offsets(partitions)
+            behind = {
+                f"{tp.topic}[{tp.partition}]": (consumer.position(tp), end)
+                for tp, end in ends.items()
+                if consumer.position(tp) != end
+            }
         finally:
             consumer.close()
         raise AssertionError(
-            f"expected records did not arrive within {timeout_s}s; got {len(records)} records"
+            f"expected records did not arrive within {timeout_s}s; got {len(records)} records; "
+            f"partitions not read to their end (position, end): {behind or 'none'}"
         )
 
     def customer_who_bought(self, tag: str) -> tuple[dict[str, str], str]:
