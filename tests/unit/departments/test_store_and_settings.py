@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 
 from department_kit.actions import ActionStatus
+from department_kit.cli import main as department_main
 from department_kit.settings import load_settings
 from department_kit.store import AcceptedEvent, DepartmentStore, WebhookState
 from lifecycle_schemas.catalogue import AnyAction, action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
+from sales_service.department import SPEC as SALES
+from service_kit.settings_errors import BAD_SETTINGS_EXIT_CODE
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -116,3 +119,20 @@ def test_settings_defaults_are_safe_for_a_local_run(monkeypatch: pytest.MonkeyPa
     assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
     assert settings.inbox_database == "sqlite:///.cache/marketing/inbox.sqlite3"
     assert (settings.max_batch_events, settings.max_body_bytes) == (500, 1024 * 1024)
+
+
+def test_a_service_with_bad_settings_names_each_variable_and_no_value(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEPARTMENT_MAX_BATCH_EVENTS", "lots")
+    monkeypatch.setenv("LIFECYCLE_SHREDDING", "true")
+    monkeypatch.setenv("LIFECYCLE_SHREDDING_SECRET", "tiny-secret")  # under 16 characters
+    assert department_main(SALES, ["serve"]) == BAD_SETTINGS_EXIT_CODE
+    printed = capsys.readouterr()
+    assert printed.err.splitlines() == [
+        "DEPARTMENT_MAX_BATCH_EVENTS: Input should be a valid integer, unable to parse string as"
+        " an integer",
+        "LIFECYCLE_SHREDDING_SECRET: Value should have at least 16 items after validation, not 11",
+        "2 problem(s) in the settings of the sales service (docs/configuration.md)",
+    ]
+    assert "tiny-secret" not in printed.out + printed.err

@@ -8,20 +8,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
 from department_kit.app import create_app
 from department_kit.backfill import run_import
 from department_kit.department import DepartmentSpec
 from department_kit.runtime import DepartmentRuntime
-from department_kit.settings import load_settings
+from department_kit.settings import DepartmentSettings, load_settings
 from service_kit.logs import configure_logging
+from service_kit.settings_errors import report_bad_settings
 
 logger = logging.getLogger(__name__)
 
 
-def serve(spec: DepartmentSpec) -> int:
+def serve(spec: DepartmentSpec, settings: DepartmentSettings) -> int:
     """Run the HTTP service in this process until SIGINT/SIGTERM (then shut down gracefully)."""
-    settings = load_settings(spec.department)
     configure_logging(settings.log_level)
     runtime = DepartmentRuntime(spec, settings)
     if not runtime.keys.entries:
@@ -42,9 +43,8 @@ def serve(spec: DepartmentSpec) -> int:
     return 0
 
 
-def import_events(spec: DepartmentSpec, path: Path) -> int:
+def import_events(spec: DepartmentSpec, settings: DepartmentSettings, path: Path) -> int:
     """Backfill: publish the events of an NDJSON or CSV file."""
-    settings = load_settings(spec.department)
     configure_logging("WARNING")
     runtime = DepartmentRuntime(spec, settings)
     try:
@@ -62,8 +62,12 @@ def main(spec: DepartmentSpec, argv: Sequence[str] | None = None) -> int:
     importer = commands.add_parser("import", help="publish historic events from NDJSON or CSV")
     importer.add_argument("file", type=Path)
     arguments = parser.parse_args(argv)
-    if arguments.command == "serve":
-        return serve(spec)
-    if not arguments.file.is_file():
+    if arguments.command == "import" and not arguments.file.is_file():
         parser.error(f"no such file: {arguments.file}")
-    return import_events(spec, arguments.file)
+    try:
+        settings = load_settings(spec.department)
+    except ValidationError as error:
+        return report_bad_settings(error, f"the {name} service")
+    if arguments.command == "serve":
+        return serve(spec, settings)
+    return import_events(spec, settings, arguments.file)

@@ -33,6 +33,8 @@ def serve() -> int:
     """Run the faust worker with its HTTP API until interrupted."""
     # Imported here so that check and replay start without faust, Kafka or uvicorn.
     import uvicorn
+    from aiokafka.errors import KafkaConnectionError
+    from pydantic import ValidationError
 
     from orchestrator.api import create_api
     from orchestrator.kafka_setup import prepare_cluster
@@ -40,20 +42,35 @@ def serve() -> int:
     from orchestrator.settings import load_settings
     from orchestrator.streaming import Topology
     from service_kit.logs import configure_logging
+    from service_kit.settings_errors import report_bad_settings
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        return report_bad_settings(error, "the orchestrator")
     configure_logging(settings.log_level)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("faust").setLevel(logging.WARNING)
     logging.getLogger("mode").setLevel(logging.WARNING)
-    playbook = load_playbook(settings.playbook_dir).time_scaled(settings.time_scale)
-    replication = asyncio.run(
-        prepare_cluster(
-            settings.kafka_bootstrap_servers,
-            settings.lifecycle_topic_prefix,
-            settings.replication_factor,
+    try:
+        playbook = load_playbook(settings.playbook_dir).time_scaled(settings.time_scale)
+    except PlaybookError as error:
+        return _report_playbook_problems(error, settings.playbook_dir)
+    try:
+        replication = asyncio.run(
+            prepare_cluster(
+                settings.kafka_bootstrap_servers,
+                settings.lifecycle_topic_prefix,
+                settings.replication_factor,
+            )
         )
-    )
+    except KafkaConnectionError as error:
+        # One clear line instead of a traceback; a supervisor restarts the worker.
+        log.error(
+            "cannot reach Kafka",
+            extra={"bootstrap_servers": settings.kafka_bootstrap_servers, "error": str(error)},
+        )
+        return 1
     topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), replication)
     api = create_api(topology)
     log.info(
@@ -71,15 +88,19 @@ def serve() -> int:
     return 0
 
 
+def _report_playbook_problems(error: PlaybookError, directory: Path) -> int:
+    for problem in error.problems:
+        print(problem, file=sys.stderr)
+    print(f"{len(error.problems)} problem(s) in {directory}", file=sys.stderr)
+    return 1
+
+
 def check(directory: Path) -> int:
     """Validate a playbook directory and dry-run it over the contract examples."""
     try:
         playbook = load_playbook(directory)
     except PlaybookError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        print(f"{len(error.problems)} problem(s) in {directory}", file=sys.stderr)
-        return 1
+        return _report_playbook_problems(error, directory)
     invalid = _dry_run_problems(playbook)
     for line in invalid:
         print(line, file=sys.stderr)
