@@ -60,6 +60,10 @@ def test_the_page_loads_nothing_from_another_host() -> None:
         assert f'data-view="{view}"' in html
 
 
+# Current spend keys of the budgeted segments (Playbook.current_budget_keys): "loyal" renews.
+BUDGET_KEYS = {"value-gold": "value-gold", "onboarding": "onboarding", "loyal@20451": "loyal"}
+
+
 def test_portfolio_sums_value_budget_spent_and_open_plays_per_segment_over_workers() -> None:
     first = CustomerState.new("c-1")
     first.identifiers = [Identifier(kind="email", value="a@example.com", first_seen=T0)]
@@ -78,22 +82,27 @@ def test_portfolio_sums_value_budget_spent_and_open_plays_per_segment_over_worke
     second.identifiers = [Identifier(kind="email", value="b@example.com", first_seen=T0)]
     second.segments = ["value-gold"]
     second.revenue_to_date_minor = 2_000
-    second.segment_spend_minor = {"value-gold": 50}
+    # A renewing budget's earlier period, and a segment the playbook no longer has: not shown.
+    second.segment_spend_minor = {"value-gold": 50, "loyal@20450": 30, "retired": 70}
     second.open_actions = {"b-1": open_action("b-1", "at-risk-outreach", ActionStatus.OPEN)}
-    worker_one = portfolio_tally([first, merged_away])
+    worker_one = portfolio_tally([first, merged_away], BUDGET_KEYS)
     active = {"at-risk-outreach": 1, "complaint-retention": 1}
     assert worker_one == {
         "value-gold": {"value_minor": 1_000, "spend_minor": 500, "open_actions": active},
         "at-risk": {"value_minor": 1_000, "spend_minor": 0, "open_actions": active},
         "onboarding": {"value_minor": 0, "spend_minor": 200, "open_actions": {}},
     }
-    total = merge_portfolios([worker_one, json.loads(json.dumps(portfolio_tally([second])))])
+    total = merge_portfolios(
+        [worker_one, json.loads(json.dumps(portfolio_tally([second], BUDGET_KEYS)))]
+    )
     assert total["value-gold"] == {
         "value_minor": 3_000,
         "spend_minor": 550,
         "open_actions": {"at-risk-outreach": 2, "complaint-retention": 1},
     }
     assert total["onboarding"] == {"value_minor": 0, "spend_minor": 200, "open_actions": {}}
+    assert "loyal" not in total
+    assert "retired" not in total
 
 
 def open_action(action_id: str, play_id: str, status: ActionStatus) -> OpenAction:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.core.playbook import load_playbook
+from orchestrator.core.playbook import budget_key, load_playbook
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
 
@@ -44,3 +46,19 @@ def test_declines_and_segment_budgets_are_read_when_scraped() -> None:
     key = (("department", "sales"), ("play", "hot-lead"), ("reason", "no-capacity"))
     assert after[("lifecycle_action_declines_total", key)] == 2
     assert after[("lifecycle_segment_budget_spent", (("segment", "new-lead"),))] == 200.0
+
+
+def test_a_renewing_budget_exports_its_current_periods_spend() -> None:
+    shipped = load_playbook()
+    segments = tuple(
+        s.model_copy(update={"budget": s.budget.model_copy(update={"period": "1d"})})
+        if s.id == "new-lead" and s.budget is not None
+        else s
+        for s in shipped.segments
+    )
+    new_lead = next(s for s in segments if s.id == "new-lead")
+    today = budget_key(new_lead, datetime.now(UTC))
+    yesterday = budget_key(new_lead, datetime.now(UTC) - timedelta(days=1))
+    metrics = OrchestratorMetrics(shipped.plays)
+    metrics.watch_worker(WorkerView(), segments, lambda: {yesterday: 90_000, today: 1_500})
+    assert samples(metrics)[("lifecycle_segment_budget_spent", (("segment", "new-lead"),))] == 15.0

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from department_kit.actions import OutcomeRequest, build_outcome
 from lifecycle_schemas.outputs import DecisionRecorded
 from orchestrator.core.engine import LocalEngine, published
-from orchestrator.core.playbook import BudgetSpec, Playbook, short_type
+from orchestrator.core.playbook import (
+    BudgetSpec,
+    OwnerSpec,
+    Playbook,
+    SegmentSpec,
+    budget_key,
+    short_type,
+)
 from orchestrator.core.reducer import merge_states
 from orchestrator.core.state import CustomerState
 
@@ -19,6 +28,8 @@ CRM = {"crm_account_id": "crm-1", "email": "ann@example.com"}
 MKT = {"marketing_contact_id": "hs-1", "email": "ann@example.com"}
 BIG_DEAL = {"amount": {"amount_minor": 6_000_000, "currency": "EUR"}}
 ONBOARDING_COST = 50_000  # servicedesk.start-onboarding in plays.yaml
+SEND_OFFER_COST = 1_000  # marketing.send-offer of product-interest-offer
+HOUR = timedelta(hours=1)
 
 
 def feed(engine: LocalEngine, events: list[Any]) -> list[Any]:
@@ -37,11 +48,12 @@ def verdicts(records: list[Any]) -> list[tuple[str, str, str]]:
     ]
 
 
-def with_budget(playbook: Playbook, segment_id: str, amount_minor: int) -> Playbook:
+def with_budget(
+    playbook: Playbook, segment_id: str, amount_minor: int, period: str | None = None
+) -> Playbook:
+    budget = BudgetSpec(amount_minor=amount_minor, currency="EUR", period=period)
     segments = tuple(
-        s.model_copy(update={"budget": BudgetSpec(amount_minor=amount_minor, currency="EUR")})
-        if s.id == segment_id
-        else s
+        s.model_copy(update={"budget": budget}) if s.id == segment_id else s
         for s in playbook.segments
     )
     return dataclasses.replace(playbook, segments=segments)
@@ -81,6 +93,47 @@ def test_promotions_stop_when_a_segment_budget_is_spent(
     # Service is not promotion: a complaint's retention call still goes out.
     records = feed(engine, [make_event("servicedesk.complaint.received", CRM)])
     assert ("sales.offer-retention", "won", "highest-score") in verdicts(records)
+
+
+def test_a_budget_that_renews_is_spent_for_the_rest_of_its_period_only(
+    playbook: Playbook, make_event: EventFactory, t0: datetime
+) -> None:
+    engine = LocalEngine(with_budget(playbook, "onboarding", ONBOARDING_COST, period="1d"))
+    feed(engine, [make_event("sales.deal.won", CRM, at=t0, **BIG_DEAL)])
+
+    later_that_day = feed(engine, [make_event("marketing.web.page-visited", MKT, at=t0 + HOUR)])
+    next_day = t0 + timedelta(days=1)
+    records = feed(engine, [make_event("marketing.web.page-visited", MKT, at=next_day)])
+
+    assert ("marketing.send-offer", "suppressed", "segment-budget-spent") in verdicts(
+        later_that_day
+    )
+    assert ("marketing.send-offer", "won", "highest-score") in verdicts(records)
+    # Spend is counted per UTC day; the customer keeps only the current day's.
+    onboarding = next(s for s in engine.playbook.segments if s.id == "onboarding")
+    today, yesterday = budget_key(onboarding, next_day), budget_key(onboarding, t0)
+    assert today != yesterday
+    assert engine.segment_spend_minor[yesterday] == ONBOARDING_COST
+    assert engine.segment_spend_minor[today] == SEND_OFFER_COST
+    state = engine.resolve("crm_account_id:crm-1")
+    assert state is not None
+    assert {k for k in state.segment_spend_minor if k.startswith("onboarding")} == {today}
+
+
+def test_a_budget_period_counts_from_the_epoch_in_utc() -> None:
+    segment = SegmentSpec(
+        id="vip",
+        name="VIP",
+        manager=OwnerSpec(department="sales", owner_id="sales-manager"),
+        budget=BudgetSpec(amount_minor=1, currency="EUR", period="1d"),
+        when="true",
+    )
+    assert budget_key(segment, datetime(1970, 1, 2, 0, 0, 1, tzinfo=UTC)) == "vip@1"
+    assert budget_key(segment, datetime(1970, 1, 2, 23, 59, 59, tzinfo=UTC)) == "vip@1"
+    lifetime = segment.model_copy(update={"budget": BudgetSpec(amount_minor=1, currency="EUR")})
+    assert budget_key(lifetime, datetime(2026, 1, 1, tzinfo=UTC)) == "vip"
+    with pytest.raises(ValueError, match="longer than zero"):
+        BudgetSpec(amount_minor=1, currency="EUR", period="0d")
 
 
 def test_promotions_go_out_while_the_budget_lasts(

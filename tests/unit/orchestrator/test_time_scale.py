@@ -89,6 +89,21 @@ def test_scaling_keeps_everything_but_the_durations() -> None:
     assert scaled.time_scaled(2).calendar == Calendar(2 * MAKE_RUN_SCALE)
 
 
+def test_a_budget_period_is_scaled_like_every_duration() -> None:
+    shipped = load_playbook()
+    renewing = dataclasses.replace(
+        shipped,
+        segments=tuple(
+            s.model_copy(update={"budget": s.budget.model_copy(update={"period": "30d"})})
+            if s.budget is not None
+            else s
+            for s in shipped.segments
+        ),
+    )
+    periods = {s.budget.period for s in renewing.time_scaled(MAKE_RUN_SCALE).segments if s.budget}
+    assert periods == {"1800000ms"}  # 30 simulated days are 30 real minutes
+
+
 def test_day_counts_follow_the_calendar() -> None:
     state = CustomerState(customer_id="c-1")
     state.complaints = [T0]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from orchestrator.core.playbook import PlaySpec, SegmentSpec
+from orchestrator.core.playbook import PlaySpec, SegmentSpec, budget_key
 from orchestrator.core.views import major_units
 from orchestrator.observed import WorkerView
 from service_kit.metrics import ServiceMetrics
@@ -126,11 +127,14 @@ class WorkerFigures(Collector):
             labels=["segment"],
         )
         spent_minor = dict(self.spent())
+        now = datetime.now(UTC)
         for segment in self.segments:
             if segment.budget is None:
                 continue  # only budgeted segments are charged (decide.record_winners)
             currency = segment.budget.currency
             budget.add_metric([segment.id], major_units(segment.budget.amount_minor, currency))
-            spent.add_metric([segment.id], major_units(spent_minor.get(segment.id, 0), currency))
+            # A budget that renews shows its current period's spend.
+            current = spent_minor.get(budget_key(segment, now), 0)
+            spent.add_metric([segment.id], major_units(current, currency))
         yield budget
         yield spent

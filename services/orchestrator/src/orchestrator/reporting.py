@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +66,16 @@ def _segment_entry(tally: dict[str, dict[str, Any]], segment: str) -> dict[str, 
     return tally.setdefault(segment, {"value_minor": 0, "spend_minor": 0, "open_actions": {}})
 
 
-def portfolio_tally(states: list[CustomerState]) -> dict[str, dict[str, Any]]:
+def portfolio_tally(
+    states: list[CustomerState], budget_keys: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
     """Per segment: revenue of its live members now, the treatment budget spent on members, and
     the plays active for it: each play's actions open or accepted for its current members.
 
     Spend stays with a segment after the customer leaves it (it was spent on a member), and
-    merged-away customers carry none (their spend moved to the survivor).
+    merged-away customers carry none (their spend moved to the survivor). ``budget_keys`` maps
+    each budgeted segment's current spend key to its id (``Playbook.current_budget_keys``):
+    a budget that renews shows its current period only.
     """
     tally: dict[str, dict[str, Any]] = {}
     for state in states:
@@ -86,8 +92,9 @@ def portfolio_tally(states: list[CustomerState]) -> dict[str, dict[str, Any]]:
                 entry["value_minor"] += state.revenue_to_date_minor
                 for play_id in waiting:
                     entry["open_actions"][play_id] = entry["open_actions"].get(play_id, 0) + 1
-        for segment, minor in state.segment_spend_minor.items():
-            _segment_entry(tally, segment)["spend_minor"] += minor
+        for key, minor in state.segment_spend_minor.items():
+            if (segment_id := budget_keys.get(key)) is not None:
+                _segment_entry(tally, segment_id)["spend_minor"] += minor
     return tally
 
 
@@ -182,9 +189,12 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
                 log.warning("worker tally unavailable", extra={"worker": url, "path": path})
         return answers
 
+    def budget_keys() -> dict[str, str]:
+        return topology.playbook.current_budget_keys(datetime.now(UTC))
+
     @api.get("/internal/portfolio-tally")
     async def portfolio() -> dict[str, dict[str, Any]]:
-        return portfolio_tally(local_states())
+        return portfolio_tally(local_states(), budget_keys())
 
     @api.get("/v1/reports/proof-of-value")
     async def proof_of_value() -> dict[str, Any]:
@@ -221,7 +231,7 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
         stages: dict[str, dict[str, int]] = {}
         for (stage, status), n in sorted(counts.items()):
             stages.setdefault(stage, {})[status] = n
-        tallies = [portfolio_tally(local_states())]
+        tallies = [portfolio_tally(local_states(), budget_keys())]
         tallies += await from_other_workers("/internal/portfolio-tally")
         segments = merge_portfolios(tallies)
         return {

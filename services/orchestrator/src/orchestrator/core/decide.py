@@ -43,6 +43,8 @@ from orchestrator.core.playbook import (
     ActionSpec,
     Playbook,
     PlaySpec,
+    SegmentSpec,
+    budget_key,
     parse_duration,
 )
 from orchestrator.core.state import (
@@ -217,15 +219,16 @@ def note_sales_contact(state: CustomerState, now: datetime) -> None:
 
 
 def over_budget_segments(
-    state: CustomerState, playbook: Playbook, spent: Mapping[str, int]
+    state: CustomerState, playbook: Playbook, spent: Mapping[str, int], now: datetime
 ) -> list[str]:
-    """The customer's segments whose budget is spent (``spent``: each segment's total)."""
+    """The customer's segments whose budget is spent (``spent``: each segment's total, by
+    :func:`budget_key`, so a budget that renews is checked against its current period)."""
     return [
         s.id
         for s in playbook.segments
         if s.id in state.segments
         and s.budget is not None
-        and spent.get(s.id, 0) >= s.budget.amount_minor
+        and spent.get(budget_key(s, now), 0) >= s.budget.amount_minor
     ]
 
 
@@ -423,7 +426,7 @@ def arbitrate(
     lose with ``segment-budget-spent``.
     """
     policy = playbook.policy
-    exhausted = over_budget_segments(state, playbook, spent or {})
+    exhausted = over_budget_segments(state, playbook, spent or {}, now)
     open_keys = {
         (a.play_id, a.action_type)
         for a in state.open_actions.values()
@@ -503,6 +506,15 @@ def arbitrate(
             winners.append(proposal)
 
 
+def _charge(spend: dict[str, int], segment: SegmentSpec, key: str, won: Proposal) -> None:
+    """Charge a won action's cost to the segment's current budget key; a renewing budget's
+    earlier periods no longer count, so the customer keeps only the current one."""
+    if key != segment.id:
+        for stale in [k for k in spend if k.startswith(f"{segment.id}@") and k != key]:
+            del spend[stale]
+    spend[key] = spend.get(key, 0) + won.spec.cost_minor
+
+
 def record_winners(
     state: CustomerState,
     proposals: list[Proposal],
@@ -516,17 +528,16 @@ def record_winners(
     spend of a segment is what its members' treatments cost (segments overlap, so do spends).
     """
     budgeted = (
-        [s.id for s in playbook.segments if s.budget is not None and s.id in state.segments]
+        [s for s in playbook.segments if s.budget is not None and s.id in state.segments]
         if playbook is not None
         else []
     )
     for p in proposals:
         if p.verdict is not Verdict.WON:
             continue
-        for segment_id in budgeted:
+        for segment in budgeted:
             if p.spec.cost_minor:
-                spend = state.segment_spend_minor
-                spend[segment_id] = spend.get(segment_id, 0) + p.spec.cost_minor
+                _charge(state.segment_spend_minor, segment, budget_key(segment, now), p)
         state.open_actions[p.action_id] = OpenAction(
             action_id=p.action_id,
             action_type=p.spec.record_type,

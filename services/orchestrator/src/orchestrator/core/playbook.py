@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -29,6 +29,8 @@ DEFAULT_PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbook"
 
 # Milliseconds are there for time-scaled playbooks (Playbook.time_scaled): 1h / 1440 = 2500ms.
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+# Budget periods are counted from here (so a 1d period is a UTC day).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNIT_MILLISECONDS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
@@ -84,6 +86,15 @@ class OwnerSpec(Spec):
 class BudgetSpec(Spec):
     amount_minor: Annotated[int, Field(ge=0)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    # The budget renews every period (30d, 90d, 365d, ...), counted in whole periods from
+    # 1970-01-01 UTC; without one it covers the playbook's lifetime.
+    period: Duration | None = None
+
+    @model_validator(mode="after")
+    def _period_is_not_zero(self) -> Self:
+        if self.period is not None and parse_duration(self.period) <= timedelta(0):
+            raise ValueError("a budget period must be longer than zero")
+        return self
 
 
 class SegmentSpec(Spec):
@@ -93,6 +104,16 @@ class SegmentSpec(Spec):
     manager: OwnerSpec
     budget: BudgetSpec | None = None
     when: str
+
+
+def budget_key(segment: SegmentSpec, now: datetime) -> str:
+    """Where spend on the segment's members is counted at ``now``: the segment's id, or
+    ``<id>@<n>`` in the nth period of a budget that renews."""
+    period = segment.budget.period if segment.budget is not None else None
+    if period is None:
+        return segment.id
+    elapsed_ms = (now - _EPOCH) // timedelta(milliseconds=1)
+    return f"{segment.id}@{elapsed_ms // (parse_duration(period) // timedelta(milliseconds=1))}"
 
 
 class TriggerSpec(Spec):
@@ -292,6 +313,10 @@ class Playbook:
             fields.update(_CUSTOMER_FIELD.findall(source))
         return frozenset(fields)
 
+    def current_budget_keys(self, now: datetime) -> dict[str, str]:
+        """The spend key of each budgeted segment's current period, to the segment's id."""
+        return {budget_key(s, now): s.id for s in self.segments if s.budget is not None}
+
     def play(self, play_id: str) -> PlaySpec | None:
         """The play with this id, if any."""
         return next((p for p in self.plays if p.id == play_id), None)
@@ -302,10 +327,10 @@ class Playbook:
         ``factor`` is simulated seconds per real second (``ORCHESTRATOR_TIME_SCALE``): against
         a simulated company running 1440 times faster than the wall clock, a 1h deadline is
         2.5 real seconds, so the orchestrator's real clock keeps the simulation's deadlines.
-        Action deadlines and expiries, owner hand-off deadlines and frequency-cap windows are
-        all the durations a playbook has; its calendar counts days since and until things
-        (``customer.days_since_complaint``, the value model's windows) ``factor`` times faster.
-        ``factor == 1`` returns the playbook unchanged.
+        Action deadlines and expiries, owner hand-off deadlines, frequency-cap windows and
+        budget periods are all the durations a playbook has; its calendar counts days since and
+        until things (``customer.days_since_complaint``, the value model's windows) ``factor``
+        times faster. ``factor == 1`` returns the playbook unchanged.
         """
         if factor <= 0:
             raise ValueError(f"a time scale must be > 0, not {factor}")
@@ -342,8 +367,20 @@ class Playbook:
         owner_rules = tuple(
             rule.model_copy(update={"deadline": scaled(rule.deadline)}) for rule in self.owner_rules
         )
+        segments = tuple(
+            segment
+            if segment.budget is None or segment.budget.period is None
+            else segment.model_copy(
+                update={
+                    "budget": segment.budget.model_copy(
+                        update={"period": scaled(segment.budget.period)}
+                    )
+                }
+            )
+            for segment in self.segments
+        )
         return Playbook(
-            segments=self.segments,
+            segments=segments,
             plays=plays,
             policy=policy,
             owner_rules=owner_rules,
