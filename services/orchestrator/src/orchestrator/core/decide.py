@@ -19,7 +19,6 @@ best wins. Every candidate, winner or not, is recorded with its reason.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +39,7 @@ from lifecycle_schemas.outputs import (
 )
 from lifecycle_schemas.vocabulary import HandoffKind
 from orchestrator.core.playbook import (
+    CUSTOMER_FIELD,
     ActionSpec,
     Playbook,
     PlaySpec,
@@ -70,8 +70,6 @@ SALES_CALL = "sales.call-customer"
 SEGMENT_BUDGET_SPENT = "segment-budget-spent"
 SUPPRESS_PROMOTIONS = "marketing.suppress-promotions"
 RESUME_PROMOTIONS = "marketing.resume-promotions"
-# A ``customer.<field>`` read in a play's condition (the facts that made the play fire).
-_CUSTOMER_FIELD = re.compile(r"\bcustomer\.(\w+)")
 # Facts every decision log entry keeps (what scoring and budgets turn on), beside those read.
 HEADLINE_FACTS = frozenset({"ltv", "segments"})
 # The decisions that chose an action and keep their facts: the last five of them.
@@ -506,13 +504,13 @@ def arbitrate(
             winners.append(proposal)
 
 
-def _charge(spend: dict[str, int], segment: SegmentSpec, key: str, won: Proposal) -> None:
-    """Charge a won action's cost to the segment's current budget key; a renewing budget's
-    earlier periods no longer count, so the customer keeps only the current one."""
+def _charge(spend: dict[str, int], segment: SegmentSpec, key: str, cost_minor: int) -> None:
+    """Charge a cost to the segment's current budget key; a renewing budget's earlier periods
+    no longer count, so the customer keeps only the current one."""
     if key != segment.id:
         for stale in [k for k in spend if k.startswith(f"{segment.id}@") and k != key]:
             del spend[stale]
-    spend[key] = spend.get(key, 0) + won.spec.cost_minor
+    spend[key] = spend.get(key, 0) + cost_minor
 
 
 def record_winners(
@@ -535,9 +533,10 @@ def record_winners(
     for p in proposals:
         if p.verdict is not Verdict.WON:
             continue
-        for segment in budgeted:
-            if p.spec.cost_minor:
-                _charge(state.segment_spend_minor, segment, budget_key(segment, now), p)
+        if p.spec.cost_minor:
+            for segment in budgeted:
+                key = budget_key(segment, now)
+                _charge(state.segment_spend_minor, segment, key, p.spec.cost_minor)
         state.open_actions[p.action_id] = OpenAction(
             action_id=p.action_id,
             action_type=p.spec.record_type,
@@ -597,7 +596,7 @@ def candidates(proposals: list[Proposal]) -> tuple[Candidate, ...]:
 
 @functools.lru_cache(maxsize=256)
 def _fields_read(condition: str) -> frozenset[str]:
-    return frozenset(_CUSTOMER_FIELD.findall(condition)) | HEADLINE_FACTS
+    return frozenset(CUSTOMER_FIELD.findall(condition)) | HEADLINE_FACTS
 
 
 def decision_facts(proposals: list[Proposal]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ every problem with its file, line and field.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 Duration = Annotated[str, Field(pattern=_DURATION.pattern)]
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_duration(text: str) -> timedelta:
     """``"30m"``, ``"4h"``, ``"7d"`` (or ``"2500ms"``) as a timedelta."""
     match = _DURATION.match(text)
@@ -277,7 +279,8 @@ class Expression:
         return self.program.execute(context)
 
 
-_CUSTOMER_FIELD = re.compile(r"\bcustomer\.(\w+)")
+# A ``customer.<field>`` an expression reads.
+CUSTOMER_FIELD = re.compile(r"\bcustomer\.(\w+)")
 # ``customer`` not followed by ``.field`` (``customer["x"]``, ``has(customer)``, ...).
 _WHOLE_CUSTOMER = re.compile(r"\bcustomer\b(?!\s*\.\s*\w)")
 
@@ -310,7 +313,7 @@ class Playbook:
         for source in self.expressions:
             if _WHOLE_CUSTOMER.search(source):
                 return None
-            fields.update(_CUSTOMER_FIELD.findall(source))
+            fields.update(CUSTOMER_FIELD.findall(source))
         return frozenset(fields)
 
     def current_budget_keys(self, now: datetime) -> dict[str, str]:
@@ -367,18 +370,17 @@ class Playbook:
         owner_rules = tuple(
             rule.model_copy(update={"deadline": scaled(rule.deadline)}) for rule in self.owner_rules
         )
-        segments = tuple(
-            segment
-            if segment.budget is None or segment.budget.period is None
-            else segment.model_copy(
-                update={
-                    "budget": segment.budget.model_copy(
-                        update={"period": scaled(segment.budget.period)}
-                    )
-                }
+
+        def with_scaled_period(segment: SegmentSpec) -> SegmentSpec:
+            budget = segment.budget
+            if budget is None or budget.period is None:
+                return segment
+            period = scaled(budget.period)
+            return segment.model_copy(
+                update={"budget": budget.model_copy(update={"period": period})}
             )
-            for segment in self.segments
-        )
+
+        segments = tuple(with_scaled_period(segment) for segment in self.segments)
         return Playbook(
             segments=segments,
             plays=plays,

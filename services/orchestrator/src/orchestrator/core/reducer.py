@@ -50,10 +50,10 @@ from orchestrator.core.state import (
 )
 from orchestrator.core.timescale import Calendar
 from orchestrator.core.views import (
-    COMPLAINT_WINDOW_DAYS,
     build_context,
     customer_view,
     event_view,
+    recent_complaints,
 )
 
 _STAGE_RANK = {"not-started": 0, "stalled": 1, "active": 2, "completed": 3}
@@ -302,11 +302,7 @@ def _profile(
         "stages": state.stages,
         "health": {
             "open_cases": _cases_by_priority(state),
-            "open_complaints": sum(
-                1
-                for at in state.complaints
-                if calendar.days_between(at, now) < COMPLAINT_WINDOW_DAYS
-            ),
+            "open_complaints": recent_complaints(state, now, calendar),
             "last_csat": state.last_csat,
             "last_nps": state.last_nps,
             "sentiment": state.sentiment,

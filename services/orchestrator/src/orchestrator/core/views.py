@@ -30,6 +30,13 @@ def major_units(amount_minor: int, currency: str | None) -> float:
     return float(amount_minor) / float(10**exponent)
 
 
+def recent_complaints(state: CustomerState, now: datetime, calendar: Calendar) -> int:
+    """Complaints in the last :data:`COMPLAINT_WINDOW_DAYS` days of the playbook's calendar."""
+    return sum(
+        1 for at in state.complaints if calendar.days_between(at, now) < COMPLAINT_WINDOW_DAYS
+    )
+
+
 def customer_view(state: CustomerState, now: datetime, calendar: Calendar) -> dict[str, Any]:
     """The ``customer`` variable of every expression (documented in docs/orchestrator.md).
 
@@ -56,9 +63,7 @@ def customer_view(state: CustomerState, now: datetime, calendar: Calendar) -> di
         "churned": state.churned_at is not None,
         "open_cases": len(state.open_cases),
         "open_urgent_cases": state.open_urgent_cases(),
-        "complaints_90d": sum(
-            1 for at in state.complaints if calendar.days_between(at, now) < COMPLAINT_WINDOW_DAYS
-        ),
+        "complaints_90d": recent_complaints(state, now, calendar),
         "days_since_complaint": days_since(last_complaint),
         "last_csat": state.last_csat if state.last_csat is not None else 0,
         "last_nps": state.last_nps if state.last_nps is not None else -1,
