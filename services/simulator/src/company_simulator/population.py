@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from lifecycle_schemas.departments import Department
@@ -82,6 +83,10 @@ class SimulatedCustomer:
 
     def contract_term_months(self) -> int:
         return {ValueTier.SMALL: 3, ValueTier.MID: 12, ValueTier.KEY: 24}[self.tier]
+
+    def contract_term(self) -> timedelta:
+        """The contract's length, counting a month as 30 days."""
+        return timedelta(days=30 * self.contract_term_months())
 
 
 def _tier(value_weight: float) -> ValueTier:

@@ -293,16 +293,19 @@ class World:
 
     # -- engage -------------------------------------------------------------------------------
 
-    def _captured(self, journey: Journey) -> OutgoingEvent:
-        """Marketing captures the contact: the first record of every lead."""
+    def _captured(self, journey: Journey, *, imported: bool = False) -> OutgoingEvent:
+        """Marketing captures the contact: the first record of every lead, or of a customer
+        imported from the CRM (no acquisition campaign)."""
         c = journey.customer
         return self._event(
             Department.MARKETING,
             marketing.ContactCaptured,
             marketing.ContactCapturedData(
                 customer=c.reference_for(Department.MARKETING),
-                lead_source=journey.rng.choice(("web-form", "webinar", "referral", "trade-show")),
-                campaign_id="cmp-sim-acquisition",
+                lead_source="customer-import"
+                if imported
+                else journey.rng.choice(("web-form", "webinar", "referral", "trade-show")),
+                campaign_id=None if imported else "cmp-sim-acquisition",
                 profile=marketing.ContactProfile(
                     given_name=c.given_name, family_name=c.family_name, company=c.company
                 ),
@@ -349,9 +352,9 @@ class World:
         journey.won = True
         journey.engaged_since = self.now  # customers get marketing's promotions too
         journey.contract_id = f"ctr-{c.number}"
-        term_days = 30 * c.contract_term_months()
-        days_in = rng.uniform(0, term_days)
-        journey.contract_ends = self.now + timedelta(days=term_days - days_in)
+        term = c.contract_term()
+        days_in = rng.uniform(0, term.days)
+        journey.contract_ends = self.now + timedelta(days=term.days - days_in)
         # Sales got the e-mail with the lead it converted, long ago: the CRM holds all three.
         yield self._event(
             Department.SALES,
@@ -367,17 +370,7 @@ class World:
                 contract_start=(self.now - timedelta(days=days_in)).date(),
             ),
         )
-        yield self._event(
-            Department.MARKETING,
-            marketing.ContactCaptured,
-            marketing.ContactCapturedData(
-                customer=c.reference_for(Department.MARKETING),
-                lead_source="customer-import",
-                profile=marketing.ContactProfile(
-                    given_name=c.given_name, family_name=c.family_name, company=c.company
-                ),
-            ),
-        )
+        yield self._captured(journey, imported=True)
         self._schedule_renewal(journey)
         if rng.random() < base.open_expansion_share:
             yield from self._open_expansion(journey, quoted=rng.random() < base.quoted_share)
@@ -609,7 +602,7 @@ class World:
             amount = c.deal_amount_minor()
             journey.revenue_minor += amount
             journey.contract_id = f"ctr-{c.number}"
-            journey.contract_ends = self.now + timedelta(days=30 * c.contract_term_months())
+            journey.contract_ends = self.now + c.contract_term()
             self.tally.deals_won += 1
             self.tally.revenue_minor += amount
             yield self._event(
@@ -805,7 +798,7 @@ class World:
         self.tally.renewals += 1
         self.tally.revenue_minor += amount
         journey.contract_id = f"ctr-{c.number}-r{journey.renewals}"
-        journey.contract_ends = self.now + timedelta(days=30 * c.contract_term_months())
+        journey.contract_ends = self.now + c.contract_term()
         yield self._event(
             Department.SALES,
             sales.DealWon,
@@ -1016,8 +1009,8 @@ class World:
         self, journey: Journey, effect: TreatmentEffect, data: dict[str, Any]
     ) -> Iterator[Step]:
         journey.effects.add(effect)
+        parameters = data.get("parameters") or {}
         if effect is TreatmentEffect.PROMOTIONS_SUPPRESSED:
-            parameters = data.get("parameters") or {}
             journey.promotions_suppressed_until = _parse_time(parameters.get("until")) or (
                 self.now + 14 * DAY
             )
@@ -1035,10 +1028,10 @@ class World:
             # The campaign tool checks its suppression list when it sends, not when asked.
             yield from self._send_promotion(journey, "cmp-sim-orchestrated-offer")
         elif effect is TreatmentEffect.CASE_PRIORITISED:
-            self._hurry_case(journey, str((data.get("parameters") or {}).get("case_id")))
+            self._hurry_case(journey, str(parameters.get("case_id")))
         elif (
             effect is TreatmentEffect.OPPORTUNITY_CREATED
-            and (data.get("parameters") or {}).get("kind") == DealKind.RENEWAL.value
+            and parameters.get("kind") == DealKind.RENEWAL.value
         ):
             journey.effects.add(TreatmentEffect.RENEWAL_WORKED)
         elif effect is TreatmentEffect.OWNER_ASSIGNED:
