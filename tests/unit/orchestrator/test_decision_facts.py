@@ -29,6 +29,21 @@ def only_customer(engine: LocalEngine) -> CustomerState:
     return state
 
 
+def a_decision_with_facts(
+    engine: LocalEngine, make_event: EventFactory
+) -> tuple[CustomerState, dict[str, Any], dict[str, Any]]:
+    """A hot lead's customer, its decision with facts, and the same decision without them."""
+    submit(engine, make_event("marketing.lead.scored", MKT, score=85))
+    state = only_customer(engine)
+    chose = state.decisions[-1]
+    return state, chose, {k: v for k, v in chose.items() if k != "facts"}
+
+
+def withdraw_sms_consent(engine: LocalEngine, make_event: EventFactory) -> None:
+    """One more decision for the customer."""
+    submit(engine, make_event("marketing.consent.changed", MKT, channel="sms", status="withdrawn"))
+
+
 def test_a_won_decision_keeps_the_facts_its_play_read(
     engine: LocalEngine, make_event: EventFactory
 ) -> None:
@@ -73,17 +88,15 @@ def test_held_out_actions_keep_their_facts(playbook: Playbook, make_event: Event
 def test_only_the_last_decisions_keep_facts_and_old_states_load(
     engine: LocalEngine, make_event: EventFactory
 ) -> None:
-    submit(engine, make_event("marketing.lead.scored", MKT, score=85))
-    state = only_customer(engine)
-    template = state.decisions[-1]
+    state, template, without_facts = a_decision_with_facts(engine, make_event)
     # Written by an older version: entries without facts, and a full log of entries with them.
     older = [
-        {k: v for k, v in template.items() if k != "facts"},
+        without_facts,
         *[dict(template, decision_id=f"d-{n}") for n in range(MAX_DECISIONS - 1)],
     ]
     old_json = state.model_copy(update={"decisions": older}).to_json()
     engine.customers[state.customer_id] = load_state(old_json)
-    submit(engine, make_event("marketing.consent.changed", MKT, channel="sms", status="withdrawn"))
+    withdraw_sms_consent(engine, make_event)
     decisions = only_customer(engine).decisions
     assert len(decisions) == MAX_DECISIONS
     with_facts = [n for n, d in enumerate(decisions) if "facts" in d]
@@ -94,13 +107,10 @@ def test_only_the_last_decisions_keep_facts_and_old_states_load(
 def test_the_last_decisions_that_chose_an_action_keep_facts_past_those_that_did_not(
     engine: LocalEngine, make_event: EventFactory
 ) -> None:
-    submit(engine, make_event("marketing.lead.scored", MKT, score=85))
-    state = only_customer(engine)
-    chose = state.decisions[-1]
-    nothing = {k: v for k, v in chose.items() if k != "facts"}
+    state, chose, nothing = a_decision_with_facts(engine, make_event)
     older = [dict(chose, decision_id=f"d-{n}") for n in range(6)] + [nothing, nothing]
     engine.customers[state.customer_id] = state.model_copy(update={"decisions": older})
-    submit(engine, make_event("marketing.consent.changed", MKT, channel="sms", status="withdrawn"))
+    withdraw_sms_consent(engine, make_event)
     with_facts = [n for n, d in enumerate(only_customer(engine).decisions) if "facts" in d]
     # Of six older decisions with facts, the four latest keep them, with the new one: five.
     assert with_facts == [2, 3, 4, 5, 8]
