@@ -66,6 +66,8 @@ from orchestrator.core.messages import (
     EraseProfile,
     ForgetIdentifiers,
     Forward,
+    HandoffBreached,
+    HandoffTimed,
     Message,
     Publish,
     deadline_check,
@@ -576,6 +578,18 @@ class Topology:
                 1 if self.view.flagged(play, self.playbook.policy) else 0
             )
         for decision in decisions:
+            if isinstance(decision, HandoffTimed):
+                metrics.handoff_duration.labels(
+                    handoff=decision.handoff,
+                    from_department=decision.from_department,
+                    to_department=decision.to_department,
+                ).observe(decision.seconds)
+            elif isinstance(decision, HandoffBreached):
+                metrics.handoff_breaches.labels(
+                    handoff=decision.handoff,
+                    from_department=decision.from_department,
+                    to_department=decision.to_department,
+                ).inc()
             if not isinstance(decision, Publish):
                 continue
             record = decision.record
