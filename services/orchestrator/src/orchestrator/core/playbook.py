@@ -30,6 +30,7 @@ DEFAULT_PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbook"
 
 # Milliseconds are there for time-scaled playbooks (Playbook.time_scaled): 1h / 1440 = 2500ms.
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+DURATION_PATTERN = _DURATION.pattern
 # Budget periods are counted from here (so a 1d period is a UTC day).
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNIT_MILLISECONDS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
