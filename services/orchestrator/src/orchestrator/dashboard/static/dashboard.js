@@ -269,6 +269,16 @@ function handoffChart(t, c) {
   return barChart("hand-off to first sales contact (median)", rows, unit, 1);
 }
 
+// The simulator's own clock of each hand-off kind, coordinated against siloed.
+function simHandoffKindsChart(sim, modes) {
+  const kinds = [...new Set(modes.flatMap(m => Object.keys(sim[m].median_handoff_hours_by_kind || {})))].sort();
+  const rows = kinds.flatMap(kind => modes.map(m => ({ label: `${kind} ${m}`,
+    value: (sim[m].median_handoff_hours_by_kind || {})[kind] ?? null,
+    colour: m === "siloed" ? "#e76f51" : "#2a9d8f" })));
+  if (!rows.length) rows.push({ label: "no hand-off taken up yet", value: null });
+  return barChart("hand-off taken up, by kind (median hours)", rows, " h", 1);
+}
+
 async function refreshProof() {
   const report = await getJson("/v1/reports/proof-of-value");
   const t = report.groups.treated, c = report.groups.control;
@@ -301,7 +311,8 @@ async function refreshProof() {
       barChart("conversion (hot lead to deal)", rows("conversion_rate", 100), " %", 1),
       barChart("churn rate", rows("churn_rate", 100), " %", 1),
       barChart("revenue per customer", rows("revenue_per_customer_eur"), " €"),
-      barChart("median hand-off (hours)", rows("median_handoff_hours"), " h", 1));
+      barChart("median hand-off (hours)", rows("median_handoff_hours"), " h", 1),
+      simHandoffKindsChart(sim, modes));
   }
   markLive("proof", t.customers + c.customers > 0);
 }
