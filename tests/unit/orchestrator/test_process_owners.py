@@ -106,15 +106,15 @@ def test_a_kind_two_departments_receive_needs_the_department() -> None:
         ),
         (
             "plays.yaml",
-            "handoff: sale-to-onboarding\n",
-            "handoff: lead-to-sales\n",
+            "        handoff: sale-to-onboarding\n",
+            "        handoff: lead-to-sales\n",
             "plays.yaml:{line}: plays[5].actions[0].handoff: no service-desk process receives "
             "lead-to-sales",
         ),
         (
             "plays.yaml",
-            "handoff: lead-to-sales\n        priority: high",
-            "handoff: reassignment\n        priority: high",
+            "        handoff: lead-to-sales\n        propensity: 0.9",
+            "        handoff: reassignment\n        propensity: 0.9",
             "plays.yaml:{line}: plays[3].actions[0].handoff: the action's parameters say "
             "lead-to-sales",
         ),
