@@ -164,7 +164,7 @@ def live_types(state: CustomerState) -> list[str]:
 
 
 @settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(history=voice_histories)
 def test_never_two_open_actions_of_one_type_per_customer(
