@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
 from lifecycle_admin.local_stack import repository_root
+from lifecycle_bench.event_cost import run_event_cost
 from lifecycle_bench.suite import ALL_PIPELINES, BenchOptions, run_suite
 
 # Quick: small sizes, one repeat, one low latency rate for a few seconds; under 3 minutes.
@@ -58,7 +60,26 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--scale-out-records", type=int, default=None)
     run.add_argument("--state-customers", type=int, default=None)
     run.add_argument("--output", type=Path, default=repository_root() / "bench" / "results")
+    cost = commands.add_parser(
+        "event-cost", help="the worker's code per event in one process, without Kafka"
+    )
+    cost.add_argument("--events", type=int, default=2_000, help="events counted")
+    cost.add_argument("--warmup", type=int, default=2_000, help="events applied first")
+    cost.add_argument(
+        "--stop-after-warmup",
+        action="store_true",
+        help="stop after the warm-up (the baseline of an instruction count)",
+    )
+    cost.add_argument(
+        "--workload-file", type=Path, default=None, help="keep the workload in this file"
+    )
     args = parser.parse_args(argv)
+    if args.command == "event-cost":
+        figures = run_event_cost(
+            args.events, args.warmup, args.stop_after_warmup, args.workload_file
+        )
+        print(json.dumps(figures, indent=2))
+        return 0
     base = QUICK if args.quick else BenchOptions()
     given = {
         "pipelines": args.pipelines,
