@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from lifecycle_schemas.catalogue import ACTION_TYPES, DEPARTMENT_EVENT_TYPES, department_of
 from lifecycle_schemas.envelope import TYPE_PREFIX
 from lifecycle_schemas.vocabulary import ActionPriority, HandoffKind, LifecycleStage
+from orchestrator.core.expressions import top_level_fields
 from orchestrator.core.timescale import WALL_CLOCK, Calendar
 
 PLAYBOOK_FILES = ("segments.yaml", "plays.yaml", "policy.yaml", "owners.yaml")
@@ -295,7 +296,11 @@ class PlaybookError(ValueError):
 
 @dataclass(frozen=True)
 class Expression:
-    """A compiled CEL expression and its source."""
+    """A compiled CEL expression and its source.
+
+    ``program`` reads ``customer.<field>`` as the variable ``customer__<field>``
+    (``core/expressions.py``): evaluate it in a context from ``views.build_context``.
+    """
 
     source: str
     program: Any
@@ -522,7 +527,11 @@ class _Checker:
                 file, lines, loc, f"unknown variables {sorted(unknown)}: use customer and event"
             )
             return
-        self.expressions[source] = Expression(source, program)
+        try:
+            flat = cel.compile(top_level_fields(source))
+        except Exception:  # a rewrite CEL refuses: the program as written reads the whole map
+            flat = program
+        self.expressions[source] = Expression(source, flat)
 
 
 def _template_sources(value: Any) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import cel
 
 from lifecycle_schemas.vocabulary import CURRENCY_EXPONENTS, Money
+from orchestrator.core.expressions import field_variable
 from orchestrator.core.playbook import short_type
 from orchestrator.core.state import CustomerState
 from orchestrator.core.timescale import Calendar
@@ -117,8 +118,24 @@ def event_view(event: Any) -> dict[str, Any]:
 def build_context(
     customer: dict[str, Any], event: dict[str, Any], fields: frozenset[str] | None = None
 ) -> Any:
-    """One ``cel.Context`` holding both variables; only ``fields`` of ``customer`` if given
-    (the ones the playbook's expressions read: see ``Playbook.customer_fields``)."""
+    """One ``cel.Context`` for every expression of an event, resolving variables lazily.
+
+    ``customer.<field>`` is read as the variable ``customer__<field>`` (the playbook's programs
+    are compiled that way: ``core/expressions.py``), ``customer`` and ``event`` as maps; only
+    ``fields`` of ``customer`` if given (the ones the expressions read:
+    ``Playbook.customer_fields``). A value is converted to CEL only when an evaluation reads
+    it: most of an event's expressions read a few numbers and booleans, and converting
+    strings and maps was the context's cost.
+    """
     if fields is not None:
         customer = {name: value for name, value in customer.items() if name in fields}
-    return cel.Context({"customer": customer, "event": event})
+    variables: dict[str, Any] = {field_variable(name): v for name, v in customer.items()}
+    variables["customer"] = customer
+    variables["event"] = event
+    context = cel.Context()
+    # The resolver's None means "not declared"; a value that is None is declared as null.
+    for name, value in variables.items():
+        if value is None:
+            context.add_variable(name, None)
+    context.set_variable_resolver(variables.get)
+    return context
