@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,10 +10,19 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestrator.core.control import in_control_group
 from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.playbook import Playbook
-from orchestrator.core.reducer import apply
-from orchestrator.core.state import LIVE, CustomerState
+from orchestrator.core.reducer import apply, profile_data, profile_fingerprint
+from orchestrator.core.state import (
+    LIVE,
+    Attribute,
+    Consent,
+    CustomerState,
+    Identifier,
+    OpenAction,
+    Owner,
+)
 
 EventFactory = Callable[..., Any]
 CUSTOMERS = [
@@ -193,3 +203,114 @@ def test_never_two_open_actions_of_one_type_per_customer(
         for state in engine.customers.values():
             types = live_types(state)
             assert len(types) == len(set(types)), (state.customer_id, sorted(types))
+
+
+def _profile_views(engine: LocalEngine, playbook: Playbook, now: datetime) -> dict[str, Any]:
+    views = {}
+    for customer_id, state in engine.customers.items():
+        if state.identifiers and not state.erased:
+            control = in_control_group(customer_id, playbook.policy.control_group_share)
+            fingerprint = profile_fingerprint(state, now, playbook.calendar, control)
+            views[customer_id] = (fingerprint, profile_data(state, now, playbook.calendar, control))
+    return views
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(history=voice_histories)
+def test_the_profile_fingerprint_changes_exactly_when_the_profile_does(
+    playbook: Playbook,
+    make_event: EventFactory,
+    make_outcome: Callable[..., Any],
+    t0: datetime,
+    history: list[tuple[str, int, int]],
+) -> None:
+    engine = LocalEngine(playbook)
+    sent: list[Any] = []
+    seen: dict[str, list[tuple[str, Any]]] = {}
+    now = t0
+    for step, a, b in history:
+        now += timedelta(days=3)  # complaints leave their 90-day window as time passes
+        if step == "event":
+            short, fields = VOICE_STEPS[a]
+            decisions = engine.submit_event(make_event(short, CUSTOMERS[b], at=now, **fields), now)
+        elif step == "outcome" and sent:
+            action = sent[b % len(sent)]
+            decisions = engine.submit(
+                action.data.customer_id, make_outcome(OUTCOMES[a], action, at=now), now
+            )
+        else:
+            now += timedelta(days=a)
+            decisions = engine.tick(now)
+        sent += [r for r in published(decisions) if ".action." in r.type]
+        for customer_id, view in _profile_views(engine, playbook, now).items():
+            seen.setdefault(customer_id, []).append(view)
+    for views in seen.values():
+        for (fingerprint, data), (other_fingerprint, other_data) in itertools.combinations(
+            views, 2
+        ):
+            assert (fingerprint == other_fingerprint) == (data == other_data)
+
+
+# One change to each part of a state the profile is made of.
+PROFILE_CHANGES: list[Callable[[CustomerState, datetime], None]] = [
+    lambda s, now: s.identifiers.append(
+        Identifier(kind="phone", value="+15550100", department="sales", first_seen=now)
+    ),
+    lambda s, now: setattr(s.identifiers[0], "department", "nobody"),
+    lambda s, now: s.merged_customer_ids.append("c-old"),
+    lambda s, now: s.attributes.__setitem__(
+        "first_name", Attribute(value="Zed", source="sales", updated_at=now)
+    ),
+    lambda s, now: s.stages.__setitem__("fulfil", "stalled"),
+    lambda s, now: s.open_cases.__setitem__("case-x", "P1"),
+    lambda s, now: s.complaints.append(now - timedelta(days=1)),
+    lambda s, now: setattr(s, "last_csat", 1 if s.last_csat != 1 else 2),
+    lambda s, now: setattr(s, "last_nps", 0 if s.last_nps != 0 else 1),
+    lambda s, now: setattr(s, "sentiment", -0.5 if s.sentiment != -0.5 else 0.5),
+    lambda s, now: s.consents.__setitem__("sms", Consent(status="withdrawn", updated_at=now)),
+    lambda s, now: s.segments.append("made-up"),
+    lambda s, now: setattr(s, "owner", Owner(department="sales", owner_id="someone-else")),
+    lambda s, now: setattr(s, "last_engaged_at", now),
+    lambda s, now: setattr(s, "currency", "USD" if s.currency != "USD" else "EUR"),
+    lambda s, now: setattr(s, "revenue_to_date_minor", s.revenue_to_date_minor + 1),
+    lambda s, now: s.open_opportunities.__setitem__("opp-x", 5),
+    lambda s, now: setattr(s, "predicted_ltv_minor", s.predicted_ltv_minor + 1),
+    lambda s, now: s.open_actions.__setitem__(
+        "a-x",
+        OpenAction(
+            action_id="a-x",
+            action_type="t",
+            department="sales",
+            play_id="p",
+            play_version=1,
+            priority="normal",
+            created_at=now,
+            deadline=now,
+            expires_at=now,
+            trigger_event_id="e",
+        ),
+    ),
+]
+
+
+@PROPERTY_SETTINGS
+@given(history=histories_without_erasure)
+def test_any_change_to_what_the_profile_shows_changes_its_fingerprint(
+    playbook: Playbook, make_event: EventFactory, history: list[tuple[int, int]]
+) -> None:
+    events = events_of(history, make_event)
+    engine, _ = run(playbook, events)
+    now = events[-1].time + timedelta(days=1)
+    for state in engine.customers.values():
+        if not state.identifiers:
+            continue
+        state.currency = state.currency or "EUR"  # so that changes of value show
+        before = profile_data(state, now, playbook.calendar, False)
+        fingerprint = profile_fingerprint(state, now, playbook.calendar, False)
+        for change in PROFILE_CHANGES:
+            changed = state.model_copy(deep=True)
+            change(changed, now)
+            assert profile_data(changed, now, playbook.calendar, False) != before
+            assert profile_fingerprint(changed, now, playbook.calendar, False) != fingerprint
