@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from integration.orchestrator.conftest import department_event
 from kafka import KafkaConsumer, TopicPartition
 
 from lifecycle_schemas.codec import encode_record
+from lifecycle_testing.orchestrator_io import department_event
 from orchestrator.core.identity import new_customer_id
 
 

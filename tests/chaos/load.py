@@ -14,11 +14,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from integration.orchestrator.conftest import Kafka
-
 from lifecycle_schemas.catalogue import action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.orchestrator_io import Kafka
 from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.processes import get_json, poll_json
 from orchestrator.core.engine import LocalEngine, published

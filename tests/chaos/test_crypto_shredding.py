@@ -20,9 +20,6 @@ from functools import partial
 
 import httpx
 import pytest
-from chaos.test_erasure import erase_actions, inbox, post, read_whole_topic
-from integration.departments.service_helpers import DevKeys, ServiceProcess, poll_until
-from integration.orchestrator import conftest as orchestrator_suite
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
@@ -41,8 +38,17 @@ from lifecycle_schemas.shredding import (
     unseal,
 )
 from lifecycle_schemas.topics import TOPICS, events_topic_for
-from lifecycle_testing.kafka import KafkaNamespace, TopicRecord, read_topic
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    erase_actions,
+    inbox,
+    poll_until,
+    post,
+)
+from lifecycle_testing.kafka import KafkaNamespace, TopicRecord, read_topic, read_whole_topic
 from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.playbooks import fast_handoff_playbook_dir
 from orchestrator.core.identity import new_customer_id
 from orchestrator.core.messages import ForgetIdentifiers
 from orchestrator.core.state import CustomerState
@@ -55,7 +61,7 @@ Records = list[TopicRecord]
 
 # Everyone treated (no control group): the canary's id is random, and one run in ten it was held
 # out, so marketing's inbox stayed empty.
-playbook_dir = orchestrator_suite.playbook_dir
+playbook_dir = fast_handoff_playbook_dir
 
 TOKEN = uuid.uuid4().hex[:8]
 SECRET = f"shredding-test-secret-{TOKEN}"

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from chaos.ingest import IngestClients, customer_id_of, deal_won, event_ids_on_topic
 from chaos.poison import group_lag
-from integration.departments.service_helpers import DevKeys, ServiceProcess
 
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS, events_topic_for
+from lifecycle_testing.department_services import DevKeys, ServiceProcess
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker
 from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.processes import poll_json

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.departments.service_helpers import DevKeys, ServiceProcess
 from kafka import KafkaConsumer, TopicPartition
 
 from department_kit.api_keys import hash_key, new_key
@@ -21,6 +20,7 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS, events_topic_for
+from lifecycle_testing.department_services import DevKeys, ServiceProcess
 from lifecycle_testing.kafka import KafkaNamespace
 
 pytestmark = pytest.mark.kafka

@@ -31,12 +31,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from integration.departments.service_helpers import (
-    DevKeys,
-    ServiceProcess,
-    dev_keys,
-    start_service,
-)
 from kafka import KafkaProducer
 
 from lifecycle_admin.kafka_admin import create_topics
@@ -44,10 +38,16 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    dev_keys,
+    start_service,
+)
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker, started_broker
 from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.paths import REPOSITORY_ROOT
-from lifecycle_testing.playbooks import NOBODY_HELD_OUT, edited_playbook
+from lifecycle_testing.playbooks import fast_handoff_playbook
 from lifecycle_testing.processes import free_port, get_json, poll_json
 
 __all__ = ["dev_keys", "start_service"]  # fixtures used below
@@ -72,15 +72,6 @@ def shortened_rules(target: Path) -> Path:
                     rule["for"] = SHORT_FOR
         (target / source.name).write_text(yaml.safe_dump(document, sort_keys=False))
     return target
-
-
-def fast_playbook(target: Path) -> Path:
-    """The default playbook, hot-lead hand-off deadline 3 s, everyone treated."""
-    marker = "      - type: sales.assign-owner\n        priority: high\n        deadline: 4h"
-    return edited_playbook(
-        target,
-        {"plays.yaml": (marker, marker.replace("4h", "3s")), "policy.yaml": NOBODY_HELD_OUT},
-    )
 
 
 @pytest.fixture
@@ -205,7 +196,10 @@ def test_alert_rules_fire_on_the_real_prometheus_server(
 ) -> None:
     marketing = start_service(Department.MARKETING, kafka.bootstrap_servers, kafka.prefix)
     worker = Worker(
-        kafka, tmp_path / "worker", tmp_path / "worker.log", fast_playbook(tmp_path / "playbook")
+        kafka,
+        tmp_path / "worker",
+        tmp_path / "worker.log",
+        fast_handoff_playbook(tmp_path / "playbook"),
     )
     try:
         worker.start()
