@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -49,6 +48,7 @@ from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.playbooks import fast_handoff_playbook
 from lifecycle_testing.processes import free_port, get_json, poll_json
+from lifecycle_testing.waiting import eventually
 
 __all__ = ["dev_keys", "start_service"]  # fixtures used below
 pytestmark = pytest.mark.kafka
@@ -137,17 +137,20 @@ def wait_firing(
 
     On timeout the failure shows the series of ``evidence`` (a PromQL query) as the server has it.
     """
-    deadline = time.monotonic() + ALERT_TIMEOUT_S
-    while time.monotonic() < deadline:
-        found = [labels for labels in firing(prometheus_url, alertname) if matches(labels)]
-        if found:
-            return found[0]
-        time.sleep(0.5)
-    query = urllib.parse.urlencode({"query": evidence})
-    series = get_json(f"{prometheus_url}/api/v1/query?{query}")["data"]["result"]
-    raise AssertionError(
-        f"{alertname} did not fire within {ALERT_TIMEOUT_S}s; {evidence}: {series}"
+
+    def with_the_evidence(found: list[dict[str, str]]) -> str:
+        query = urllib.parse.urlencode({"query": evidence})
+        series = get_json(f"{prometheus_url}/api/v1/query?{query}")["data"]["result"]
+        return f"{found}; {evidence}: {series}"
+
+    found = eventually(
+        lambda: [labels for labels in firing(prometheus_url, alertname) if matches(labels)],
+        timeout_s=ALERT_TIMEOUT_S,
+        interval_s=0.5,
+        what=f"{alertname} firing",
+        describe=with_the_evidence,
     )
+    return found[0]
 
 
 def any_labels(_: dict[str, str]) -> bool:

@@ -66,7 +66,7 @@ def get_json(url: str, timeout_s: float = 5.0) -> Any:
         return json.loads(response.read())
 
 
-def poll_json(url: str, accept: Callable[[Any], object], timeout_s: float) -> Any:
+def poll_json(url: str, accept: Callable[..., object], timeout_s: float) -> Any:
     """GET a JSON URL until ``accept(body)`` is true; return that body."""
     return eventually(
         lambda: get_json(url),

@@ -101,7 +101,7 @@ def eventually(
 
 
 async def eventually_async(
-    probe: Callable[[], Awaitable[T]] | Callable[[], T],
+    probe: Callable[[], Awaitable[T]],
     accept: Callable[[T], object] = bool,
     *,
     timeout_s: float,
@@ -110,16 +110,15 @@ async def eventually_async(
     retry_on: tuple[type[BaseException], ...] = (),
     describe: Callable[[T], str] = repr,
 ) -> T:
-    """:func:`eventually` for a coroutine: the probe may be async, and waiting yields to the
-    event loop (so the tasks being waited on run)."""
+    """:func:`eventually` in a coroutine: the probe is a coroutine function, and waiting yields
+    to the event loop (so the tasks being waited on run)."""
     attempts = Attempts(timeout_s)
     name = _name(probe, what)
     shown: Callable[[object], str] = describe  # type: ignore[assignment]
     while True:
         attempts.tries += 1
         try:
-            result = probe()
-            answer: T = await result if isinstance(result, Awaitable) else result
+            answer = await probe()
         except retry_on as error:
             attempts.last = error
         else:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import urllib.error
 from pathlib import Path
 from typing import Any
@@ -21,13 +18,13 @@ from urllib.parse import quote
 
 from playwright.sync_api import sync_playwright
 
-from lifecycle_admin.stack import SERVICES
 from lifecycle_testing.kafka import KafkaBroker
+from lifecycle_testing.local_stack import local_stack
 from lifecycle_testing.paths import REPOSITORY_ROOT
-from lifecycle_testing.processes import free_port, get_json, poll_json, wait_for_line
+from lifecycle_testing.processes import get_json, poll_json
+from lifecycle_testing.waiting import eventually
 from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
 
-STACK_READY_TIMEOUT_S = 60.0
 LIVE_DATA_TIMEOUT_S = 120.0
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -131,6 +128,17 @@ def chart_value(page: Any, chart: str, row: str) -> float:
     return float(bar.get_attribute("data-value") or "nan")
 
 
+def page_shows(page: Any, script: str, what: str) -> Any:
+    """Until ``script`` (a JavaScript expression) is truthy in the page; its value. The page
+    refreshes itself every few seconds; a timeout shows what the expression last gave."""
+    return eventually(
+        lambda: page.evaluate(script),
+        timeout_s=LIVE_DATA_TIMEOUT_S,
+        interval_s=0.5,
+        what=f"the dashboard showing {what}",
+    )
+
+
 def search(page: Any, base: str, typed: str, customer_id: str) -> None:
     """Type into the 360 view's search box; the card shows ``customer_id`` (or, should a merge
     have happened meanwhile, the customer the API answers for ``typed`` now)."""
@@ -138,7 +146,12 @@ def search(page: Any, base: str, typed: str, customer_id: str) -> None:
     page.evaluate("document.getElementById('customer-card').replaceChildren()")
     page.fill("#search-input", typed)
     page.click("#search button[type=submit]")
-    page.locator("#customer-card > *").first.wait_for(timeout=LIVE_DATA_TIMEOUT_S * 1000)
+    page_shows(
+        page,
+        "document.querySelector('#customer-card > *') && "
+        "document.getElementById('customer-card').innerText",
+        f"a card for {typed!r}",
+    )
     assert page.locator("#customer-id").count() == 1, page.locator("#customer-card").inner_text()
     shown = page.locator("#customer-id").inner_text()
     if shown != customer_id:
@@ -146,31 +159,12 @@ def search(page: Any, base: str, typed: str, customer_id: str) -> None:
 
 
 def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
-    ports = {service.port_env: str(free_port()) for service in SERVICES}
-    simulation = tmp_path / "simulation"
-    log_path = tmp_path / "run.log"
     environment = {
-        **os.environ,
-        **ports,
-        "PROMETHEUS_PORT": str(free_port()),
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
-        "LIFECYCLE_STATE_DIR": str(tmp_path / "state"),
         "LIFECYCLE_SIMULATOR_ARGS": "--customers 300 --days-per-minute 90 --rate 300 --sim-days 60",
         "ORCHESTRATOR_PLAYBOOK_DIR": str(playbook_with_control_group(tmp_path / "playbook", 0.1)),
-        "ORCHESTRATOR_SIMULATION_DIR": str(simulation),
-        "SIMULATOR_REPORT_DIR": str(simulation),
     }
-    with log_path.open("wb") as log:
-        runner = subprocess.Popen(
-            [sys.executable, "-m", "lifecycle_admin", "run-local"],
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPOSITORY_ROOT,
-        )
-    try:
-        wait_for_line(log_path, "stack ready", runner, STACK_READY_TIMEOUT_S)
-        base = f"http://127.0.0.1:{ports['ORCHESTRATOR_PORT']}"
+    with local_stack(kafka_broker, tmp_path, environment) as stack:
+        base = stack.url("ORCHESTRATOR_PORT")
         report = poll_json(
             f"{base}/v1/reports/proof-of-value", both_groups_and_a_siloed_twin, LIVE_DATA_TIMEOUT_S
         )
@@ -197,28 +191,33 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                 assert page.locator("#customer-card .facts").count() > 0
                 assert "segments" in page.locator("#customer-card .facts").first.inner_text()
                 for view in VIEWS:
-                    page.locator(f"section#{view}.live").wait_for(
-                        timeout=LIVE_DATA_TIMEOUT_S * 1000
+                    page_shows(
+                        page,
+                        f"document.querySelector('section#{view}.live') !== null",
+                        f"live data in the {view} view",
                     )
                 # Rates per minute need two samples of the counters; every department's events
                 # reach the orchestrator within seconds of each other.
-                page.wait_for_function(
+                page_shows(
+                    page,
                     "document.getElementById('flow-events').textContent !== '\u2013'"
                     " && document.querySelectorAll('#flow-rows tr').length >= 3",
-                    timeout=LIVE_DATA_TIMEOUT_S * 1000,
+                    "an event rate and three departments in the flow view",
                 )
                 assert page.locator("#segment-rows tr").count() > 0
                 # Budget spent per segment: the core charges every sent action's cost.
-                page.wait_for_function(
+                page_shows(
+                    page,
                     "[...document.querySelectorAll('#segment-rows td[data-spent-minor]')]"
                     ".some(td => Number(td.dataset.spentMinor) > 0)",
-                    timeout=LIVE_DATA_TIMEOUT_S * 1000,
+                    "budget spent in some segment",
                 )
                 # Plays active: plays with actions open for some segment's members now.
-                page.wait_for_function(
+                page_shows(
+                    page,
                     "[...document.querySelectorAll('#segment-rows td[data-plays]')]"
                     ".some(td => Number(td.dataset.plays) > 0)",
-                    timeout=LIVE_DATA_TIMEOUT_S * 1000,
+                    "plays active for some segment",
                 )
                 assert page.locator("#play-rows tr").count() > 0
                 assert page.locator("#proof-charts svg").count() == 6
@@ -235,7 +234,3 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                     shutil.copyfile(ARTIFACTS / "dashboard.png", README_SCREENSHOT)
             finally:
                 browser.close()
-    finally:
-        runner.send_signal(signal.SIGINT)
-        exit_code = runner.wait(timeout=60)
-    assert exit_code == 0, log_path.read_text()

@@ -4,6 +4,8 @@ department topics, decision-log entries for what lost or was suppressed."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from lifecycle_schemas.dead_letter import HEADER_ERROR_CLASS, HEADER_ERROR_FIELDS, HEADER_TOPIC
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.processes import poll_json
+from lifecycle_testing.waiting import eventually
 from orchestrator.core.identity import new_customer_id
 
 pytestmark = pytest.mark.kafka
@@ -309,27 +312,21 @@ def test_poison_record_is_dead_lettered_and_the_stream_goes_on(worker: Any, kafk
 
 def poll_status(url: str, status: int, timeout_s: float) -> None:
     """Poll ``url`` until it answers ``status`` (an error status is what we wait for)."""
-    import time
-    import urllib.error
-    import urllib.request
 
-    deadline = time.monotonic() + timeout_s
-    last = 0
-    while time.monotonic() < deadline:
+    def answer() -> int:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
-                last = response.status
+                code: int = response.status
+                return code
         except urllib.error.HTTPError as error:
-            last = error.code
-        if last == status:
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"{url} answered {last}, not {status}, within {timeout_s}s")
+            return error.code
+
+    eventually(
+        answer, lambda code: code == status, timeout_s=timeout_s, what=f"{status} from {url}"
+    )
 
 
 def worker_metrics(worker: Any) -> str:
-    import urllib.request
-
     with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as response:
         return str(response.read().decode())
 

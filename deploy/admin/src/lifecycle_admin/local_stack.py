@@ -1,6 +1,7 @@
 """`make run`: the whole system on this machine, with a real broker and a real Prometheus.
 
-Starts (or reuses) the local Kafka broker, creates the registry's topics, starts Prometheus
+Starts (or reuses) the local Kafka broker, creates the registry's topics (under
+`LIFECYCLE_TOPIC_PREFIX`, which the services it starts read too), starts Prometheus
 and every service that exists, prints where each listens, and on Ctrl-C stops them all in
 reverse order. Logs go to .cache/logs/.
 """
@@ -212,11 +213,16 @@ def run_local_stack(with_simulator: bool = True) -> int:
                 return 1
             bootstrap = result.stdout.strip().splitlines()[-1]
             started_kafka = True
-        created = create_topics(bootstrap)
+        # The services read the same variable: every topic, consumer group and changelog of
+        # this stack lives under it, apart from any other stack on the same cluster.
+        prefix = os.environ.get("LIFECYCLE_TOPIC_PREFIX", "")
+        created = create_topics(bootstrap, prefix=prefix)
         topics_created = sum(t.created for t in created)
+        namespace = f", prefix {prefix!r}" if prefix else ""
         status_line(
             "kafka",
-            f"{bootstrap}  ({topics_created} topics created, {len(created)} in the registry)",
+            f"{bootstrap}  ({topics_created} topics created, {len(created)} in the registry"
+            f"{namespace})",
         )
 
         # The simulator's live and siloed summaries, read by the orchestrator's dashboard.
