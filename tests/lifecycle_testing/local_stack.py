@@ -18,12 +18,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifecycle_admin.local_stack import BROKER_TIMEOUT_S, HEALTH_TIMEOUT_S
 from lifecycle_admin.stack import SERVICES
 from lifecycle_testing.kafka import KafkaBroker
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.processes import free_port, wait_for_line
 
-STACK_READY_TIMEOUT_S = 60.0
+# run-local's own bounds: the broker, then each process it starts (every service and
+# Prometheus) in turn; one not answering by then is reported DOWN, which the tests assert
+# against. Under load, starting Python processes alone took a minute: a shorter wait here failed
+# a stack the runner still accepted.
+STACK_READY_TIMEOUT_S = BROKER_TIMEOUT_S + HEALTH_TIMEOUT_S * (len(SERVICES) + 1)
 STOP_TIMEOUT_S = 60.0
 
 

@@ -34,6 +34,8 @@ from lifecycle_admin.stack import (
     module_exists,
 )
 
+# How long the runner waits for an outside broker, then for each process it started to answer.
+BROKER_TIMEOUT_S = 30.0
 HEALTH_TIMEOUT_S = 60.0
 STOP_GRACE_S = 15.0
 
@@ -196,7 +198,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
     try:
         if external:
             bootstrap = external
-            wait_for_broker(bootstrap, 30)
+            wait_for_broker(bootstrap, BROKER_TIMEOUT_S)
         else:
             env = {**os.environ, "KAFKA_PORT": os.environ.get("KAFKA_PORT", str(KAFKA_PORT))}
             result = subprocess.run(
