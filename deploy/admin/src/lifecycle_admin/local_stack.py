@@ -222,9 +222,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
         # The services read the same variable: every topic, consumer group and changelog of
         # this stack lives under it, apart from any other stack on the same cluster.
         prefix = os.environ.get("LIFECYCLE_TOPIC_PREFIX", "")
-        created = create_topics(
-            bootstrap, prefix=prefix, partitions=partitions_from_environment()
-        )
+        created = create_topics(bootstrap, prefix=prefix, partitions=partitions_from_environment())
         topics_created = sum(t.created for t in created)
         namespace = f", prefix {prefix!r}" if prefix else ""
         status_line(
