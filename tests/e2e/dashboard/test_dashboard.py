@@ -82,12 +82,18 @@ def has_decision_facts(base: str, customer_id: str) -> bool:
 
 
 def with_decision_facts(base: str, cards: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """A card of a customer with a CRM account whose decisions keep facts now."""
+    """A card of a customer whose decisions keep facts now, found by its CRM account id now.
+
+    A card lists the identifiers in the customer's state; the lookup by one of them answers
+    once the identity agent settled its claim, later under load (a bare CRM id from a card was
+    once not found yet)."""
     return next(
         (
             c
             for c in cards
-            if identifier(c, "crm_account_id") and has_decision_facts(base, c["customer_id"])
+            if (crm := identifier(c, "crm_account_id"))
+            and has_decision_facts(base, c["customer_id"])
+            and finds(base, crm)
         ),
         None,
     )
