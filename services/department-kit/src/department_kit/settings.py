@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from department_kit.inbox_db import InboxUrlError, parse_inbox_url
 from lifecycle_schemas.departments import Department
 
 DEFAULT_PORTS: dict[Department, int] = {
@@ -53,7 +54,8 @@ class DepartmentSettings(BaseSettings):
     inbox_url: str | None = Field(
         default=None,
         validation_alias="DEPARTMENT_INBOX_URL",
-        description="sqlite:///<path> of the action inbox and idempotency log",
+        description="sqlite:///<path> (one process) or postgresql://user:password@host/db "
+        "(replicas) of the action inbox and idempotency log",
     )
     consumer_group: str | None = Field(default=None, validation_alias="DEPARTMENT_CONSUMER_GROUP")
     api_keys_file: Path | None = Field(default=None, validation_alias="DEPARTMENT_API_KEYS_FILE")
@@ -106,6 +108,16 @@ class DepartmentSettings(BaseSettings):
     fault_pause_before_commit_s: float = Field(
         default=0.0, ge=0, le=300, validation_alias="LIFECYCLE_FAULT_PAUSE_BEFORE_COMMIT_S"
     )
+
+    @field_validator("inbox_url")
+    @classmethod
+    def _usable_database(cls, url: str | None) -> str | None:
+        if url is not None:
+            try:
+                parse_inbox_url(url)
+            except InboxUrlError as error:
+                raise ValueError(str(error)) from None
+        return url
 
     @model_validator(mode="after")
     def _shredding_needs_a_secret(self) -> DepartmentSettings:
