@@ -10,6 +10,7 @@ revision when the store opens.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution options the store sets on a connection (read by the SQLite begin hook).
 WRITING = "lifecycle_writing"
 DURABILITY = "lifecycle_durability"
+
+_MIGRATING = threading.Lock()
 
 metadata = sa.MetaData()
 actions = sa.Table(
@@ -147,7 +150,10 @@ def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the latest revision (a no-op when it is there)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as connection:
+    # On SQLite the write lock is taken first: two processes starting at once migrate in turn.
+    # Within a process, Alembic's `context` is a module global: one migration at a time.
+    with _MIGRATING, engine.connect().execution_options(**{WRITING: True}) as connection:
+        connection.begin()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()

@@ -327,8 +327,9 @@ class DepartmentStore:
                     webhook_next_at=0.0,
                 )
                 .on_conflict_do_nothing(index_elements=[actions.c.action_id])
+                .returning(actions.c.seq)
             )
-            return inserted.rowcount == 1
+            return inserted.first() is not None
 
     def purge_customer(self, customer_id: str, keep_action_id: str) -> int:
         """Delete every inbox row of an erased customer but the erase action itself.
