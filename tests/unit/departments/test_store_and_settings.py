@@ -12,8 +12,8 @@ import pytest
 
 from department_kit.actions import ActionStatus
 from department_kit.cli import main as department_main
-from department_kit.settings import load_settings
 from department_kit.inbox_db import parse_inbox_url
+from department_kit.settings import load_settings
 from department_kit.store import (
     AcceptedEvent,
     DepartmentStore,
@@ -76,9 +76,14 @@ def test_an_outcome_is_stored_with_its_locked_action_and_an_exception_stores_not
     with store.changing_action(stored.id) as change:
         assert [a.action_id for a in change.actions] == [stored.id]
         change.record_outcome(stored.id, ActionStatus.ACCEPTED, {"o": 1}, NOW)
-    with pytest.raises(RuntimeError), store.changing_action(stored.id) as change:
-        change.record_outcome(stored.id, ActionStatus.DECLINED, {}, NOW)
-        raise RuntimeError("the publish failed")
+
+    def decline_then_fail() -> None:
+        with store.changing_action(stored.id) as change:
+            change.record_outcome(stored.id, ActionStatus.DECLINED, {}, NOW)
+            raise RuntimeError("the publish failed")
+
+    with pytest.raises(RuntimeError):
+        decline_then_fail()
     reloaded = store.get_action(stored.id)
     assert reloaded is not None
     assert (reloaded.status, reloaded.outcome) == (ActionStatus.ACCEPTED, {"o": 1})
@@ -107,9 +112,14 @@ def test_accepted_event_ids_are_remembered_within_the_window_only(tmp_path: Path
 
 def test_a_claim_rolled_back_by_an_exception_leaves_the_id_free(tmp_path: Path) -> None:
     store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
-    with pytest.raises(RuntimeError), store.claiming(NOW) as claims:
-        claims.claim([EventClaim("e-1", "t", "d1")], NOW - timedelta(days=7))
-        raise RuntimeError("Kafka did not acknowledge")
+
+    def claim_then_fail() -> None:
+        with store.claiming(NOW) as claims:
+            claims.claim([EventClaim("e-1", "t", "d1")], NOW - timedelta(days=7))
+            raise RuntimeError("Kafka did not acknowledge")
+
+    with pytest.raises(RuntimeError):
+        claim_then_fail()
     with store.claiming(NOW) as claims:
         assert claims.claim([EventClaim("e-1", "t", "d1")], NOW - timedelta(days=7)) == {"e-1"}
 

@@ -16,12 +16,15 @@ from department_kit.app import create_app
 from department_kit.backfill import run_import
 from department_kit.department import DepartmentSpec
 from department_kit.inbox_db import parse_inbox_url
+from department_kit.kafka_io import broker_refusal
 from department_kit.runtime import DepartmentRuntime
 from department_kit.settings import DepartmentSettings, load_settings
 from service_kit.logs import configure_logging
 from service_kit.settings_errors import report_bad_settings
 
 logger = logging.getLogger(__name__)
+# How long the start waits to learn whether the brokers refuse the credentials or certificate.
+KAFKA_CHECK_S = 10.0
 
 
 def _runtime(spec: DepartmentSpec, settings: DepartmentSettings) -> DepartmentRuntime | None:
@@ -41,6 +44,12 @@ def _runtime(spec: DepartmentSpec, settings: DepartmentSettings) -> DepartmentRu
 def serve(spec: DepartmentSpec, settings: DepartmentSettings) -> int:
     """Run the HTTP service in this process until SIGINT/SIGTERM (then shut down gracefully)."""
     configure_logging(settings.log_level)
+    refused = broker_refusal(
+        settings.kafka_bootstrap_servers, settings.kafka_security, KAFKA_CHECK_S
+    )
+    if refused is not None:
+        print(f"{spec.department.value}: Kafka refused the connection: {refused}", file=sys.stderr)
+        return 1
     runtime = _runtime(spec, settings)
     if runtime is None:
         return 1

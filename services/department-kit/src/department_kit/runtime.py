@@ -116,7 +116,10 @@ class DepartmentRuntime:
         self.store = DepartmentStore(settings.inbox_database)
         client_id = f"lifecycle-{self.department}-service"
         self.publisher: Publisher = publisher or KafkaPublisher(
-            settings.kafka_bootstrap_servers, settings.publish_timeout_s, client_id
+            settings.kafka_bootstrap_servers,
+            settings.publish_timeout_s,
+            client_id,
+            settings.kafka_security,
         )
         prefix = settings.topic_prefix
         self.events_topic = events_topic_for(self.department).name_in(prefix)
@@ -169,6 +172,7 @@ class DepartmentRuntime:
             self._set_lag,
             self._set_reachable,
             settings.fault_pause_before_commit_s,
+            settings.kafka_security,
         )
         self.consumer.start()
         if self.sealer is not None:
@@ -177,6 +181,7 @@ class DepartmentRuntime:
                 TOPICS.subject_keys.name_in(settings.topic_prefix),
                 f"lifecycle-{self.department}-service-keys",
                 self.sealer.forget_key_record,
+                settings.kafka_security,
             )
             self.key_watcher.start()
         self._sweeper.start()

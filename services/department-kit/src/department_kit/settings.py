@@ -14,7 +14,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from department_kit.inbox_db import InboxUrlError, parse_inbox_url
+from lifecycle_schemas.access import department_group
 from lifecycle_schemas.departments import Department
+from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
 
 DEFAULT_PORTS: dict[Department, int] = {
     Department.MARKETING: 8101,
@@ -50,6 +52,8 @@ class DepartmentSettings(BaseSettings):
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
     topic_prefix: str = Field(default="", validation_alias="LIFECYCLE_TOPIC_PREFIX")
+    # KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* (service_kit.kafka_security).
+    kafka_security: KafkaSecurity = Field(default_factory=kafka_security_from_environment)
     data_dir: Path | None = Field(default=None, validation_alias="DEPARTMENT_DATA_DIR")
     inbox_url: str | None = Field(
         default=None,
@@ -138,8 +142,7 @@ class DepartmentSettings(BaseSettings):
     @property
     def group_id(self) -> str:
         """The consumer group of this department's service (one per department)."""
-        default = f"{self.topic_prefix}lifecycle.{self.department}-service"
-        return self.consumer_group or default
+        return self.consumer_group or department_group(self.department, self.topic_prefix)
 
 
 def load_settings(department: Department) -> DepartmentSettings:

@@ -37,7 +37,7 @@ def serve() -> int:
     from pydantic import ValidationError
 
     from orchestrator.api import create_api
-    from orchestrator.kafka_setup import prepare_cluster
+    from orchestrator.kafka_setup import KafkaRefusedError, prepare_cluster
     from orchestrator.metrics import OrchestratorMetrics
     from orchestrator.settings import load_settings
     from orchestrator.streaming import Topology
@@ -62,8 +62,16 @@ def serve() -> int:
                 settings.kafka_bootstrap_servers,
                 settings.lifecycle_topic_prefix,
                 settings.replication_factor,
+                settings.kafka_security,
             )
         )
+    except KafkaRefusedError as error:
+        # Not a passing outage: the credentials or the CA file must change (exit, no retry).
+        log.error(
+            "Kafka refused the connection",
+            extra={"bootstrap_servers": settings.kafka_bootstrap_servers, "error": str(error)},
+        )
+        return 1
     except KafkaConnectionError as error:
         # One clear line instead of a traceback; a supervisor restarts the worker.
         log.error(

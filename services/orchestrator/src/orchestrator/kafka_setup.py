@@ -8,9 +8,12 @@ factor from the registry's durability policy for the cluster's size.
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
 
 from lifecycle_schemas.departments import Service
 from lifecycle_schemas.topics import TOPICS, replication_for
+from orchestrator.kafka_access import refusal, watching_refusals
+from service_kit.kafka_security import KafkaSecurity
 
 # The registry's internal topics the orchestrator produces to itself: created here when missing,
 # since faust agents consume nothing from a topic that does not exist yet.
@@ -24,12 +27,27 @@ TABLE_NAMES = ("identities", "customers")
 TABLE_PARTITIONS = 8
 
 
+class KafkaRefusedError(RuntimeError):
+    """The broker refused the credentials or the TLS handshake (no retry helps)."""
+
+
 async def prepare_cluster(
-    bootstrap_servers: str, prefix: str, replication: int | None = None
+    bootstrap_servers: str,
+    prefix: str,
+    replication: int | None = None,
+    security: KafkaSecurity | None = None,
 ) -> int:
     """Create the internal topics if missing; return the replication factor to use."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","))
-    await admin.start()
+    config = security.python_client_config() if security is not None else {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), **config)
+    with watching_refusals() as failures:
+        try:
+            await admin.start()
+        except KafkaConnectionError:
+            refused = refusal(failures.errors)
+            if refused is not None:
+                raise KafkaRefusedError(refused) from None
+            raise
     try:
         cluster = await admin.describe_cluster()
         factor, extra = replication_for(len(cluster["brokers"]))

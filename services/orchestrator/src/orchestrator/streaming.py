@@ -73,6 +73,7 @@ from orchestrator.core.messages import (
 from orchestrator.core.playbook import Playbook, short_type
 from orchestrator.core.reducer import apply
 from orchestrator.core.state import CustomerState
+from orchestrator.kafka_access import faust_broker_credentials
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
 from orchestrator.settings import OrchestratorSettings
@@ -154,6 +155,7 @@ class Topology:
         self.app = faust.App(
             settings.app_id,
             broker=broker_urls(settings.kafka_bootstrap_servers),
+            broker_credentials=faust_broker_credentials(settings.kafka_security),
             store="rocksdb://",
             datadir=str(data_dir),
             topic_replication_factor=replication_factor,
