@@ -322,3 +322,4 @@ def test_refused_credentials_stop_each_command_with_one_line(
         assert expected in lines[0].lower() or "ssl" in lines[0].lower(), f"{name}: {lines[0]}"
         assert "not-the-password" not in done.stderr
         assert elapsed < 45, f"{name} took {elapsed:.0f} s to give up"
+        print(f"{mistake}: {name} gave up in {elapsed:.1f} s")

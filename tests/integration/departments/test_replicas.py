@@ -97,19 +97,14 @@ def test_two_replicas_on_one_database_show_every_action_and_publish_everything_o
 
     # Then each replica's inbox lists every action once, whichever replica consumed it.
     wanted = sorted(a.id for a in actions)
+
+    def inbox_of(replica: ServiceProcess) -> list[str]:
+        url = f"{replica.base_url}/v1/actions"
+        items = httpx.get(url, params={"limit": 200}, headers=headers).json()["items"]
+        return sorted(item["action_id"] for item in items)
+
     for replica in replicas:
-        poll_until(
-            lambda r=replica: (
-                sorted(
-                    i["action_id"]
-                    for i in httpx.get(
-                        f"{r.base_url}/v1/actions", params={"limit": 200}, headers=headers
-                    ).json()["items"]
-                )
-                == wanted
-            ),
-            30,
-        )
+        poll_until(lambda r=replica: inbox_of(r) == wanted, 30)  # type: ignore[misc]
         for action in actions:
             one = httpx.get(f"{replica.base_url}/v1/actions/{action.id}", headers=headers)
             assert one.status_code == 200

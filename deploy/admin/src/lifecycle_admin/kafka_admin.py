@@ -113,38 +113,36 @@ def wait_for_broker(
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     enough_since: float | None = None
-    while time.monotonic() < deadline:
-        try:
-            with _watching_connections() as failures:
-                try:
-                    admin = _admin(
-                        bootstrap_servers,
-                        security,
-                        request_timeout_ms=3000,
-                        bootstrap_timeout_ms=3000,
-                    )
-                except (KafkaError, OSError) as error:
-                    for cause in failures.errors:
-                        refused = refusal(cause)
-                        if refused is not None:
-                            raise BrokerRefusedError(f"{bootstrap_servers}: {refused}") from None
-                    raise error
+    # Watched across attempts: a slow handshake may report the refusal after an attempt ended.
+    with _watching_connections() as failures:
+        while time.monotonic() < deadline:
             try:
-                cluster = admin.describe_cluster()
-                brokers = len(cluster.get("brokers", []))
-                if brokers < min_brokers:
-                    enough_since = None
-                else:
-                    now = time.monotonic()
-                    enough_since = enough_since if enough_since is not None else now
-                    if min_brokers == 1 or now - enough_since >= settle_s:
-                        return brokers
-            finally:
-                admin.close()
-        except (KafkaError, OSError, ValueError) as error:
-            last_error = error
-            enough_since = None
-        time.sleep(0.2)
+                admin = _admin(
+                    bootstrap_servers,
+                    security,
+                    request_timeout_ms=3000,
+                    bootstrap_timeout_ms=5000,
+                )
+                try:
+                    cluster = admin.describe_cluster()
+                    brokers = len(cluster.get("brokers", []))
+                    if brokers < min_brokers:
+                        enough_since = None
+                    else:
+                        now = time.monotonic()
+                        enough_since = enough_since if enough_since is not None else now
+                        if min_brokers == 1 or now - enough_since >= settle_s:
+                            return brokers
+                finally:
+                    admin.close()
+            except (KafkaError, OSError, ValueError) as error:
+                for cause in failures.errors:
+                    refused = refusal(cause)
+                    if refused is not None:
+                        raise BrokerRefusedError(f"{bootstrap_servers}: {refused}") from None
+                last_error = error
+                enough_since = None
+            time.sleep(0.2)
     raise BrokerUnavailableError(
         f"no Kafka broker answered at {bootstrap_servers} within {timeout_s:.0f}s: {last_error!r}"
     )
