@@ -64,6 +64,20 @@ def received(service: ServiceProcess) -> float:
     )
 
 
+def stream_ids(service: ServiceProcess, headers: dict[str, str], count: int) -> list[str]:
+    """The ids of the first ``count`` actions on a replica's live stream (SSE)."""
+    ids: list[str] = []
+    url = f"{service.base_url}/v1/actions/stream"
+    with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(60.0)) as stream:
+        assert stream.status_code == 200
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                ids.append(json.loads(line.removeprefix("data: "))["action_id"])
+                if len(ids) == count:
+                    return ids
+    raise AssertionError(f"the stream ended after {len(ids)} actions")
+
+
 def new_event() -> dict[str, Any]:
     new_id = str(uuid.uuid4())
     example = EXAMPLES[sorted(event_types_for(DEPARTMENT))[0]]
@@ -89,11 +103,16 @@ def test_two_replicas_on_one_database_show_every_action_and_publish_everything_o
     for replica in replicas:
         replica.wait_ready()
 
-    # Given one action on each partition of the topic the two replicas share.
+    # Given one action on each partition of the topic the two replicas share, while a live
+    # stream is open on the second replica.
     actions = [fresh_action(DEPARTMENT) for _ in range(PARTITIONS)]
-    produce_to_every_partition(
-        kafka.bootstrap_servers, kafka.topic(actions_topic_for(DEPARTMENT)), actions
-    )
+    with ThreadPoolExecutor(1) as reader:
+        streamed = reader.submit(stream_ids, second, headers, PARTITIONS)
+        produce_to_every_partition(
+            kafka.bootstrap_servers, kafka.topic(actions_topic_for(DEPARTMENT)), actions
+        )
+        # Then the stream shows every action, those the first replica consumed too.
+        assert sorted(streamed.result(60)) == sorted(a.id for a in actions)
 
     # Then each replica's inbox lists every action once, whichever replica consumed it.
     wanted = sorted(a.id for a in actions)

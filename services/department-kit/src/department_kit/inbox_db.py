@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -148,6 +146,10 @@ def upsert_of(engine: sa.Engine) -> Callable[[sa.Table], Any]:
 
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the latest revision (a no-op when it is there)."""
+    # Imported here: only the start of a service needs Alembic.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     # On SQLite the write lock is taken first: two processes starting at once migrate in turn.

@@ -286,13 +286,17 @@ _REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 
 def broker_refusal(bootstrap_servers: str, security: KafkaSecurity, timeout_s: float) -> str | None:
     """Why the brokers refuse these settings (credentials, certificate), found by a quiet
-    probe before the service starts; None once a broker answered metadata, or after
-    ``timeout_s`` (unreachable is no refusal: the service then starts unready and retries)."""
+    probe before the service starts. None once a broker answered metadata, once every broker
+    is reported unreachable, or after ``timeout_s``: unreachable is no refusal (the service
+    then starts unready and retries)."""
     refusals: list[str] = []
+    unreachable = threading.Event()
 
     def on_error(error: KafkaError) -> None:
         if error.code() in _REFUSED or "certificate verify failed" in error.str():
             refusals.append(error.str())
+        elif error.code() == KafkaError._ALL_BROKERS_DOWN:
+            unreachable.set()
 
     probe = Producer(
         {
@@ -306,13 +310,17 @@ def broker_refusal(bootstrap_servers: str, security: KafkaSecurity, timeout_s: f
     )
     try:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not refusals:
+        while time.monotonic() < deadline:
             try:
-                probe.list_topics(timeout=0.5)
+                probe.list_topics(timeout=0.2)
                 return None
             except KafkaException:
-                probe.poll(0)  # serves the error callback
-        return refusals[0] if refusals else None
+                probe.poll(0)  # serves the error callbacks, in the order they came
+            if refusals:
+                return refusals[0]
+            if unreachable.is_set():
+                return None
+        return None
     finally:
         probe.flush(0)
 

@@ -479,8 +479,11 @@ class DepartmentRuntime:
         while not self._stopping.wait(FEED_POLL_S):
             try:
                 cursor = self.store.last_cursor()
-            except Exception:
-                logger.warning("cannot read the inbox cursor", exc_info=True)
+            except Exception as error:
+                # The class only: a database error's text may quote the SQL's parameters.
+                logger.warning(
+                    "cannot read the inbox cursor", extra={"error_class": type(error).__name__}
+                )
                 continue
             if cursor != seen:
                 seen = cursor
