@@ -12,7 +12,7 @@ import pytest
 
 from department_kit.actions import ActionStatus
 from department_kit.cli import main as department_main
-from department_kit.inbox_db import parse_inbox_url
+from department_kit.inbox_db import HEAD_REVISION, MIGRATIONS, parse_inbox_url
 from department_kit.settings import load_settings
 from department_kit.store import (
     AcceptedEvent,
@@ -258,3 +258,12 @@ def test_a_service_with_bad_settings_names_each_variable_and_no_value(
         "2 problem(s) in the settings of the sales service (docs/configuration.md)",
     ]
     assert "tiny-secret" not in printed.out + printed.err
+
+
+def test_the_head_revision_constant_is_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION

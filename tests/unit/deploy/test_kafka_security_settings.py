@@ -71,7 +71,10 @@ def test_sasl_ssl_is_translated_for_each_client_family(ca_file: Path) -> None:
         ({"KAFKA_SASL_USERNAME": "u"}, "uses no SASL"),
         ({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "GSSAPI"}, "PLAIN"),
         ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "SASL_SSL"),
-        ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CA_FILE": "/no/such/ca.pem"}, "KAFKA_SSL_CA_FILE"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CA_FILE": "/no/such/ca.pem"},
+            "KAFKA_SSL_CA_FILE",
+        ),
     ],
 )
 def test_inconsistent_settings_are_refused_naming_the_problem(
