@@ -10,11 +10,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from lifecycle_admin.kafka_admin import (
+    PARTITIONS_VARIABLE,
     BrokerUnavailableError,
     create_acls,
     create_topics,
+    partitions_from_environment,
     wait_for_broker,
 )
+from lifecycle_schemas.topics import DEFAULT_PARTITIONS
 from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
 from service_kit.settings_errors import report_bad_settings
 
@@ -23,6 +26,13 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
 def _bootstrap_default() -> str:
     return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+
+
+def _positive(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return count
 
 
 def _wait_broker(args: argparse.Namespace) -> int:
@@ -38,6 +48,12 @@ def _wait_broker(args: argparse.Namespace) -> int:
 
 
 def _create_topics(args: argparse.Namespace) -> int:
+    if args.partitions is None:
+        try:
+            args.partitions = partitions_from_environment()
+        except ValueError as error:
+            print(f"lifecycle-admin: {error}", file=sys.stderr)
+            return 2
     try:
         wait_for_broker(args.bootstrap, args.timeout, security=args.security)
     except BrokerUnavailableError as error:
@@ -48,6 +64,7 @@ def _create_topics(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         replication_factor=args.replication,
         security=args.security,
+        partitions=args.partitions,
     )
     for result in results:
         state = "created" if result.created else "exists "
@@ -107,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="replication factor (default: 3, or the broker count when smaller)",
+    )
+    topics.add_argument(
+        "--partitions",
+        type=_positive,
+        default=None,
+        help=f"partitions of every co-partitioned topic (default: ${PARTITIONS_VARIABLE}, "
+        f"else {DEFAULT_PARTITIONS}); the orchestrator's tables follow it",
     )
     topics.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
     topics.set_defaults(handler=_create_topics)

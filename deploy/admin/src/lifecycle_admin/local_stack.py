@@ -24,7 +24,11 @@ from typing import Any
 
 import yaml
 
-from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
+from lifecycle_admin.kafka_admin import (
+    create_topics,
+    partitions_from_environment,
+    wait_for_broker,
+)
 from lifecycle_admin.stack import (
     KAFKA_PORT,
     PROMETHEUS_PORT,
@@ -213,7 +217,9 @@ def run_local_stack(with_simulator: bool = True, security: KafkaSecurity | None 
                 return 1
             bootstrap = result.stdout.strip().splitlines()[-1]
             started_kafka = True
-        created = create_topics(bootstrap, security=security)
+        created = create_topics(
+            bootstrap, partitions=partitions_from_environment(), security=security
+        )
         topics_created = sum(t.created for t in created)
         status_line(
             "kafka",
