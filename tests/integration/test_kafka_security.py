@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -312,14 +313,14 @@ def test_refused_credentials_stop_each_command_with_one_line(
             "60",
         ],
     }
-    for name, command in commands.items():
-        started = time.monotonic()
-        done = run(command, environment)
-        elapsed = time.monotonic() - started
+    # Side by side: independent processes. Naming the refusal (not "no broker answered", which
+    # lifecycle-admin says only after its 60 s --timeout) shows none of them waited it out.
+    with ThreadPoolExecutor(len(commands)) as pool:
+        answers = pool.map(lambda command: run(command, environment), commands.values())
+        results = dict(zip(commands, answers, strict=True))
+    for name, done in results.items():
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 1, f"{name}: {done.returncode}\n{done.stderr}"
         assert len(lines) == 1, f"{name}:\n{done.stderr}"
         assert expected in lines[0].lower() or "ssl" in lines[0].lower(), f"{name}: {lines[0]}"
         assert "not-the-password" not in done.stderr
-        assert elapsed < 45, f"{name} took {elapsed:.0f} s to give up"
-        print(f"{mistake}: {name} gave up in {elapsed:.1f} s")
