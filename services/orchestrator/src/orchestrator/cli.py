@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -21,6 +22,8 @@ from orchestrator.core.messages import (
     Decision,
     EraseProfile,
     ForgetIdentifiers,
+    HandoffBreached,
+    HandoffTimed,
     Message,
     Publish,
 )
@@ -127,7 +130,7 @@ def check(directory: Path) -> int:
         return 1
     print(
         f"{directory}: {len(playbook.segments)} segments, {len(playbook.plays)} plays, "
-        f"{len(playbook.owner_rules)} owner rules: OK"
+        f"{len(playbook.owner_rules)} owner rules, {len(playbook.processes)} process owners: OK"
     )
     return 0
 
@@ -172,6 +175,8 @@ def _describe(decision: Decision) -> dict[str, Any]:
         return {"tombstone": {"topic": "customer-profiles", "key": decision.customer_id}}
     if isinstance(decision, ForgetIdentifiers):
         return {"forget_identifiers": len(decision.identifiers)}
+    if isinstance(decision, HandoffTimed | HandoffBreached):
+        return {type(decision).__name__: dataclasses.asdict(decision)}
     return {"forward": decision.customer_id}
 
 

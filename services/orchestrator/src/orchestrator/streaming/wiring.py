@@ -24,6 +24,7 @@ from orchestrator.streaming.customer_agent import CustomerAgent
 from orchestrator.streaming.identity_agent import IdentityAgent
 from orchestrator.streaming.observing import Observation
 from orchestrator.streaming.reads import TableReads
+from orchestrator.streaming.routing import LocalPartitions
 from orchestrator.streaming.sending import Sender
 from orchestrator.streaming.upkeep import SegmentSpend, Upkeep, keep_running
 
@@ -141,7 +142,13 @@ class Topology:
         # Crypto-shredding (LIFECYCLE_SHREDDING); a no-op shredder when off.
         shredder = shredder_for(settings, metrics, app)
         self.spend = SegmentSpend()
-        self.identity_agent = IdentityAgent(self.identities, self.sender, shredder, topics)
+        self.identity_agent = IdentityAgent(
+            self.identities,
+            self.sender,
+            shredder,
+            topics,
+            partitions=LocalPartitions(app, topics.identity, cluster.partitions),
+        )
         self.customer_agent = CustomerAgent(
             self.customers,
             self.sender,
