@@ -2,7 +2,8 @@
 in headless Chromium (Debian's, driven by Playwright): the proof-of-value report splits treated from
 control with intervals and its charts show the treated customers' conversions and revenue, the
 siloed run of the same seed has conflicting contacts, the search finds customers by a phone number
-and by a bare CRM account id, and each decision shows the facts behind it.
+and by a bare CRM account id, each decision shows the facts behind it, and the process view shows
+every process's owner and received hand-off kinds with hand-offs timed against their SLAs.
 
 Screenshots go to ``test-artifacts/dashboard/``; the README's image (``docs/images/dashboard.png``)
 is refreshed only when ``LIFECYCLE_UPDATE_README_SCREENSHOT=1`` is set."""
@@ -39,7 +40,8 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPOSITORY_ROOT / "test-artifacts" / "dashboard"
 README_SCREENSHOT = REPOSITORY_ROOT / "docs" / "images" / "dashboard.png"
 UPDATE_README_SCREENSHOT = os.environ.get("LIFECYCLE_UPDATE_README_SCREENSHOT") == "1"
-VIEWS = ("flow", "funnel", "customer", "plays", "proof")
+VIEWS = ("flow", "funnel", "customer", "plays", "processes", "proof")
+HANDOFF_KINDS = {"lead-to-sales", "sale-to-onboarding", "case-escalation", "reassignment"}
 
 
 def playbook_with_control_group(directory: Path, share: float) -> Path:
@@ -204,6 +206,35 @@ def search_showing_facts(page: Any, base: str, crm_id: str, customer_id: str) ->
     )
 
 
+def check_process_view(page: Any, base: str) -> None:
+    """Every process's owner and hand-off kinds are on the page, and some hand-off was timed:
+    open ones with their age, or ones taken up in the window with an SLA attainment."""
+    processes = get_json(f"{base}/v1/processes")["processes"]
+    assert [p["process"] for p in processes] == ["engage", "transact", "fulfil", "service"]
+    rows = page.locator("#process-rows tr[data-process]")
+    received = {(p["process"], h["handoff"]) for p in processes for h in p["handoffs"]}
+    assert rows.count() == len(received)
+    shown = {
+        (rows.nth(i).get_attribute("data-process"), rows.nth(i).get_attribute("data-handoff"))
+        for i in range(rows.count())
+    }
+    assert shown == received
+    text = page.locator("#process-rows").inner_text()
+    assert all(p["owner"]["display_name"] in text for p in processes)
+    # The company hands customers over from its first minutes: onboarding after won deals.
+    page_shows(
+        page,
+        "[...document.querySelectorAll('#process-rows tr[data-handoff=\"sale-to-onboarding\"]')]"
+        ".some(tr => Number(tr.dataset.open) + Number(tr.dataset.ended) > 0)",
+        "sale-to-onboarding hand-offs in the process view",
+    )
+    page_shows(
+        page,
+        "[...document.querySelectorAll('#process-rows tr')].some(tr => tr.dataset.attainment)",
+        "an SLA attainment in the process view",
+    )
+
+
 def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
     environment = {
         "LIFECYCLE_SIMULATOR_ARGS": "--customers 300 --days-per-minute 90 --rate 300 --sim-days 60",
@@ -221,6 +252,7 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
             assert 0.0 <= rate["low"] <= rate["value"] <= rate["high"] <= 1.0
             handoff = measures["handoff_hours"]
             assert set(handoff) == {"median", "low", "high", "p90", "n"}
+            assert set(measures["handoffs_by_kind"]) == HANDOFF_KINDS
             assert isinstance(measures["missed_deadlines"], int)
         (crm_id, crm_customer), (phone, phone_customer) = search_targets(base)
 
@@ -265,11 +297,12 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                     "plays active for some segment",
                 )
                 assert page.locator("#play-rows tr").count() > 0
-                assert page.locator("#proof-charts svg").count() == 6
+                check_process_view(page, base)
+                assert page.locator("#proof-charts svg").count() == 7
                 # The charts carry the report's real figures (bars drawn from the report).
                 assert chart_value(page, "conversion rate", "treated") > 0
                 assert chart_value(page, "revenue per customer", "treated") > 0
-                assert page.locator("#sim-charts svg").count() == 5
+                assert page.locator("#sim-charts svg").count() == 6
                 assert page.locator("#customer-id").inner_text()
                 assert page.locator("#customer-card .why li").count() > 0
                 for view in VIEWS:

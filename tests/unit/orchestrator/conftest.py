@@ -4,12 +4,13 @@ events from the contract examples (``lifecycle_testing.core_events``)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from lifecycle_testing.core_events import T0, EventFactory, build_event
+from lifecycle_testing.core_events import T0, EventFactory, build_event, build_outcome
 from orchestrator.core.engine import LocalEngine
 from orchestrator.core.playbook import Playbook, load_playbook
 
@@ -56,3 +57,8 @@ def make_event() -> EventFactory:
         )
 
     return make
+
+
+@pytest.fixture
+def make_outcome() -> Callable[..., Any]:
+    return build_outcome

@@ -37,6 +37,7 @@ from lifecycle_admin.stack import (
     StackService,
     module_exists,
 )
+from service_kit.kafka_security import KafkaSecurity
 
 # How long the runner waits for an outside broker, then for each process it started to answer.
 BROKER_TIMEOUT_S = 30.0
@@ -183,7 +184,7 @@ class _StopOnFirstSignal:
             raise _StopRequestedError
 
 
-def run_local_stack(with_simulator: bool = True) -> int:
+def run_local_stack(with_simulator: bool = True, security: KafkaSecurity | None = None) -> int:
     """Run everything until Ctrl-C; return the exit status."""
     started_at = time.monotonic()
     root = repository_root()
@@ -202,7 +203,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
     try:
         if external:
             bootstrap = external
-            wait_for_broker(bootstrap, BROKER_TIMEOUT_S)
+            wait_for_broker(bootstrap, BROKER_TIMEOUT_S, security=security)
         else:
             env = {**os.environ, "KAFKA_PORT": os.environ.get("KAFKA_PORT", str(KAFKA_PORT))}
             result = subprocess.run(
@@ -222,7 +223,9 @@ def run_local_stack(with_simulator: bool = True) -> int:
         # The services read the same variable: every topic, consumer group and changelog of
         # this stack lives under it, apart from any other stack on the same cluster.
         prefix = os.environ.get("LIFECYCLE_TOPIC_PREFIX", "")
-        created = create_topics(bootstrap, prefix=prefix, partitions=partitions_from_environment())
+        created = create_topics(
+            bootstrap, prefix=prefix, partitions=partitions_from_environment(), security=security
+        )
         topics_created = sum(t.created for t in created)
         namespace = f", prefix {prefix!r}" if prefix else ""
         status_line(
