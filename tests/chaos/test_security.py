@@ -16,12 +16,12 @@ import pytest
 from integration.departments.service_helpers import DevKeys, ServiceProcess
 from kafka import KafkaConsumer, TopicPartition
 
-from department_kit.api_keys import hash_key, new_key
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS, events_topic_for
 from lifecycle_testing.kafka import KafkaNamespace
+from service_kit.api_keys import hash_key, new_key
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]

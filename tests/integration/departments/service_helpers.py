@@ -18,12 +18,12 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from department_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 from lifecycle_schemas.catalogue import AnyAction, action_types_for
 from lifecycle_schemas.codec import encode_record, kafka_key
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_testing.processes import free_port
+from service_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 
 PACKAGES = {
     Department.MARKETING: "marketing_service",

@@ -99,9 +99,9 @@ def development_keys(directory: Path) -> tuple[Path, Path] | None:
     The department services' library writes them; the runner only asks for them, so this tool
     does not depend on the services it starts.
     """
-    if not module_exists("department_kit.api_keys"):
+    if not module_exists("service_kit.api_keys"):
         return None
-    api_keys = importlib.import_module("department_kit.api_keys")
+    api_keys = importlib.import_module("service_kit.api_keys")
     hashed = Path(api_keys.write_development_keys(directory))
     return hashed, hashed.parent / str(api_keys.PLAIN_KEYS_FILE_NAME)
 

@@ -21,7 +21,6 @@ from department_kit.actions import (
     build_outcome,
     check_transition,
 )
-from department_kit.api_keys import KeyRing, load_keys
 from department_kit.department import DepartmentSpec
 from department_kit.kafka_io import (
     ActionConsumer,
@@ -42,6 +41,7 @@ from lifecycle_schemas.codec import RecordDecodeError, decode_action, encode_rec
 from lifecycle_schemas.dead_letter import dead_letter_headers
 from lifecycle_schemas.departments import SERVICE_OF_DEPARTMENT
 from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
+from service_kit.api_keys import KeyRing, load_keys
 from service_kit.problems import ProblemError, broker_unavailable
 
 logger = logging.getLogger(__name__)
