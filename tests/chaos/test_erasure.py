@@ -34,7 +34,7 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.kafka import KafkaNamespace, read_topic
-from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from orchestrator.core.identity import new_customer_id
 
 pytestmark = pytest.mark.kafka
@@ -196,7 +196,13 @@ def test_an_erased_customer_is_gone_from_every_api_and_from_compacted_topics(
         profile={"given_name": CANARY_NAME},
     )
     customer_url = f"{worker.url}/v1/customers/{customer_id}"
-    poll_until(lambda: "given_name" in httpx.get(customer_url).json().get("attributes", {}), 60)
+    poll_until(
+        lambda: (
+            "given_name"
+            in httpx.get(customer_url, headers=TEST_KEYS.headers()).json().get("attributes", {})
+        ),
+        60,
+    )
     topics = compacted_topics(namespace)
     profile_topic, customers, identities = topics
     assert holding_personal_data(read_whole_topic(namespace.bootstrap_servers, profile_topic))
@@ -224,8 +230,13 @@ def test_an_erased_customer_is_gone_from_every_api_and_from_compacted_topics(
 
     # The orchestrator forgets the contact details; the record by id holds no personal data.
     for identifier in (f"email:{CANARY_EMAIL}", f"phone:{CANARY_PHONE}"):
-        assert httpx.get(f"{worker.url}/v1/customers/{identifier}").status_code == 404
-    record = httpx.get(customer_url).json()
+        assert (
+            httpx.get(
+                f"{worker.url}/v1/customers/{identifier}", headers=TEST_KEYS.headers()
+            ).status_code
+            == 404
+        )
+    record = httpx.get(customer_url, headers=TEST_KEYS.headers()).json()
     assert record["erased"] is True
     assert record["attributes"] == {}
     for path in (
@@ -238,9 +249,11 @@ def test_an_erased_customer_is_gone_from_every_api_and_from_compacted_topics(
         "/v1/reports/proof-of-value",
         "/v1/segments",
     ):
-        body = httpx.get(f"{worker.url}{path}", timeout=15).text
+        body = httpx.get(f"{worker.url}{path}", timeout=15, headers=TEST_KEYS.headers()).text
         assert not any(c in body for c in CANARIES), path
-    dashboard = httpx.get(f"{worker.url}/v1/dashboard/customers").json()
+    dashboard = httpx.get(
+        f"{worker.url}/v1/dashboard/customers", headers=TEST_KEYS.headers()
+    ).json()
     assert customer_id not in json.dumps(dashboard)
 
     # And after compaction no fresh consumer of the compacted topics finds personal data.

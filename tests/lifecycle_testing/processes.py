@@ -54,19 +54,22 @@ def wait_for_line(
     raise AssertionError(f"{text!r} did not appear within {timeout_s}s:\n{content}")
 
 
-def get_json(url: str, timeout_s: float = 5.0) -> Any:
-    """GET a URL and decode its JSON body."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+def get_json(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None) -> Any:
+    """GET a URL (with ``headers``: an API key) and decode its JSON body."""
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 
-def poll_json(url: str, accept: Any, timeout_s: float) -> Any:
+def poll_json(
+    url: str, accept: Any, timeout_s: float, headers: dict[str, str] | None = None
+) -> Any:
     """GET a JSON URL until `accept(body)` is true; return that body."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = get_json(url)
+            last = get_json(url, headers=headers)
             if accept(last):
                 return last
         except (urllib.error.URLError, OSError, ValueError) as error:

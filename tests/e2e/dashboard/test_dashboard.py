@@ -9,6 +9,7 @@ is refreshed only when ``LIFECYCLE_UPDATE_README_SCREENSHOT=1`` is set."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from lifecycle_testing.kafka import KafkaBroker
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.processes import free_port, get_json, poll_json, wait_for_line
 from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
+from service_kit.api_keys import OPERATOR_KEY_ID, PLAIN_KEYS_FILE_NAME, hash_key, new_key
 
 STACK_READY_TIMEOUT_S = 60.0
 LIVE_DATA_TIMEOUT_S = 120.0
@@ -78,9 +80,16 @@ def identifier(card: dict[str, Any], kind: str) -> str | None:
     return next((i.split(":", 1)[1] for i in card["identifiers"] if i.startswith(f"{kind}:")), None)
 
 
+# The operator key `make run` writes (set once the stack is up), for the test's own API calls.
+OPERATOR: dict[str, str] = {}
+
+
 def has_decision_facts(base: str, customer_id: str) -> bool:
     """Whether one of the decisions the 360 view shows (the last five) has facts."""
-    body = get_json(f"{base}/v1/customers/customer_id:{quote(customer_id, safe='')}/decisions")
+    body = get_json(
+        f"{base}/v1/customers/customer_id:{quote(customer_id, safe='')}/decisions",
+        headers=OPERATOR,
+    )
     return any(d.get("facts") for d in body["decisions"][-5:])
 
 
@@ -107,6 +116,7 @@ def search_targets(base: str) -> tuple[tuple[str, str], tuple[str, str]]:
         f"{base}/v1/dashboard/customers",
         lambda body: by_phone(body["customers"]) and by_crm(body["customers"]),
         LIVE_DATA_TIMEOUT_S,
+        headers=OPERATOR,
     )["customers"]
     crm_card, phone_card = by_crm(cards), by_phone(cards)
     assert crm_card is not None
@@ -120,7 +130,8 @@ def search_targets(base: str) -> tuple[tuple[str, str], tuple[str, str]]:
 def finds(base: str, key: str) -> bool:
     """Whether the customer API finds someone by ``key`` now."""
     try:
-        return bool(get_json(f"{base}/v1/customers/{quote(key, safe='')}")["customer_id"])
+        found = get_json(f"{base}/v1/customers/{quote(key, safe='')}", headers=OPERATOR)
+        return bool(found["customer_id"])
     except urllib.error.HTTPError:
         return False
 
@@ -142,11 +153,22 @@ def search(page: Any, base: str, typed: str, customer_id: str) -> None:
     assert page.locator("#customer-id").count() == 1, page.locator("#customer-card").inner_text()
     shown = page.locator("#customer-id").inner_text()
     if shown != customer_id:
-        assert shown == get_json(f"{base}/v1/customers/{quote(typed, safe='')}")["customer_id"]
+        again = get_json(f"{base}/v1/customers/{quote(typed, safe='')}", headers=OPERATOR)
+        assert shown == again["customer_id"]
+
+
+def sign_in(page: Any, base: str, key: str) -> None:
+    """Open the dashboard and give it a key once, as a person does."""
+    page.goto(f"{base}/dashboard")
+    page.locator("#login-form").wait_for()
+    page.fill("#key-input", key)
+    page.click("#login-form button[type=submit]")
+    page.locator("#views").wait_for()
 
 
 def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
     ports = {service.port_env: str(free_port()) for service in SERVICES}
+    reports_only = new_key()
     simulation = tmp_path / "simulation"
     log_path = tmp_path / "run.log"
     environment = {
@@ -159,6 +181,18 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
         "ORCHESTRATOR_PLAYBOOK_DIR": str(playbook_with_control_group(tmp_path / "playbook", 0.1)),
         "ORCHESTRATOR_SIMULATION_DIR": str(simulation),
         "SIMULATOR_REPORT_DIR": str(simulation),
+        # Beside the key file make run writes: a key that may read reports but no customer.
+        "LIFECYCLE_API_KEYS": json.dumps(
+            {
+                "keys": [
+                    {
+                        "id": "e2e-reports",
+                        "scopes": ["reports:read"],
+                        "sha256": hash_key(reports_only),
+                    }
+                ]
+            }
+        ),
     }
     with log_path.open("wb") as log:
         runner = subprocess.Popen(
@@ -171,8 +205,14 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
     try:
         wait_for_line(log_path, "stack ready", runner, STACK_READY_TIMEOUT_S)
         base = f"http://127.0.0.1:{ports['ORCHESTRATOR_PORT']}"
+        plain = tmp_path / "state" / "keys" / PLAIN_KEYS_FILE_NAME
+        operator_key = json.loads(plain.read_text())["keys"][OPERATOR_KEY_ID]
+        OPERATOR.update(Authorization=f"Bearer {operator_key}")
         report = poll_json(
-            f"{base}/v1/reports/proof-of-value", both_groups_and_a_siloed_twin, LIVE_DATA_TIMEOUT_S
+            f"{base}/v1/reports/proof-of-value",
+            both_groups_and_a_siloed_twin,
+            LIVE_DATA_TIMEOUT_S,
+            headers=OPERATOR,
         )
         for group in ("treated", "control"):
             measures = report["groups"][group]
@@ -189,7 +229,12 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"{base}/dashboard")
+                sign_in(page, base, operator_key)
+                # The key became an HttpOnly, SameSite=Strict cookie; the page holds no key.
+                [cookie] = page.context.cookies()
+                assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+                assert operator_key not in cookie["value"]
+                assert page.input_value("#key-input") == ""
                 # A phone number as a person types it (spaced), then a bare CRM account id.
                 search(page, base, f"{phone[:6]} {phone[6:]}", phone_customer)
                 search(page, base, crm_id, crm_customer)
@@ -233,6 +278,20 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                 page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
                 if UPDATE_README_SCREENSHOT:  # an explicit step (docs/dashboard.md)
                     shutil.copyfile(ARTIFACTS / "dashboard.png", README_SCREENSHOT)
+
+                # A key without customers:read: the Customer 360 says so, the rest works.
+                reader = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                sign_in(reader, base, reports_only)
+                reader.locator("#customer-forbidden").wait_for()
+                assert "customers:read" in reader.locator("#customer-forbidden").inner_text()
+                assert reader.locator("#customer-card").is_hidden()
+                for view in ("flow", "funnel", "plays", "proof"):
+                    reader.locator(f"section#{view}.live").wait_for(
+                        timeout=LIVE_DATA_TIMEOUT_S * 1000
+                    )
+                reader.locator("section#customer").screenshot(
+                    path=ARTIFACTS / "customer-forbidden.png"
+                )
             finally:
                 browser.close()
     finally:

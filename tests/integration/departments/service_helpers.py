@@ -206,7 +206,7 @@ def start_service(tmp_path: Path, dev_keys: DevKeys) -> Iterator[Callable[..., S
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "LIFECYCLE_TOPIC_PREFIX": prefix,
             "DEPARTMENT_DATA_DIR": str(data_dir or tmp_path / department.value),
-            "DEPARTMENT_API_KEYS_FILE": str(dev_keys.hashed_file),
+            "LIFECYCLE_API_KEYS_FILE": str(dev_keys.hashed_file),
             "DEPARTMENT_PUBLISH_TIMEOUT_S": "3",
             **extra,
         }

@@ -16,18 +16,21 @@ from typing import Any
 from urllib.parse import quote
 
 import faust
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faust.contrib.asgi import bind_to_running_loop
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lifecycle_schemas.identifiers import IdentifierKind, normalise_email, normalise_phone
+from orchestrator.access import Access, Caller, HostAllowList
 from orchestrator.core.identity import IdentityEntry
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
 from orchestrator.reporting import install_reporting
+from orchestrator.sessions import install_sessions
 from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
+from service_kit.api_keys import Scope
 from service_kit.http import install_problem_handlers, install_request_metrics, problem_responses
 from service_kit.problems import ProblemError
 
@@ -48,8 +51,9 @@ CUSTOMER_LINKS = {
 }
 CUSTOMER_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The customer (answered by the worker owning it)"},
-    **problem_responses(404, 502),
+    **problem_responses(400, 401, 403, 404, 429, 502),
 }
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = problem_responses(400, 401, 403, 429)
 
 
 def not_found(what: str) -> ProblemError:
@@ -118,10 +122,14 @@ async def stop_within(app: faust.App, timeout_s: float) -> None:
     os._exit(STOP_TIMED_OUT_EXIT_CODE)
 
 
-def create_api(topology: Topology) -> FastAPI:
+def create_api(topology: Topology, access: Access | None = None) -> FastAPI:
     """The FastAPI app; its lifespan starts and stops the faust app on the same loop."""
     app = topology.app
     metrics = topology.metrics
+    access = access or Access(topology.settings)
+    customers_read = Depends(access.require(Scope.CUSTOMERS_READ))
+    reports_read = Depends(access.require(Scope.REPORTS_READ))
+    cluster_only = [Depends(access.require_cluster)]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -139,7 +147,9 @@ def create_api(topology: Topology) -> FastAPI:
     api = FastAPI(title="Customer lifecycle orchestrator", lifespan=lifespan)
 
     install_problem_handlers(api)
+    api.add_middleware(HostAllowList, allowed_hosts=topology.settings.host_allow_list)
     install_request_metrics(api, metrics)
+    install_sessions(api, access)
 
     def owner_url(table: Any, key: str) -> str | None:
         """The URL of the worker owning ``key`` in ``table``, or None if it is this one."""
@@ -149,8 +159,9 @@ def create_api(topology: Topology) -> FastAPI:
             return None
         return None if url == topology.settings.canonical_url else url
 
-    async def proxied(url: str, path: str, hops: int) -> Any:
-        headers = {ROUTED_HEADER: str(hops + 1)}
+    async def proxied(url: str, path: str, hops: int, caller: Caller) -> Any:
+        # The owner checks the caller's key again and writes the audit line.
+        headers = {ROUTED_HEADER: str(hops + 1), **access.cluster_headers(caller.key_id)}
         async with app.http_client.get(f"{url}{path}", headers=headers) as reply:
             body = await reply.json(content_type=None)
             if reply.status == 404:
@@ -164,7 +175,9 @@ def create_api(topology: Topology) -> FastAPI:
                 )
             return body
 
-    async def find_state(request: Request, key: str) -> CustomerState | dict[str, Any]:
+    async def find_state(
+        request: Request, key: str, caller: Caller
+    ) -> CustomerState | dict[str, Any]:
         """The customer matching ``key``, from this worker or (as a JSON body) from its owner.
 
         ``key`` is what a person typed (see :func:`lookup_keys`): each reading is tried in turn
@@ -180,7 +193,7 @@ def create_api(topology: Topology) -> FastAPI:
         readings = lookup_keys(key)
         for reading in readings:
             try:
-                return await find_exactly(reading, suffix, hops)
+                return await find_exactly(reading, suffix, hops, caller)
             except ProblemError as error:
                 if error.status != 404:
                     raise
@@ -192,7 +205,9 @@ def create_api(topology: Topology) -> FastAPI:
             + ", ".join(reading.partition(":")[0] for reading in readings),
         )
 
-    async def find_exactly(key: str, suffix: str, hops: int) -> CustomerState | dict[str, Any]:
+    async def find_exactly(
+        key: str, suffix: str, hops: int, caller: Caller
+    ) -> CustomerState | dict[str, Any]:
         """The customer by ``customer_id:<id>`` or ``<kind>:<value>``, following merges."""
         may_route = hops < MAX_ROUTING_HOPS
         if key.startswith("customer_id:"):
@@ -201,7 +216,7 @@ def create_api(topology: Topology) -> FastAPI:
             url = owner_url(topology.identities, key)
             if url is not None and may_route:
                 path = f"/v1/customers/{quote(key, safe=':@+')}{suffix}"
-                return await proxied(url, path, hops)  # type: ignore[no-any-return]
+                return await proxied(url, path, hops, caller)  # type: ignore[no-any-return]
             stored = topology.identities.get(key.encode())
             if not stored:
                 raise not_found("customer")
@@ -211,7 +226,7 @@ def create_api(topology: Topology) -> FastAPI:
             if url is not None and may_route:
                 # Explicit, so the owner does not try the other readings of a bare key again.
                 path = f"/v1/customers/customer_id:{quote(customer_id, safe=':')}{suffix}"
-                return await proxied(url, path, hops)  # type: ignore[no-any-return]
+                return await proxied(url, path, hops, caller)  # type: ignore[no-any-return]
             stored = topology.customers.get(customer_id.encode())
             if not stored:
                 raise not_found("customer")
@@ -243,11 +258,12 @@ def create_api(topology: Topology) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def customer_part(request: Request, key: str, part: str) -> Any:
+    async def customer_part(request: Request, key: str, part: str, caller: Caller) -> Any:
         """One part of a customer's record (answered here or by the owning worker)."""
-        state = await find_state(request, key)
+        state = await find_state(request, key, caller)
         if isinstance(state, dict):
             return state
+        access.audit(caller, request, [state.customer_id])
         items = state.model_dump(mode="json", include={part})[part]
         return {"customer_id": state.customer_id, "served_by": served_by(), part: items}
 
@@ -256,26 +272,29 @@ def create_api(topology: Topology) -> FastAPI:
         operation_id="customer_timeline",
         responses=CUSTOMER_RESPONSES,
     )
-    async def customer_timeline(key: str, request: Request) -> Any:
-        return await customer_part(request, key, "timeline")
+    async def customer_timeline(key: str, request: Request, caller: Caller = customers_read) -> Any:
+        return await customer_part(request, key, "timeline", caller)
 
     @api.get(
         "/v1/customers/{key:path}/decisions",
         operation_id="customer_decisions",
         responses=CUSTOMER_RESPONSES,
     )
-    async def customer_decisions(key: str, request: Request) -> Any:
-        return await customer_part(request, key, "decisions")
+    async def customer_decisions(
+        key: str, request: Request, caller: Caller = customers_read
+    ) -> Any:
+        return await customer_part(request, key, "decisions", caller)
 
     @api.get(
         "/v1/customers/{key:path}",
         operation_id="get_customer",
         responses={**CUSTOMER_RESPONSES, 200: {**CUSTOMER_RESPONSES[200], "links": CUSTOMER_LINKS}},
     )
-    async def customer(key: str, request: Request) -> Any:
-        state = await find_state(request, key)
+    async def customer(key: str, request: Request, caller: Caller = customers_read) -> Any:
+        state = await find_state(request, key, caller)
         if isinstance(state, dict):
             return state
+        access.audit(caller, request, [state.customer_id])
         body = state.model_dump(
             mode="json", exclude={"timeline", "decisions", "applied_event_ids", "contact_log"}
         )
@@ -292,7 +311,9 @@ def create_api(topology: Topology) -> FastAPI:
             others = []
         for url in sorted(set(others) - {served_by()}):
             try:
-                async with app.http_client.get(f"{url}/internal/worker-stats") as reply:
+                async with app.http_client.get(
+                    f"{url}/internal/worker-stats", headers=access.cluster_headers()
+                ) as reply:
                     exports.append(await reply.json(content_type=None))
                     workers.append(url)
             except Exception:  # a worker that is gone leaves its counts out, not the answer
@@ -300,11 +321,11 @@ def create_api(topology: Topology) -> FastAPI:
         counts, plays = merge_exports(exports)
         return counts, plays, workers
 
-    @api.get("/internal/worker-stats")
+    @api.get("/internal/worker-stats", include_in_schema=False, dependencies=cluster_only)
     async def worker_stats() -> dict[str, Any]:
         return topology.view.export()
 
-    @api.get("/v1/segments")
+    @api.get("/v1/segments", responses=REPORT_RESPONSES, dependencies=[reports_read])
     async def segments() -> dict[str, Any]:
         counts, _, workers = await all_worker_stats()
         return {
@@ -323,7 +344,7 @@ def create_api(topology: Topology) -> FastAPI:
             ],
         }
 
-    @api.get("/v1/plays")
+    @api.get("/v1/plays", responses=REPORT_RESPONSES, dependencies=[reports_read])
     async def plays() -> dict[str, Any]:
         playbook = topology.playbook
         _, stats, workers = await all_worker_stats()
@@ -333,5 +354,5 @@ def create_api(topology: Topology) -> FastAPI:
             item["name"], item["version"] = names[item["play_id"]]
         return {"workers": workers, "plays": report}
 
-    install_reporting(api, topology)
+    install_reporting(api, topology, access)
     return api

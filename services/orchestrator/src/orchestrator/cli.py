@@ -36,16 +36,19 @@ def serve() -> int:
     from aiokafka.errors import KafkaConnectionError
     from pydantic import ValidationError
 
+    from orchestrator.access import Access
     from orchestrator.api import create_api
     from orchestrator.kafka_setup import prepare_cluster
     from orchestrator.metrics import OrchestratorMetrics
     from orchestrator.settings import load_settings
     from orchestrator.streaming import Topology
     from service_kit.logs import configure_logging
+    from service_kit.server import HttpServerSettings, server_config
     from service_kit.settings_errors import report_bad_settings
 
     try:
         settings = load_settings()
+        http = HttpServerSettings()
     except ValidationError as error:
         return report_bad_settings(error, "the orchestrator")
     configure_logging(settings.log_level)
@@ -72,7 +75,12 @@ def serve() -> int:
         )
         return 1
     topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), replication)
-    api = create_api(topology)
+    access = Access(settings)
+    if not access.keys.entries:
+        log.warning("no API keys configured: every read of the API is refused (401)")
+    if not access.cluster_secret_configured:
+        log.warning("no ORCHESTRATOR_CLUSTER_SECRET: other workers cannot reach this one's routes")
+    api = create_api(topology, access)
     log.info(
         "orchestrator starting",
         extra={
@@ -82,9 +90,8 @@ def serve() -> int:
             "time_scale": settings.time_scale,
         },
     )
-    uvicorn.run(
-        api, host=settings.host, port=settings.port, log_config=None, loop="asyncio", lifespan="on"
-    )
+    config = server_config(api, settings.host, settings.port, http, loop="asyncio", lifespan="on")
+    uvicorn.Server(config).run()
     return 0
 
 

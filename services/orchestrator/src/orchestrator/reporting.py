@@ -15,15 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
+from orchestrator.access import Access, Caller
 from orchestrator.core import proof
 from orchestrator.core.state import ActionStatus, CustomerState
 from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
+from service_kit.api_keys import Scope
+from service_kit.http import problem_responses
 
 log = logging.getLogger("orchestrator.reporting")
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
@@ -127,9 +130,13 @@ def _customer_card(state: CustomerState) -> dict[str, Any]:
     }
 
 
-def install_reporting(api: FastAPI, topology: Topology) -> None:
+def install_reporting(api: FastAPI, topology: Topology, access: Access) -> None:
     """Add the dashboard page, its static files and the reporting routes to ``api``."""
     app = topology.app
+    reports_read = [Depends(access.require(Scope.REPORTS_READ))]
+    customers_read = Depends(access.require(Scope.CUSTOMERS_READ))
+    cluster_only = [Depends(access.require_cluster)]
+    refusals = problem_responses(400, 401, 403, 429)
     settings = topology.settings
     cache: dict[str, Any] = {"at": 0.0, "states": []}
 
@@ -174,7 +181,7 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
     async def dashboard() -> FileResponse:
         return FileResponse(DASHBOARD_DIR / "index.html", media_type="text/html")
 
-    @api.get("/internal/proof-tally")
+    @api.get("/internal/proof-tally", include_in_schema=False, dependencies=cluster_only)
     async def proof_tally() -> dict[str, Any]:
         return proof.export(proof.tally(local_states(), share()))
 
@@ -183,7 +190,9 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
         answers = []
         for url in other_workers():
             try:
-                async with app.http_client.get(f"{url}{path}") as reply:
+                async with app.http_client.get(
+                    f"{url}{path}", headers=access.cluster_headers()
+                ) as reply:
                     answers.append(await reply.json(content_type=None))
             except Exception:  # a worker that is gone leaves its customers out, not the answer
                 log.warning("worker tally unavailable", extra={"worker": url, "path": path})
@@ -192,11 +201,11 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
     def budget_keys() -> dict[str, str]:
         return topology.playbook.current_budget_keys(datetime.now(UTC))
 
-    @api.get("/internal/portfolio-tally")
+    @api.get("/internal/portfolio-tally", include_in_schema=False, dependencies=cluster_only)
     async def portfolio() -> dict[str, dict[str, Any]]:
         return portfolio_tally(local_states(), budget_keys())
 
-    @api.get("/v1/reports/proof-of-value")
+    @api.get("/v1/reports/proof-of-value", responses=refusals, dependencies=reports_read)
     async def proof_of_value() -> dict[str, Any]:
         exports = [proof.export(proof.tally(local_states(), share()))]
         exports += await from_other_workers("/internal/proof-tally")
@@ -204,7 +213,7 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
         body["simulation"] = simulation_summaries(settings.simulation_dir)
         return body
 
-    @api.get("/v1/dashboard/flow")
+    @api.get("/v1/dashboard/flow", responses=refusals, dependencies=reports_read)
     async def flow() -> dict[str, Any]:
         registry = topology.metrics.registry
         lag = metric_sums(registry, "lifecycle_consumer_lag", None).get("all", 0.0)
@@ -225,7 +234,7 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
             "lag": lag,
         }
 
-    @api.get("/v1/dashboard/funnel")
+    @api.get("/v1/dashboard/funnel", responses=refusals, dependencies=reports_read)
     async def funnel() -> dict[str, Any]:
         counts = topology.view.stage_counts()
         stages: dict[str, dict[str, int]] = {}
@@ -242,12 +251,14 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
             "segment_open_actions": {s: e["open_actions"] for s, e in segments.items()},
         }
 
-    @api.get("/v1/dashboard/customers")
-    async def recent_customers() -> dict[str, Any]:
+    @api.get("/v1/dashboard/customers", responses=refusals)
+    async def recent_customers(request: Request, caller: Caller = customers_read) -> dict[str, Any]:
         live = [s for s in local_states() if s.alias_of is None and not s.erased and s.identifiers]
         # Customers with decisions first: their 360 view has a "why" to show.
         live.sort(
             key=lambda s: (bool(s.decisions), s.last_event_at is not None, s.last_event_at),
             reverse=True,
         )
-        return {"customers": [_customer_card(s) for s in live[:SAMPLE_CUSTOMERS]]}
+        shown = live[:SAMPLE_CUSTOMERS]
+        access.audit(caller, request, [s.customer_id for s in shown])
+        return {"customers": [_customer_card(s) for s in shown]}
