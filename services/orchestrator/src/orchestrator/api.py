@@ -1,4 +1,6 @@
-"""The orchestrator's HTTP API (FastAPI, co-hosted with the faust worker on one event loop).
+"""The orchestrator's HTTP API (FastAPI), served on a thread and event loop of its own beside the
+faust worker's (``orchestrator.serving``); it reads the worker's state through a
+:class:`~orchestrator.worker_port.WorkerPort`, and calls other workers with its own HTTP client.
 
 A customer request is answered by the worker that owns the customer's table partition: another
 worker proxies it there (``app.router.key_store``). Lookups by identifier go first to the
@@ -7,18 +9,14 @@ worker owning the identifier's partition.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
-import faust
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from faust.contrib.asgi import bind_to_running_loop
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lifecycle_schemas.identifiers import IdentifierKind, normalise_email, normalise_phone
@@ -26,10 +24,12 @@ from orchestrator.access import Access, Caller, HostAllowList
 from orchestrator.core.identity import IdentityEntry
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
-from orchestrator.reporting import install_reporting
+from orchestrator.peers import PeerClient
+from orchestrator.reporting import Reading, install_reporting
 from orchestrator.sessions import install_sessions
 from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
+from orchestrator.worker_port import WorkerPort
 from service_kit.api_keys import Scope
 from service_kit.http import install_problem_handlers, install_request_metrics, problem_responses
 from service_kit.problems import ProblemError
@@ -38,8 +38,6 @@ log = logging.getLogger("orchestrator.api")
 ROUTED_HEADER = "X-Orchestrator-Routed"
 MAX_ALIAS_HOPS = 8
 MAX_ROUTING_HOPS = 3
-# Exit status of a worker whose stop outlived ORCHESTRATOR_STOP_TIMEOUT_S (EX_SOFTWARE).
-STOP_TIMED_OUT_EXIT_CODE = 70
 # OpenAPI links (stateful clients, tests/chaos/test_schemathesis.py): a customer's record leads
 # to its timeline and decisions by the customer id it answers with.
 CUSTOMER_LINKS = {
@@ -101,48 +99,21 @@ def _normalised(kind: IdentifierKind, value: str) -> str:
     return value
 
 
-async def stop_within(app: faust.App, timeout_s: float) -> None:
-    """Stop the faust app; exit the process when that takes longer than ``timeout_s``.
-
-    With Kafka gone, faust's stop waits a minute per consumer thread and can wait for good on a
-    client retrying a dead broker, so a worker told to stop would live on until SIGKILL. Exiting
-    here is no worse than that SIGKILL: offsets not committed are read again by the next owner.
-    """
-    stopping = asyncio.ensure_future(app.stop())
-    # asyncio.wait, not wait_for: wait_for would also wait for the cancelled stop to unwind.
-    done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
-    if done:
-        return
-    log.error(
-        "orchestrator did not stop in time; exiting without a clean stop",
-        extra={"stop_timeout_s": timeout_s, "exit_code": STOP_TIMED_OUT_EXIT_CODE},
-    )
-    logging.shutdown()
-    # The consumer threads are not daemons: a normal exit would wait for them to finish.
-    os._exit(STOP_TIMED_OUT_EXIT_CODE)
-
-
-def create_api(topology: Topology, access: Access | None = None) -> FastAPI:
-    """The FastAPI app; its lifespan starts and stops the faust app on the same loop."""
+def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
+    """The FastAPI app; its lifespan opens and closes the client it calls other workers with."""
     app = topology.app
     metrics = topology.metrics
-    access = access or Access(topology.settings)
     customers_read = Depends(access.require(Scope.CUSTOMERS_READ))
     reports_read = Depends(access.require(Scope.REPORTS_READ))
     cluster_only = [Depends(access.require_cluster)]
+    peers = PeerClient()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        bind_to_running_loop(app)
-        app.finalize()
-        # Started in the background so /healthz answers while faust connects and recovers.
-        starting = asyncio.ensure_future(app.maybe_start())
         try:
             yield
         finally:
-            if not starting.done():
-                starting.cancel()
-            await stop_within(app, topology.settings.stop_timeout_s)
+            await peers.close()
 
     api = FastAPI(title="Customer lifecycle orchestrator", lifespan=lifespan)
 
@@ -152,17 +123,22 @@ def create_api(topology: Topology, access: Access | None = None) -> FastAPI:
     install_sessions(api, access)
 
     def owner_url(table: Any, key: str) -> str | None:
-        """The URL of the worker owning ``key`` in ``table``, or None if it is this one."""
+        """The URL of the worker owning ``key`` in ``table``, or None if it is this one (run on
+        the worker's loop: faust's assignment is the worker's)."""
         try:
             url = str(app.router.key_store(table.name, key.encode())).rstrip("/")
         except Exception:  # no assignment yet: answer from what this worker has
             return None
         return None if url == topology.settings.canonical_url else url
 
+    async def owner_and_value(table: Any, key: str) -> tuple[str | None, bytes | None]:
+        """Who owns ``key`` in ``table``, and its value here (one turn of the worker's loop)."""
+        return await port.read(lambda: (owner_url(table, key), table.get(key.encode())))
+
     async def proxied(url: str, path: str, hops: int, caller: Caller) -> Any:
         # The owner checks the caller's key again and writes the audit line.
         headers = {ROUTED_HEADER: str(hops + 1), **access.cluster_headers(caller.key_id)}
-        async with app.http_client.get(f"{url}{path}", headers=headers) as reply:
+        async with peers.session().get(f"{url}{path}", headers=headers) as reply:
             body = await reply.json(content_type=None)
             if reply.status == 404:
                 raise not_found("customer")
@@ -213,21 +189,19 @@ def create_api(topology: Topology, access: Access | None = None) -> FastAPI:
         if key.startswith("customer_id:"):
             customer_id = key.removeprefix("customer_id:")
         else:
-            url = owner_url(topology.identities, key)
+            url, stored = await owner_and_value(topology.identities, key)
             if url is not None and may_route:
                 path = f"/v1/customers/{quote(key, safe=':@+')}{suffix}"
                 return await proxied(url, path, hops, caller)  # type: ignore[no-any-return]
-            stored = topology.identities.get(key.encode())
             if not stored:
                 raise not_found("customer")
             customer_id = IdentityEntry.model_validate_json(stored).customer_id
         for _ in range(MAX_ALIAS_HOPS):
-            url = owner_url(topology.customers, customer_id)
+            url, stored = await owner_and_value(topology.customers, customer_id)
             if url is not None and may_route:
                 # Explicit, so the owner does not try the other readings of a bare key again.
                 path = f"/v1/customers/customer_id:{quote(customer_id, safe=':')}{suffix}"
                 return await proxied(url, path, hops, caller)  # type: ignore[no-any-return]
-            stored = topology.customers.get(customer_id.encode())
             if not stored:
                 raise not_found("customer")
             state = load_state(stored)
@@ -239,6 +213,14 @@ def create_api(topology: Topology, access: Access | None = None) -> FastAPI:
     def served_by() -> str:
         return topology.settings.canonical_url
 
+    def other_workers() -> list[str]:
+        """The other workers of the group (run on the worker's loop)."""
+        try:
+            urls = {str(u).rstrip("/") for u in app.router.tables_metadata()}
+        except Exception:  # no assignment yet: this worker only
+            return []
+        return sorted(urls - {served_by()})
+
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -248,8 +230,16 @@ def create_api(topology: Topology, access: Access | None = None) -> FastAPI:
         responses={503: {"description": "Starting: faust has not recovered its tables yet"}},
     )
     async def readyz() -> JSONResponse:
-        recovery = getattr(app.tables, "recovery", None)
-        ready = bool(app.started and recovery is not None and recovery.completed.is_set())
+        def recovered() -> bool:
+            # On the worker's loop: faust makes its services (and their events) on first use,
+            # bound to the loop that touches them.
+            recovery = getattr(app.tables, "recovery", None)
+            return bool(app.started and recovery is not None and recovery.completed.is_set())
+
+        try:
+            ready = await port.read(recovered)
+        except ProblemError:  # the worker is busy or stopping: not ready
+            ready = False
         return JSONResponse(
             {"status": "ready" if ready else "starting"}, status_code=200 if ready else 503
         )
@@ -303,15 +293,11 @@ def create_api(topology: Topology, access: Access | None = None) -> FastAPI:
 
     async def all_worker_stats() -> tuple[Any, dict[str, Any], list[str]]:
         """Segment and play counts summed over every worker of the group."""
-        exports = [topology.view.export()]
+        exports = [await port.read(topology.view.export)]
         workers = [served_by()]
-        try:
-            others = [str(u).rstrip("/") for u in app.router.tables_metadata()]
-        except Exception:  # no assignment yet: this worker's counts only
-            others = []
-        for url in sorted(set(others) - {served_by()}):
+        for url in await port.read(other_workers):
             try:
-                async with app.http_client.get(
+                async with peers.session().get(
                     f"{url}/internal/worker-stats", headers=access.cluster_headers()
                 ) as reply:
                     exports.append(await reply.json(content_type=None))
@@ -323,7 +309,7 @@ def create_api(topology: Topology, access: Access | None = None) -> FastAPI:
 
     @api.get("/internal/worker-stats", include_in_schema=False, dependencies=cluster_only)
     async def worker_stats() -> dict[str, Any]:
-        return topology.view.export()
+        return await port.read(topology.view.export)
 
     @api.get("/v1/segments", responses=REPORT_RESPONSES, dependencies=[reports_read])
     async def segments() -> dict[str, Any]:
@@ -354,5 +340,5 @@ def create_api(topology: Topology, access: Access | None = None) -> FastAPI:
             item["name"], item["version"] = names[item["play_id"]]
         return {"workers": workers, "plays": report}
 
-    install_reporting(api, topology, access)
+    install_reporting(api, topology, access, Reading(port, peers, other_workers))
     return api

@@ -32,7 +32,6 @@ log = logging.getLogger("orchestrator")
 def serve() -> int:
     """Run the faust worker with its HTTP API until interrupted."""
     # Imported here so that check and replay start without faust, Kafka or uvicorn.
-    import uvicorn
     from aiokafka.errors import KafkaConnectionError
     from pydantic import ValidationError
 
@@ -40,8 +39,10 @@ def serve() -> int:
     from orchestrator.api import create_api
     from orchestrator.kafka_setup import prepare_cluster
     from orchestrator.metrics import OrchestratorMetrics
+    from orchestrator.serving import serve as run_worker_and_api
     from orchestrator.settings import load_settings
     from orchestrator.streaming import Topology
+    from orchestrator.worker_port import WorkerPort
     from service_kit.logs import configure_logging
     from service_kit.server import HttpServerSettings, server_config
     from service_kit.settings_errors import report_bad_settings
@@ -80,7 +81,8 @@ def serve() -> int:
         log.warning("no API keys configured: every read of the API is refused (401)")
     if not access.cluster_secret_configured:
         log.warning("no ORCHESTRATOR_CLUSTER_SECRET: other workers cannot reach this one's routes")
-    api = create_api(topology, access)
+    port = WorkerPort()
+    api = create_api(topology, access, port)
     log.info(
         "orchestrator starting",
         extra={
@@ -91,8 +93,7 @@ def serve() -> int:
         },
     )
     config = server_config(api, settings.host, settings.port, http, loop="asyncio", lifespan="on")
-    uvicorn.Server(config).run()
-    return 0
+    return run_worker_and_api(topology.app, port, config, settings.stop_timeout_s)
 
 
 def _report_playbook_problems(error: PlaybookError, directory: Path) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from prometheus_client import CollectorRegistry
 from orchestrator.access import Access, Caller
 from orchestrator.core import proof
 from orchestrator.core.state import ActionStatus, CustomerState
+from orchestrator.peers import PeerClient
 from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
+from orchestrator.worker_port import WorkerPort
 from service_kit.api_keys import Scope
 from service_kit.http import problem_responses
 
@@ -130,9 +133,18 @@ def _customer_card(state: CustomerState) -> dict[str, Any]:
     }
 
 
-def install_reporting(api: FastAPI, topology: Topology, access: Access) -> None:
+@dataclass(frozen=True)
+class Reading:
+    """How the reporting routes read: the worker through its port, other workers over HTTP."""
+
+    port: WorkerPort
+    peers: PeerClient
+    other_workers: Callable[[], list[str]]  # run on the worker's loop
+
+
+def install_reporting(api: FastAPI, topology: Topology, access: Access, reading: Reading) -> None:
     """Add the dashboard page, its static files and the reporting routes to ``api``."""
-    app = topology.app
+    port = reading.port
     reports_read = [Depends(access.require(Scope.REPORTS_READ))]
     customers_read = Depends(access.require(Scope.CUSTOMERS_READ))
     cluster_only = [Depends(access.require_cluster)]
@@ -140,24 +152,18 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access) -> None:
     settings = topology.settings
     cache: dict[str, Any] = {"at": 0.0, "states": []}
 
-    def local_states() -> list[CustomerState]:
-        """This worker's customers, re-read at most every few seconds."""
+    async def local_states() -> list[CustomerState]:
+        """This worker's customers, re-read at most every few seconds (the bytes on the
+        worker's loop, a few hundred per turn; decoded here, on the API's)."""
         if time.monotonic() - cache["at"] > TALLY_TTL_S:
             states = []
-            for _, value in topology.customers.items():
+            for value in await port.values(topology.customers.items):
                 try:
                     states.append(load_state(value))
                 except ValueError:  # one unreadable state must not break the report
                     continue
             cache.update(at=time.monotonic(), states=states)
         return list(cache["states"])
-
-    def other_workers() -> list[str]:
-        try:
-            urls = {str(u).rstrip("/") for u in app.router.tables_metadata()}
-        except Exception:  # no assignment yet: this worker only
-            return []
-        return sorted(urls - {settings.canonical_url})
 
     def share() -> float:
         return topology.playbook.policy.control_group_share
@@ -183,14 +189,14 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access) -> None:
 
     @api.get("/internal/proof-tally", include_in_schema=False, dependencies=cluster_only)
     async def proof_tally() -> dict[str, Any]:
-        return proof.export(proof.tally(local_states(), share()))
+        return proof.export(proof.tally(await local_states(), share()))
 
     async def from_other_workers(path: str) -> list[Any]:
         """What every other worker of the group answers on ``path`` (JSON)."""
         answers = []
-        for url in other_workers():
+        for url in await port.read(reading.other_workers):
             try:
-                async with app.http_client.get(
+                async with reading.peers.session().get(
                     f"{url}{path}", headers=access.cluster_headers()
                 ) as reply:
                     answers.append(await reply.json(content_type=None))
@@ -203,11 +209,11 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access) -> None:
 
     @api.get("/internal/portfolio-tally", include_in_schema=False, dependencies=cluster_only)
     async def portfolio() -> dict[str, dict[str, Any]]:
-        return portfolio_tally(local_states(), budget_keys())
+        return portfolio_tally(await local_states(), budget_keys())
 
     @api.get("/v1/reports/proof-of-value", responses=refusals, dependencies=reports_read)
     async def proof_of_value() -> dict[str, Any]:
-        exports = [proof.export(proof.tally(local_states(), share()))]
+        exports = [proof.export(proof.tally(await local_states(), share()))]
         exports += await from_other_workers("/internal/proof-tally")
         body = proof.report(proof.merge(exports), share(), settings.time_scale)
         body["simulation"] = simulation_summaries(settings.simulation_dir)
@@ -236,11 +242,11 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access) -> None:
 
     @api.get("/v1/dashboard/funnel", responses=refusals, dependencies=reports_read)
     async def funnel() -> dict[str, Any]:
-        counts = topology.view.stage_counts()
+        counts = await port.read(topology.view.stage_counts)
         stages: dict[str, dict[str, int]] = {}
         for (stage, status), n in sorted(counts.items()):
             stages.setdefault(stage, {})[status] = n
-        tallies = [portfolio_tally(local_states(), budget_keys())]
+        tallies = [portfolio_tally(await local_states(), budget_keys())]
         tallies += await from_other_workers("/internal/portfolio-tally")
         segments = merge_portfolios(tallies)
         return {
@@ -253,7 +259,9 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access) -> None:
 
     @api.get("/v1/dashboard/customers", responses=refusals)
     async def recent_customers(request: Request, caller: Caller = customers_read) -> dict[str, Any]:
-        live = [s for s in local_states() if s.alias_of is None and not s.erased and s.identifiers]
+        live = [
+            s for s in await local_states() if s.alias_of is None and not s.erased and s.identifiers
+        ]
         # Customers with decisions first: their 360 view has a "why" to show.
         live.sort(
             key=lambda s: (bool(s.decisions), s.last_event_at is not None, s.last_event_at),
