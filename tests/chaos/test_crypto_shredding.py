@@ -207,10 +207,17 @@ def test_an_erased_customers_sealed_events_can_no_longer_be_read(
         assert key_bytes is not None
         assert BYSTANDER_CRM in json.loads(unseal(sealed, key_bytes))["subject"]
     assert httpx.get(bystander_url, headers=TEST_KEYS.headers()).status_code == 200
-    assert httpx.get(canary_url, headers=TEST_KEYS.headers()).json()["erased"] is True
-    # The erase action names the department's own system id, and no contact details.
-    left = json.dumps(inbox(marketing, dev_keys, canary_id))
-    assert not any(c in left for c in (CANARY_EMAIL, CANARY_PHONE, CANARY_NAME, CANARY_NOTE))
+    assert httpx.get(canary_url, headers=TEST_KEYS.headers()).status_code == 404
+    # The erase action names what marketing knew the canary by (its contact id, the e-mail it
+    # sent), and nothing else of the canary: no phone (sales sent it), no name, no note.
+    [erase] = inbox(marketing, dev_keys, canary_id)
+    assert erase["record"]["data"]["customer"] == {
+        "customer_id": canary_id,
+        "marketing_contact_id": CANARY_MKT,
+        "email": CANARY_EMAIL,
+    }
+    left = json.dumps(erase)
+    assert not any(c in left for c in (CANARY_PHONE, CANARY_NAME, CANARY_NOTE))
 
 
 def test_the_orchestrators_key_ring_waits_for_new_keys_and_forgets_shredded_ones(

@@ -523,6 +523,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         """The inbox, in arrival order, a page at a time (``next_after`` is the next cursor)."""
         actions = runtime.store.list_actions(runtime.clock(), status, type, after, limit)
         runtime.metrics.actions_delivered.labels(channel="inbox").inc(len(actions))
+        runtime.delivered(actions)
         return {
             "items": [action_view(runtime, a) for a in actions],
             "next_after": actions[-1].seq if len(actions) == limit else None,
@@ -575,6 +576,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
                                 runtime.metrics.actions_delivered.labels(channel="stream").inc()
                                 data = json.dumps(action_view(runtime, action), ensure_ascii=False)
                                 yield f"id: {action.seq}\nevent: action\ndata: {data}\n\n"
+                                await run_in_threadpool(runtime.delivered, [action])
                                 last_sent = time.monotonic()
                         if len(batch) == 100:
                             seen_version = -1
@@ -605,7 +607,9 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         action = runtime.store.get_action(action_id)
         if action is None:
             raise ProblemError(404, "action-not-found", "No such action")
-        return action_view(runtime, action)
+        view = action_view(runtime, action)
+        runtime.delivered([action])
+        return view
 
     @app.post(
         "/v1/actions/{action_id}/outcome",

@@ -9,7 +9,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -84,6 +84,7 @@ class DepartmentRuntime:
         self.spec = spec
         self.settings = settings
         self.department = spec.department
+        self.erase_type = ERASE_ACTION_OF_DEPARTMENT[spec.department].record_type()
         self.clock = clock
         self.metrics = DepartmentMetrics()
         self.keys: KeyRing = load_keys(settings.api_keys_file, settings.api_keys_json)
@@ -131,6 +132,7 @@ class DepartmentRuntime:
                 settings.webhook_backoff_max_s,
                 settings.webhook_timeout_s,
                 self.clock,
+                on_delivered=lambda action: self.delivered([action]),
             )
             self.pusher.start()
         self.consumer = ActionConsumer(
@@ -277,16 +279,25 @@ class DepartmentRuntime:
             logger.info(
                 "action received", extra={"action_id": action.id, "action_type": action.type}
             )
-        if action.type == ERASE_ACTION_OF_DEPARTMENT[self.department].record_type():
-            # Right to erasure: the customer's earlier actions leave the inbox (tests/chaos).
-            purged = self.store.purge_customer(action.data.customer_id, action.data.action_id)
-            self.feed_version += 1
-            if self.sealer is not None:
-                # The orchestrator tombstoned these subjects' keys; later events get new ones.
-                self.sealer.forget_subjects(
-                    f"{kind}:{value}" for kind, value in action.data.customer.identifiers()
-                )
-            logger.info("inbox purged for erasure", extra={"actions_deleted": purged})
+        # Right to erasure: the customer's other actions leave the inbox once the erase action
+        # has been delivered (`delivered`). The orchestrator tombstoned the subjects' sealing
+        # keys already; later events get new ones.
+        if action.type == self.erase_type and self.sealer is not None:
+            self.sealer.forget_subjects(
+                f"{kind}:{value}" for kind, value in action.data.customer.identifiers()
+            )
+
+    def delivered(self, actions: Iterable[StoredAction]) -> None:
+        """Actions the department has now been handed (inbox, stream, webhook). An erase action
+        among them purges the customer's other inbox rows: the department has the identifiers
+        it needs from the erase action itself, so nothing else of the customer stays here."""
+        for action in actions:
+            if action.action_type != self.erase_type:
+                continue
+            purged = self.store.purge_customer(action.customer_id, action.action_id)
+            if purged:
+                self.feed_version += 1
+                logger.info("inbox purged for erasure", extra={"actions_deleted": purged})
 
     def record_outcome(self, action_id: str, request: OutcomeRequest) -> OutcomeResult:
         """Publish what the department did with an action, then store it; 404, 409, 422 or 503."""

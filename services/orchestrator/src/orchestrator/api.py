@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lifecycle_schemas.identifiers import IdentifierKind, normalise_email, normalise_phone
+from orchestrator import erasure_marks
 from orchestrator.access import Access, Caller, HostAllowList
 from orchestrator.core.identity import IdentityEntry
 from orchestrator.core.state import CustomerState
@@ -202,7 +203,7 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
                 # Explicit, so the owner does not try the other readings of a bare key again.
                 path = f"/v1/customers/customer_id:{quote(customer_id, safe=':')}{suffix}"
                 return await proxied(url, path, hops, caller)  # type: ignore[no-any-return]
-            if not stored:
+            if not stored or erasure_marks.is_mark(customer_id.encode()):
                 raise not_found("customer")
             state = load_state(stored)
             if state.alias_of is None:

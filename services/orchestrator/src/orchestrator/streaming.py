@@ -48,7 +48,7 @@ from lifecycle_schemas.outputs import (
     Verdict,
 )
 from lifecycle_schemas.topics import TOPICS, events_topic_for, topic_for_type
-from orchestrator import faust_fixes
+from orchestrator import erasure_marks, faust_fixes
 from orchestrator.core.identity import (
     Claim,
     EventIdentity,
@@ -415,7 +415,7 @@ class Topology:
             stored = (
                 load_customer(stored_value)
                 if stored_value
-                else StoredCustomer(state=CustomerState.new(customer_id))
+                else StoredCustomer(state=self.new_or_erased(customer_id, key, now))
             )
             replayed = stored.pending_for(position)
             if replayed is not None:
@@ -451,10 +451,23 @@ class Topology:
                 outbox = stored.confirmed_dropped(self.committed_offsets())
                 if outputs:
                     outbox.append(PendingOutputs(source=position, records=outputs))
-            self.customers[key] = StoredCustomer(state=new_state, outbox=outbox).to_bytes()
+            if new_state.erased and not was_erased:
+                # A tombstone for the record and a mark in its place (orchestrator.erasure_marks).
+                del self.customers[key]
+                self.customers[erasure_marks.mark_key(key)] = erasure_marks.mark(now)
+            else:
+                self.customers[key] = StoredCustomer(state=new_state, outbox=outbox).to_bytes()
             if not isinstance(message, Absorb):  # a merge moves spend, it spends nothing
                 self.count_spend(spent_before, new_state.segment_spend_minor)
             self.observe(message, new_state, decisions, now)
+
+    def new_or_erased(self, customer_id: str, key: bytes, now: datetime) -> CustomerState:
+        """A customer without a record: new, or erased a short while ago (its mark stands, and
+        the core takes nothing more for it)."""
+        state = CustomerState.new(customer_id)
+        if erasure_marks.still_erased(self.customers.get(erasure_marks.mark_key(key)), now):
+            state.erased = True
+        return state
 
     def count_spend(self, before: Mapping[str, int], after: Mapping[str, int]) -> None:
         """Add a customer's new segment spend to this worker's totals (what budgets check)."""
@@ -625,8 +638,8 @@ class Topology:
         # Budgets are checked against this worker's customers (its partitions): exact with one
         # worker; with several, each spends against the whole budget (docs/orchestrator.md).
         self.segment_spend = {}
-        for _, value in self.customers.items():
-            if value:
+        for key, value in self.customers.items():
+            if value and not erasure_marks.is_mark(key):
                 state = load_state(value)
                 self.view.observe(state)
                 self.count_spend({}, state.segment_spend_minor)
