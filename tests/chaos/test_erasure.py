@@ -266,12 +266,14 @@ def test_an_erased_customer_is_gone_from_every_api_and_from_compacted_topics(
     keys = [customer_id, f"customer_id:{customer_id}", crm, f"crm_account_id:{crm}",
             f"marketing_contact_id:{MARKETING_ID}", MARKETING_ID, CANARY_EMAIL,
             f"email:{CANARY_EMAIL}", CANARY_PHONE, f"phone:{CANARY_PHONE}"]  # fmt: skip
+
+    def not_found(url: str) -> bool:
+        return httpx.get(url, headers=TEST_KEYS.headers(), timeout=15).status_code == 404
+
     for key in keys:
         for suffix in ("", "/timeline", "/decisions"):
             url = f"{worker.url}/v1/customers/{quote(key, safe='')}{suffix}"
-            poll_until(
-                lambda u=url: httpx.get(u, headers=TEST_KEYS.headers()).status_code == 404, 30
-            )
+            poll_until(partial(not_found, url), 30)
     for path in (
         "/v1/dashboard/customers",
         "/v1/dashboard/funnel",

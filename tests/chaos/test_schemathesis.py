@@ -127,7 +127,7 @@ def follow_links(schema: Any, headers: dict[str, str]) -> Counter[tuple[str, int
 
 def fill_inbox(namespace: KafkaNamespace, service: ServiceProcess, headers: dict[str, str]) -> None:
     """One action of every type of the department in its inbox, for the links to lead somewhere
-    (the erase action left out: storing it purges the customer's other actions)."""
+    (the erase action left out: once delivered it purges the customer's other actions)."""
     department = service.department
     erase = ERASE_ACTION_OF_DEPARTMENT[department].record_type()
     types = sorted(action_types_for(department))

@@ -382,7 +382,8 @@ def test_docs_and_openapi_are_served(client: TestClient) -> None:
 def test_unfinished_actions_past_expiry_are_published_expired_once(
     client: TestClient, runtime: DepartmentRuntime, publisher: MemoryPublisher
 ) -> None:
-    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[1]]
+    # Not the erase action (index 1): once delivered it would purge the example customer's others.
+    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[2]]
     runtime.store.add_action(example, datetime.now(UTC), "not-configured")  # expired long ago
     live = stored_action(runtime)
 
@@ -463,3 +464,19 @@ def test_per_item_is_read_as_a_query_parameter_of_fastapi_would_be(
         assert answer.status_code == (207 if expected.json()["per_item"] else 202)
     else:
         assert _problem(answer) == _problem(expected)
+
+
+def test_an_erase_action_purges_the_customers_other_actions_once_delivered(
+    client: TestClient, runtime: DepartmentRuntime
+) -> None:
+    live = stored_action(runtime)  # the example customer's, as the erase action's below
+    erase: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[1]]
+    assert erase.type.endswith("erase-personal-data.v1")
+    runtime.store.add_action(erase, datetime.now(UTC), "not-configured")
+    # Stored, not delivered: the department still finds its earlier actions (and identifiers).
+    assert client.get(f"/v1/actions/{live.id}", headers=auth("reader")).status_code == 200
+    listed = client.get("/v1/actions", params={"limit": 200}, headers=auth("reader")).json()
+    assert erase.id in [i["action_id"] for i in listed["items"]]
+    # Delivered with that page: the rest of the customer's inbox is gone, the erase action stays.
+    assert client.get(f"/v1/actions/{live.id}", headers=auth("reader")).status_code == 404
+    assert client.get(f"/v1/actions/{erase.id}", headers=auth("reader")).status_code == 200
