@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -22,13 +23,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from lifecycle_schemas.identifiers import IdentifierKind, normalise_email, normalise_phone
 from orchestrator import erasure_marks
 from orchestrator.access import Access, Caller, HostAllowList
-from orchestrator.core.identity import IdentityEntry
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
 from orchestrator.peers import PeerClient
 from orchestrator.reporting import Reading, install_reporting
 from orchestrator.sessions import install_sessions
-from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
 from orchestrator.worker_port import WorkerPort
 from service_kit.api_keys import Scope
@@ -123,18 +122,11 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
     install_request_metrics(api, metrics)
     install_sessions(api, access)
 
-    def owner_url(table: Any, key: str) -> str | None:
-        """The URL of the worker owning ``key`` in ``table``, or None if it is this one (run on
-        the worker's loop: faust's assignment is the worker's)."""
-        try:
-            url = str(app.router.key_store(table.name, key.encode())).rstrip("/")
-        except Exception:  # no assignment yet: answer from what this worker has
-            return None
-        return None if url == topology.settings.canonical_url else url
+    reads = topology.reads
 
-    async def owner_and_value(table: Any, key: str) -> tuple[str | None, bytes | None]:
-        """Who owns ``key`` in ``table``, and its value here (one turn of the worker's loop)."""
-        return await port.read(lambda: (owner_url(table, key), table.get(key.encode())))
+    def owner_and_state(customer_id: str) -> tuple[str | None, CustomerState | None]:
+        """Who owns the customer, and its state here (run on the worker's loop)."""
+        return reads.customer_owner(customer_id), reads.customer(customer_id)
 
     async def proxied(url: str, path: str, hops: int, caller: Caller) -> Any:
         # The owner checks the caller's key again and writes the audit line.
@@ -190,22 +182,25 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
         if key.startswith("customer_id:"):
             customer_id = key.removeprefix("customer_id:")
         else:
-            url, stored = await owner_and_value(topology.identities, key)
+            url, found = await port.read(
+                lambda: (reads.identity_owner(key), reads.customer_of(key))
+            )
             if url is not None and may_route:
                 path = f"/v1/customers/{quote(key, safe=':@+')}{suffix}"
                 return await proxied(url, path, hops, caller)  # type: ignore[no-any-return]
-            if not stored:
+            if found is None:
                 raise not_found("customer")
-            customer_id = IdentityEntry.model_validate_json(stored).customer_id
+            customer_id = found
         for _ in range(MAX_ALIAS_HOPS):
-            url, stored = await owner_and_value(topology.customers, customer_id)
+            if erasure_marks.is_mark(customer_id.encode()):
+                raise not_found("customer")
+            url, state = await port.read(partial(owner_and_state, customer_id))
             if url is not None and may_route:
                 # Explicit, so the owner does not try the other readings of a bare key again.
                 path = f"/v1/customers/customer_id:{quote(customer_id, safe=':')}{suffix}"
                 return await proxied(url, path, hops, caller)  # type: ignore[no-any-return]
-            if not stored or erasure_marks.is_mark(customer_id.encode()):
+            if state is None:
                 raise not_found("customer")
-            state = load_state(stored)
             if state.alias_of is None:
                 return state
             customer_id = state.alias_of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -21,6 +22,8 @@ from orchestrator.core.messages import (
     Decision,
     EraseProfile,
     ForgetIdentifiers,
+    HandoffBreached,
+    HandoffTimed,
     Message,
     Publish,
 )
@@ -35,9 +38,10 @@ def serve() -> int:
     from aiokafka.errors import KafkaConnectionError
     from pydantic import ValidationError
 
+    from orchestrator import faust_fixes
     from orchestrator.access import Access
     from orchestrator.api import create_api
-    from orchestrator.kafka_setup import prepare_cluster
+    from orchestrator.kafka_setup import PartitionsMismatchError, prepare_cluster
     from orchestrator.metrics import OrchestratorMetrics
     from orchestrator.serving import serve as run_worker_and_api
     from orchestrator.settings import load_settings
@@ -61,7 +65,7 @@ def serve() -> int:
     except PlaybookError as error:
         return _report_playbook_problems(error, settings.playbook_dir)
     try:
-        replication = asyncio.run(
+        cluster = asyncio.run(
             prepare_cluster(
                 settings.kafka_bootstrap_servers,
                 settings.lifecycle_topic_prefix,
@@ -75,7 +79,12 @@ def serve() -> int:
             extra={"bootstrap_servers": settings.kafka_bootstrap_servers, "error": str(error)},
         )
         return 1
-    topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), replication)
+    except PartitionsMismatchError as error:
+        log.error("topics not co-partitioned", extra={"error": str(error)})
+        return 1
+    # Before faust builds its producer and consumer: the fixes patch their classes.
+    faust_fixes.install()
+    topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), cluster)
     access = Access(settings)
     if not access.keys.entries:
         log.warning("no API keys configured: every read of the API is refused (401)")
@@ -88,7 +97,8 @@ def serve() -> int:
         extra={
             "port": settings.port,
             "app_id": settings.app_id,
-            "replication_factor": replication,
+            "replication_factor": cluster.replication_factor,
+            "partitions": cluster.partitions,
             "time_scale": settings.time_scale,
         },
     )
@@ -116,7 +126,7 @@ def check(directory: Path) -> int:
         return 1
     print(
         f"{directory}: {len(playbook.segments)} segments, {len(playbook.plays)} plays, "
-        f"{len(playbook.owner_rules)} owner rules: OK"
+        f"{len(playbook.owner_rules)} owner rules, {len(playbook.processes)} process owners: OK"
     )
     return 0
 
@@ -161,6 +171,8 @@ def _describe(decision: Decision) -> dict[str, Any]:
         return {"tombstone": {"topic": "customer-profiles", "key": decision.customer_id}}
     if isinstance(decision, ForgetIdentifiers):
         return {"forget_identifiers": len(decision.identifiers)}
+    if isinstance(decision, HandoffTimed | HandoffBreached):
+        return {type(decision).__name__: dataclasses.asdict(decision)}
     return {"forward": decision.customer_id}
 
 

@@ -1,4 +1,5 @@
-"""The dashboard page and its read-only API: live flow, portfolio, customers, proof of value.
+"""The dashboard page and its read-only API: live flow, portfolio, customers, processes, proof
+of value.
 
 Mounted on the orchestrator's FastAPI app by :func:`install_reporting`. Everything here reads what
 the worker already holds (its tables, its in-memory view, its metrics registry) and, for the
@@ -12,20 +13,20 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from orchestrator.access import Access, Caller
-from orchestrator.core import proof
+from orchestrator.core import processes, proof
+from orchestrator.core.playbook import DURATION_PATTERN, parse_duration
 from orchestrator.core.state import ActionStatus, CustomerState
 from orchestrator.peers import PeerClient
-from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
 from orchestrator.worker_port import WorkerPort
 from service_kit.api_keys import Scope
@@ -36,6 +37,8 @@ DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 TALLY_TTL_S = 5.0
 SAMPLE_CUSTOMERS = 25
 SIMULATION_MODES = ("coordinated", "siloed")
+# The process view's SLA attainment window, on the customers' calendar.
+DEFAULT_PROCESS_WINDOW = "7d"
 
 
 def metric_sums(registry: CollectorRegistry, name: str, label: str | None) -> dict[str, float]:
@@ -156,12 +159,8 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
         """This worker's customers, re-read at most every few seconds (the bytes on the
         worker's loop, a few hundred per turn; decoded here, on the API's)."""
         if time.monotonic() - cache["at"] > TALLY_TTL_S:
-            states = []
-            for value in await port.values(topology.customers.items):
-                try:
-                    states.append(load_state(value))
-                except ValueError:  # one unreadable state must not break the report
-                    continue
+            # On the worker's loop a few dozen at a time (orchestrator.worker_port).
+            states = await port.collect(topology.reads.local_customers)
             cache.update(at=time.monotonic(), states=states)
         return list(cache["states"])
 
@@ -218,6 +217,37 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
         body = proof.report(proof.merge(exports), share(), settings.time_scale)
         body["simulation"] = simulation_summaries(settings.simulation_dir)
         return body
+
+    def window_of(window: str) -> timedelta:
+        """A window on the customers' calendar (``7d``: simulated days under a time scale), in
+        real time."""
+        return parse_duration(window) / topology.playbook.calendar.time_scale
+
+    @api.get("/internal/process-tally", include_in_schema=False, dependencies=cluster_only)
+    async def process_tally(window_s: Annotated[float, Query(gt=0)]) -> dict[str, Any]:
+        playbook = topology.playbook
+        return processes.tally(
+            await local_states(), playbook, datetime.now(UTC), timedelta(seconds=window_s)
+        )
+
+    @api.get(
+        "/v1/processes",
+        responses=problem_responses(400, 401, 403, 422, 429),
+        dependencies=reports_read,
+    )
+    async def process_view(
+        window: Annotated[str, Query(pattern=DURATION_PATTERN)] = DEFAULT_PROCESS_WINDOW,
+    ) -> dict[str, Any]:
+        """Per lifecycle process: its owner, the SLA of each hand-off it receives, the open
+        hand-offs with their age, SLA attainment over ``window`` and the worst offenders."""
+        playbook = topology.playbook
+        real = window_of(window)
+        tallies = [processes.tally(await local_states(), playbook, datetime.now(UTC), real)]
+        tallies += await from_other_workers(
+            f"/internal/process-tally?window_s={real.total_seconds()}"
+        )
+        body = processes.report(processes.merge(tallies), playbook, real, settings.time_scale)
+        return {"window": window, **body}
 
     @api.get("/v1/dashboard/flow", responses=refusals, dependencies=reports_read)
     async def flow() -> dict[str, Any]:

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from service_kit.problems import ProblemError
 
 _T = TypeVar("_T")
 # A read waits at most this long for the worker's loop (a recovering worker may be busy).
 READ_TIMEOUT_S = 10.0
-# Table values fetched per turn of the worker's loop when a report reads every customer.
-VALUES_PER_TURN = 500
+# Customers read per turn of the worker's loop when a report reads every one of them.
+ITEMS_PER_TURN = 50
 
 
 class WorkerPort:
@@ -52,21 +52,22 @@ class WorkerPort:
             future.cancel()
             raise _unavailable() from None
 
-    async def values(self, items: Callable[[], Iterable[tuple[Any, _T]]]) -> list[_T]:
-        """Every value of a table, a few hundred per turn of the worker's loop."""
-        iterator: Iterator[tuple[Any, _T]] | None = None
+    async def collect(self, items: Callable[[], Iterable[_T]]) -> list[_T]:
+        """Everything ``items()`` yields, a few dozen per turn of the worker's loop (a report
+        reads every customer of the worker: no turn holds the stream up for long)."""
+        iterator: Iterator[_T] | None = None
         collected: list[_T] = []
 
         def next_turn() -> list[_T]:
             nonlocal iterator
             if iterator is None:
                 iterator = iter(items())
-            return [value for _, value in itertools.islice(iterator, VALUES_PER_TURN)]
+            return list(itertools.islice(iterator, ITEMS_PER_TURN))
 
         while True:
             chunk = await self.read(next_turn)
             collected.extend(chunk)
-            if len(chunk) < VALUES_PER_TURN:
+            if len(chunk) < ITEMS_PER_TURN:
                 return collected
 
 
