@@ -54,6 +54,15 @@ CUSTOMER_RESPONSES: dict[int | str, dict[str, Any]] = {
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = problem_responses(400, 401, 403, 429)
 
 
+def routed_hops(request: Request, access: Access) -> int:
+    """How many workers routed this request already: from another worker (the cluster secret)
+    only, and a number only; anything else counts as none."""
+    text = request.headers.get(ROUTED_HEADER, "")
+    if not access.from_cluster(request) or not (text.isascii() and text.isdigit()):
+        return 0
+    return min(int(text[:3]), MAX_ROUTING_HOPS)
+
+
 def not_found(what: str) -> ProblemError:
     """404 as problem details."""
     return ProblemError(404, "not-found", "Not found", f"no {what} with this id or identifier")
@@ -152,7 +161,7 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
         ``key`` is what a person typed (see :func:`lookup_keys`): each reading is tried in turn
         until one matches; a 404 says which kinds of identifier were tried.
         """
-        hops = int(request.headers.get(ROUTED_HEADER, "0") or 0)
+        hops = routed_hops(request, access)
         suffix = (
             request.url.path.rsplit("/", 1)[1]
             if request.url.path.endswith(("/timeline", "/decisions"))
