@@ -34,9 +34,14 @@ from service_kit.api_keys import Scope
 
 pytestmark = pytest.mark.kafka
 
-TOKEN = uuid.uuid4().hex[:8]
-CANARY_EMAIL = f"access.canary.{TOKEN}@example.com"
-CANARY_PHONE = f"+4915557{int(TOKEN, 16) % 10**6:06d}"
+
+def canaries() -> tuple[str, str]:
+    """An e-mail and a phone nobody else has (each test its own customer: a known e-mail
+    would link a test's deal to an earlier test's customer)."""
+    token = uuid.uuid4().hex[:8]
+    return f"access.canary.{token}@example.com", f"+4915557{int(token, 16) % 10**6:06d}"
+
+
 PERSONAL = ("/v1/customers/{id}", "/v1/customers/{id}/timeline", "/v1/customers/{id}/decisions",
             "/v1/dashboard/customers")  # fmt: skip
 REPORTS = ("/v1/segments", "/v1/plays", "/v1/dashboard/flow", "/v1/dashboard/funnel",
@@ -55,10 +60,13 @@ def worker(make_worker: Callable[..., Worker]) -> Iterator[Worker]:
     started.stop()
 
 
-def a_known_customer(worker: Worker, kafka_io: Kafka) -> str:
+def a_known_customer(
+    worker: Worker, kafka_io: Kafka, email: str | None = None, phone: str | None = None
+) -> str:
     """A customer with an e-mail and a phone, served by the worker; its customer id."""
     crm = f"crm-access-{uuid.uuid4().hex[:8]}"
-    customer = {"crm_account_id": crm, "email": CANARY_EMAIL, "phone": CANARY_PHONE}
+    fresh_email, fresh_phone = canaries()
+    customer = {"crm_account_id": crm, "email": email or fresh_email, "phone": phone or fresh_phone}
     kafka_io.publish(department_event("sales.deal.won", customer))
     customer_id = new_customer_id(f"crm_account_id:{crm}")
     url = f"{worker.url}/v1/customers/{customer_id}"
@@ -137,16 +145,17 @@ def test_the_dashboard_session_is_an_httponly_samesite_cookie_standing_for_its_k
 def test_reads_of_personal_data_are_audited_and_no_encoding_leaks_it_into_the_log(
     worker: Worker, kafka_io: Kafka
 ) -> None:
-    customer_id = a_known_customer(worker, kafka_io)
+    canary_email, canary_phone = canaries()
+    customer_id = a_known_customer(worker, kafka_io, canary_email, canary_phone)
     with httpx.Client(base_url=worker.url, timeout=15, headers=TEST_KEYS.headers()) as client:
         # As the dashboard looks a customer up: encodeURIComponent of what was typed.
-        for typed in (CANARY_EMAIL, CANARY_PHONE, f"email:{CANARY_EMAIL}"):
+        for typed in (canary_email, canary_phone, f"email:{canary_email}"):
             answer = client.get(f"/v1/customers/{quote(typed, safe='')}")
             assert answer.json()["customer_id"] == customer_id, typed
         assert client.get("/v1/dashboard/customers").status_code == 200
         # Not found, and a foreign key: refused lookups carry the e-mail too.
-        assert client.get(f"/v1/customers/{quote('nobody.' + CANARY_EMAIL)}").status_code == 404
-        anonymous = httpx.get(f"{worker.url}/v1/customers/{quote(CANARY_EMAIL, safe='')}")
+        assert client.get(f"/v1/customers/{quote('nobody.' + canary_email)}").status_code == 404
+        anonymous = httpx.get(f"{worker.url}/v1/customers/{quote(canary_email, safe='')}")
         assert anonymous.status_code == 401
     worker.stop()  # flushes its log
     lines = [
@@ -165,7 +174,7 @@ def test_reads_of_personal_data_are_audited_and_no_encoding_leaks_it_into_the_lo
         customer_id in line["customer_ids"] for line in audit if "dashboard" in line["route"]
     )
     text = worker.log_path.read_text()
-    for canary in (CANARY_EMAIL, CANARY_PHONE, quote(CANARY_EMAIL, safe=""), CANARY_PHONE[1:]):
+    for canary in (canary_email, canary_phone, quote(canary_email, safe=""), canary_phone[1:]):
         assert canary not in text, canary
 
 
