@@ -76,7 +76,7 @@ class Worker:
     playbook_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
-    # More settings for this worker (a test of limits sets its own).
+    # More variables for the process (KAFKA_SECURITY_*, a test's own limits, ...).
     environment: dict[str, str] = field(default_factory=dict)
 
     @property

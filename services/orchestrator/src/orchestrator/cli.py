@@ -41,7 +41,11 @@ def serve() -> int:
     from orchestrator import faust_fixes
     from orchestrator.access import Access
     from orchestrator.api import create_api
-    from orchestrator.kafka_setup import PartitionsMismatchError, prepare_cluster
+    from orchestrator.kafka_setup import (
+        KafkaRefusedError,
+        PartitionsMismatchError,
+        prepare_cluster,
+    )
     from orchestrator.metrics import OrchestratorMetrics
     from orchestrator.serving import serve as run_worker_and_api
     from orchestrator.settings import load_settings
@@ -70,8 +74,16 @@ def serve() -> int:
                 settings.kafka_bootstrap_servers,
                 settings.lifecycle_topic_prefix,
                 settings.replication_factor,
+                settings.kafka_security,
             )
         )
+    except KafkaRefusedError as error:
+        # Not a passing outage: the credentials or the CA file must change (exit, no retry).
+        log.error(
+            "Kafka refused the connection",
+            extra={"bootstrap_servers": settings.kafka_bootstrap_servers, "error": str(error)},
+        )
+        return 1
     except KafkaConnectionError as error:
         # One clear line instead of a traceback; a supervisor restarts the worker.
         log.error(
