@@ -204,7 +204,7 @@ def test_an_erased_customer_is_gone_from_every_api_and_from_compacted_topics(
         d: start_service(d, namespace.bootstrap_servers, namespace.prefix) for d in Department
     }
     for service in services.values():
-        service.wait_ready()
+        service.wait_ready(timeout_s=90)  # three services join their groups; slow when loaded
     crm = f"crm-erase-{TOKEN}"
     customer_id = new_customer_id(f"crm_account_id:{crm}")
 
