@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from integration.departments.service_helpers import poll_until
+from integration.orchestrator import conftest as orchestrator_suite
 from integration.orchestrator.conftest import Kafka, department_event
 
 from lifecycle_bench.hostile import hostile_clients
@@ -33,6 +34,8 @@ from orchestrator.core.identity import new_customer_id
 from service_kit.api_keys import Scope
 
 pytestmark = pytest.mark.kafka
+# Everyone treated (no control group): every new customer's deal becomes actions.
+playbook_dir = orchestrator_suite.playbook_dir
 
 
 def canaries() -> tuple[str, str]:
