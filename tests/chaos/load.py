@@ -18,7 +18,7 @@ from lifecycle_schemas.catalogue import action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import actions_topic_for
 from lifecycle_testing.orchestrator_io import Kafka
-from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.processes import get_json, poll_json
 from lifecycle_testing.waiting import eventually
 from orchestrator.core.engine import LocalEngine, published
@@ -136,12 +136,13 @@ def assert_matches_the_oracle(
                 and body.get("purchases") == e.purchases
             ),
             90,
+            headers=TEST_KEYS.headers(),
         )
         assert served["revenue_to_date_minor"] == expected.revenue_to_date_minor
         assert served["purchases"] == expected.purchases == DEALS_PER_CUSTOMER
     # Nothing changes after the state has settled: no late duplicate is applied.
     for customer_id in list(customers)[:4]:
-        body = get_json(f"{worker.url}/v1/customers/{customer_id}")
+        body = get_json(f"{worker.url}/v1/customers/{customer_id}", headers=TEST_KEYS.headers())
         settled = oracle.resolve(customer_id)
         assert settled is not None
         assert body["revenue_to_date_minor"] == settled.revenue_to_date_minor

@@ -23,7 +23,7 @@ from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS, events_topic_for
 from lifecycle_testing.department_services import DevKeys, ServiceProcess
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker
-from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.processes import poll_json
 from lifecycle_testing.waiting import eventually
 
@@ -100,6 +100,7 @@ def test_a_20s_broker_outage_gives_503s_never_a_false_202_and_everything_is_appl
             f"{worker.url}/v1/customers/{customer_id_of(crm)}",
             lambda body, r=revenue: body.get("revenue_to_date_minor") == r,
             60,
+            headers=TEST_KEYS.headers(),
         )
         assert served["purchases"] == DEALS_PER_CUSTOMER
     # Its consumer group committed everything (the broker's view of the lag) ...

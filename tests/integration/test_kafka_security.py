@@ -23,7 +23,6 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from department_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 from lifecycle_schemas.catalogue import event_types_for
 from lifecycle_schemas.codec import encode_record, kafka_key
 from lifecycle_schemas.departments import Department
@@ -40,6 +39,7 @@ from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.secure_kafka import ADMIN, SecureBroker, started_secure_broker
 from lifecycle_testing.waiting import eventually
+from service_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 from service_kit.kafka_security import KafkaSecurity
 
 pytestmark = pytest.mark.kafka
@@ -195,7 +195,7 @@ def test_a_department_service_over_sasl_ssl_and_the_orchestrator_over_mtls_work_
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "LIFECYCLE_TOPIC_PREFIX": PREFIX,
             "DEPARTMENT_DATA_DIR": str(tmp_path / "marketing"),
-            "DEPARTMENT_API_KEYS_FILE": str(hashed),
+            "LIFECYCLE_API_KEYS_FILE": str(hashed),
             **broker.environment(broker.sasl(MARKETING)),
         },
         tmp_path / "marketing.log",

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from department_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT, AnyAction, action_types_for
 from lifecycle_schemas.codec import encode_record, kafka_key
 from lifecycle_schemas.departments import Department
@@ -26,6 +25,7 @@ from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_testing.orchestrator_io import department_event
 from lifecycle_testing.processes import free_port
 from lifecycle_testing.waiting import eventually
+from service_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 
 PACKAGES = {
     Department.MARKETING: "marketing_service",
@@ -227,7 +227,7 @@ def erase_type(department: Department) -> str:
 
 
 def erase_actions(service: ServiceProcess, keys: DevKeys, customer_id: str) -> list[Any]:
-    """The erase actions for the customer in the department's inbox."""
+    """The erase actions for the customer in the department's inbox (read: delivered)."""
     wanted = erase_type(service.department)
     return [a for a in inbox(service, keys, customer_id) if a["type"] == wanted]
 
@@ -259,7 +259,7 @@ def start_service(tmp_path: Path, dev_keys: DevKeys) -> Iterator[Callable[..., S
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "LIFECYCLE_TOPIC_PREFIX": prefix,
             "DEPARTMENT_DATA_DIR": str(data_dir or tmp_path / department.value),
-            "DEPARTMENT_API_KEYS_FILE": str(dev_keys.hashed_file),
+            "LIFECYCLE_API_KEYS_FILE": str(dev_keys.hashed_file),
             "DEPARTMENT_PUBLISH_TIMEOUT_S": "3",
             **extra,
         }

@@ -8,6 +8,7 @@ customers from the changelogs and consumed its leftover events.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from lifecycle_admin.stack import SERVICES
 from lifecycle_testing.kafka import KafkaBroker
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.processes import free_port, wait_for_line
+from service_kit.api_keys import OPERATOR_KEY_ID, PLAIN_KEYS_FILE_NAME
 
 # run-local's own bounds: the broker, then each process it starts (every service and
 # Prometheus) in turn; one not answering by then is reported DOWN, which the tests assert
@@ -48,6 +50,13 @@ class LocalStack:
     @property
     def simulator_log(self) -> Path:
         return self.state_dir / "logs" / "simulator.log"
+
+    @property
+    def operator_key(self) -> str:
+        """The plain ``local-operator`` key run-local wrote (every orchestrator scope)."""
+        plain = self.state_dir / "keys" / PLAIN_KEYS_FILE_NAME
+        key: str = json.loads(plain.read_text())["keys"][OPERATOR_KEY_ID]
+        return key
 
     def output(self) -> str:
         """What the runner printed so far."""

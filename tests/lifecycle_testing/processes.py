@@ -60,16 +60,23 @@ def wait_for_line(
     )
 
 
-def get_json(url: str, timeout_s: float = 5.0) -> Any:
-    """GET a URL and decode its JSON body."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+def get_json(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None) -> Any:
+    """GET a URL (with ``headers``: an API key) and decode its JSON body."""
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 
-def poll_json(url: str, accept: Callable[..., object], timeout_s: float) -> Any:
-    """GET a JSON URL until ``accept(body)`` is true; return that body."""
+def poll_json(
+    url: str,
+    accept: Callable[..., object],
+    timeout_s: float,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """GET a JSON URL (with ``headers``: an API key) until ``accept(body)`` is true; return
+    that body."""
     return eventually(
-        lambda: get_json(url),
+        lambda: get_json(url, headers=headers),
         accept,
         timeout_s=timeout_s,
         interval_s=0.25,

@@ -10,6 +10,7 @@ is refreshed only when ``LIFECYCLE_UPDATE_README_SCREENSHOT=1`` is set."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import urllib.error
@@ -25,6 +26,7 @@ from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.processes import get_json, poll_json
 from lifecycle_testing.waiting import eventually
 from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
+from service_kit.api_keys import hash_key, new_key
 
 LIVE_DATA_TIMEOUT_S = 120.0
 CHROMIUM = "/usr/bin/chromium"
@@ -77,9 +79,16 @@ def identifier(card: dict[str, Any], kind: str) -> str | None:
     return next((i.split(":", 1)[1] for i in card["identifiers"] if i.startswith(f"{kind}:")), None)
 
 
+# The operator key `make run` writes (set once the stack is up), for the test's own API calls.
+OPERATOR: dict[str, str] = {}
+
+
 def has_decision_facts(base: str, customer_id: str) -> bool:
     """Whether one of the decisions the 360 view shows (the last five) has facts."""
-    body = get_json(f"{base}/v1/customers/customer_id:{quote(customer_id, safe='')}/decisions")
+    body = get_json(
+        f"{base}/v1/customers/customer_id:{quote(customer_id, safe='')}/decisions",
+        headers=OPERATOR,
+    )
     return any(d.get("facts") for d in body["decisions"][-5:])
 
 
@@ -114,6 +123,7 @@ def search_targets(base: str) -> tuple[tuple[str, str], tuple[str, str]]:
         f"{base}/v1/dashboard/customers",
         lambda body: by_phone(body["customers"]) and with_decision_facts(base, body["customers"]),
         LIVE_DATA_TIMEOUT_S,
+        headers=OPERATOR,
     )["customers"]
     crm_card, phone_card = with_decision_facts(base, cards), by_phone(cards)
     assert crm_card is not None
@@ -127,7 +137,8 @@ def search_targets(base: str) -> tuple[tuple[str, str], tuple[str, str]]:
 def finds(base: str, key: str) -> bool:
     """Whether the customer API finds someone by ``key`` now."""
     try:
-        return bool(get_json(f"{base}/v1/customers/{quote(key, safe='')}")["customer_id"])
+        found = get_json(f"{base}/v1/customers/{quote(key, safe='')}", headers=OPERATOR)
+        return bool(found["customer_id"])
     except urllib.error.HTTPError:
         return False
 
@@ -165,7 +176,17 @@ def search(page: Any, base: str, typed: str, customer_id: str) -> None:
     assert page.locator("#customer-id").count() == 1, page.locator("#customer-card").inner_text()
     shown = page.locator("#customer-id").inner_text()
     if shown != customer_id:
-        assert shown == get_json(f"{base}/v1/customers/{quote(typed, safe='')}")["customer_id"]
+        again = get_json(f"{base}/v1/customers/{quote(typed, safe='')}", headers=OPERATOR)
+        assert shown == again["customer_id"]
+
+
+def sign_in(page: Any, base: str, key: str) -> None:
+    """Open the dashboard and give it a key once, as a person does."""
+    page.goto(f"{base}/dashboard")
+    page_shows(page, "document.getElementById('login-form').checkVisibility()", "the sign-in form")
+    page.fill("#key-input", key)
+    page.click("#login-form button[type=submit]")
+    page_shows(page, "document.getElementById('views').checkVisibility()", "the views, signed in")
 
 
 def search_showing_facts(page: Any, base: str, crm_id: str, customer_id: str) -> None:
@@ -191,6 +212,7 @@ def search_showing_facts(page: Any, base: str, crm_id: str, customer_id: str) ->
                 f"{base}/v1/dashboard/customers",
                 lambda body: with_decision_facts(base, body["customers"]),
                 LIVE_DATA_TIMEOUT_S,
+                headers=OPERATOR,
             )["customers"]
             chosen = with_decision_facts(base, cards)
             assert chosen is not None
@@ -209,7 +231,7 @@ def search_showing_facts(page: Any, base: str, crm_id: str, customer_id: str) ->
 def check_process_view(page: Any, base: str) -> None:
     """Every process's owner and hand-off kinds are on the page, and some hand-off was timed:
     open ones with their age, or ones taken up in the window with an SLA attainment."""
-    processes = get_json(f"{base}/v1/processes")["processes"]
+    processes = get_json(f"{base}/v1/processes", headers=OPERATOR)["processes"]
     assert [p["process"] for p in processes] == ["engage", "transact", "fulfil", "service"]
     rows = page.locator("#process-rows tr[data-process]")
     received = {(p["process"], h["handoff"]) for p in processes for h in p["handoffs"]}
@@ -236,14 +258,32 @@ def check_process_view(page: Any, base: str) -> None:
 
 
 def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+    reports_only = new_key()
     environment = {
         "LIFECYCLE_SIMULATOR_ARGS": "--customers 300 --days-per-minute 90 --rate 300 --sim-days 60",
         "ORCHESTRATOR_PLAYBOOK_DIR": str(playbook_with_control_group(tmp_path / "playbook", 0.1)),
+        # Beside the key file make run writes: a key that may read reports but no customer.
+        "LIFECYCLE_API_KEYS": json.dumps(
+            {
+                "keys": [
+                    {
+                        "id": "e2e-reports",
+                        "scopes": ["reports:read"],
+                        "sha256": hash_key(reports_only),
+                    }
+                ]
+            }
+        ),
     }
     with local_stack(kafka_broker, tmp_path, environment) as stack:
         base = stack.url("ORCHESTRATOR_PORT")
+        operator_key = stack.operator_key
+        OPERATOR.update(Authorization=f"Bearer {operator_key}")
         report = poll_json(
-            f"{base}/v1/reports/proof-of-value", both_groups_and_a_siloed_twin, LIVE_DATA_TIMEOUT_S
+            f"{base}/v1/reports/proof-of-value",
+            both_groups_and_a_siloed_twin,
+            LIVE_DATA_TIMEOUT_S,
+            headers=OPERATOR,
         )
         for group in ("treated", "control"):
             measures = report["groups"][group]
@@ -261,7 +301,12 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"{base}/dashboard")
+                sign_in(page, base, operator_key)
+                # The key became an HttpOnly, SameSite=Strict cookie; the page holds no key.
+                [cookie] = page.context.cookies()
+                assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+                assert operator_key not in cookie["value"]
+                assert page.input_value("#key-input") == ""
                 # A phone number as a person types it (spaced), then a bare CRM account id.
                 search(page, base, f"{phone[:6]} {phone[6:]}", phone_customer)
                 # The "why" of each decision shows the facts behind its chosen actions.
@@ -310,5 +355,25 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                 page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
                 if UPDATE_README_SCREENSHOT:  # an explicit step (docs/dashboard.md)
                     shutil.copyfile(ARTIFACTS / "dashboard.png", README_SCREENSHOT)
+
+                # A key without customers:read: the Customer 360 says so, the rest works.
+                reader = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                sign_in(reader, base, reports_only)
+                forbidden = page_shows(
+                    reader,
+                    "document.getElementById('customer-forbidden')?.innerText",
+                    "the Customer 360 refusing a key without customers:read",
+                )
+                assert "customers:read" in forbidden
+                assert reader.locator("#customer-card").is_hidden()
+                for view in ("flow", "funnel", "plays", "processes", "proof"):
+                    page_shows(
+                        reader,
+                        f"document.querySelector('section#{view}.live') !== null",
+                        f"live data in the {view} view to a reports:read key",
+                    )
+                reader.locator("section#customer").screenshot(
+                    path=ARTIFACTS / "customer-forbidden.png"
+                )
             finally:
                 browser.close()

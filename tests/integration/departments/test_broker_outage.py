@@ -61,7 +61,7 @@ def test_stopping_the_broker_mid_test_gives_503_and_no_false_202_and_loses_no_ac
     create_topics(bootstrap, prefix=prefix)
     services = {d: start_service(d, bootstrap, prefix) for d in Department}
     before_outage = {d: fresh_action(d) for d in Department}
-    # Index 2: never an erase action (storing one purges the example customer's others).
+    # Index 2: never an erase action (once delivered it purges the example customer's others).
     after_outage = {d: fresh_action(d, index=2) for d in Department}
     for department, service in services.items():
         service.wait_ready()

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from department_kit.actions import OutcomeRequest, build_outcome
 from lifecycle_schemas.codec import decode_record
 from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.orchestrator_worker import TEST_KEYS
 from lifecycle_testing.processes import poll_json
 from lifecycle_testing.waiting import eventually
 from orchestrator.core.identity import new_customer_id
@@ -69,6 +70,7 @@ def handoff_of(worker: Any, customer_id: str, kind: str, ended: bool) -> dict[st
             and (b["handoffs"][kind].get("ended_at") is not None) is ended
         ),
         TIMEOUT_S,
+        headers=TEST_KEYS.headers(),
     )
     handoff: dict[str, Any] = body["handoffs"][kind]
     return handoff

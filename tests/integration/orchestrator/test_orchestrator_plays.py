@@ -13,6 +13,7 @@ import pytest
 
 from lifecycle_schemas.dead_letter import HEADER_ERROR_CLASS, HEADER_ERROR_FIELDS, HEADER_TOPIC
 from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.orchestrator_worker import TEST_KEYS
 from lifecycle_testing.processes import poll_json
 from lifecycle_testing.waiting import eventually
 from orchestrator.core.identity import new_customer_id
@@ -243,6 +244,7 @@ def test_erasure_requested_every_department_erases(worker: Any, kafka_io: Any) -
         f"{worker.url}/v1/customers/email:{ids['email']}",
         lambda body: body.get("customer_id") == customer_id,
         30,
+        headers=TEST_KEYS.headers(),
     )
     kafka_io.publish(kafka_io.event("sales.erasure.requested", {"crm_account_id": ids["crm"]}))
     actions_for(
@@ -259,9 +261,9 @@ def test_erasure_requested_every_department_erases(worker: Any, kafka_io: Any) -
         lambda ms: any(m.key == customer_id.encode() and m.value is None for m in ms),
     )
     assert any(m.value is None for m in profiles if m.key == customer_id.encode())
-    # The e-mail is gone from identity resolution; the CRM id still finds the erased record.
-    poll_status(f"{worker.url}/v1/customers/email:{ids['email']}", 404, 30)
-    assert worker.get(f"/v1/customers/crm_account_id:{ids['crm']}")["erased"] is True
+    # Every identifier is gone from identity resolution, and the record itself: 404 for each.
+    for key in (f"email:{ids['email']}", f"crm_account_id:{ids['crm']}", customer_id):
+        poll_status(f"{worker.url}/v1/customers/{key}", 404, 30, headers=TEST_KEYS.headers())
 
 
 def test_linking_event_merges_two_customers(worker: Any, kafka_io: Any) -> None:
@@ -328,12 +330,13 @@ def test_poison_record_is_dead_lettered_and_the_stream_goes_on(worker: Any, kafk
     assert TOPICS.action_outcomes.name in metrics
 
 
-def poll_status(url: str, status: int, timeout_s: float) -> None:
+def poll_status(url: str, status: int, timeout_s: float, headers: dict[str, str]) -> None:
     """Poll ``url`` until it answers ``status`` (an error status is what we wait for)."""
 
     def answer() -> int:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=5) as response:
                 code: int = response.status
                 return code
         except urllib.error.HTTPError as error:
@@ -407,6 +410,7 @@ def test_declines_are_counted_and_flag_the_play(worker: Any, kafka_io: Any) -> N
             p["play_id"] == "consent-withdrawn" and p["flagged"] for p in body["plays"]
         ),
         30,
+        headers=TEST_KEYS.headers(),
     )
     play = next(p for p in plays["plays"] if p["play_id"] == "consent-withdrawn")
     assert play["declined"] >= 5

@@ -102,14 +102,14 @@ def time_scale(arguments: list[str]) -> float:
 
 
 def development_keys(directory: Path) -> tuple[Path, Path] | None:
-    """Local API keys for the department services: (hashed file, plain file), if they exist.
+    """Local API keys for every service: (hashed file, plain file), if they exist.
 
-    The department services' library writes them; the runner only asks for them, so this tool
-    does not depend on the services it starts.
+    The services' shared library writes them (a key per department and ``local-operator``);
+    the runner only asks for them, so this tool does not depend on the services it starts.
     """
-    if not module_exists("department_kit.api_keys"):
+    if not module_exists("service_kit.api_keys"):
         return None
-    api_keys = importlib.import_module("department_kit.api_keys")
+    api_keys = importlib.import_module("service_kit.api_keys")
     hashed = Path(api_keys.write_development_keys(directory))
     return hashed, hashed.parent / str(api_keys.PLAIN_KEYS_FILE_NAME)
 
@@ -247,9 +247,14 @@ def run_local_stack(with_simulator: bool = True, security: KafkaSecurity | None 
             service_env[service.port_env] = str(port_of(service))
         keys = development_keys(cache / "keys")
         if keys is not None:
-            service_env["DEPARTMENT_API_KEYS_FILE"] = str(keys[0])
+            # One key file for every service: the departments' keys and local-operator's.
+            service_env["LIFECYCLE_API_KEYS_FILE"] = str(keys[0])
             service_env["SIMULATOR_API_KEYS_FILE"] = str(keys[1])
-            status_line("api keys", f"{keys[1]}  (plain development keys, one per department)")
+            status_line(
+                "api keys",
+                f"{keys[1]}  (plain development keys: one per department, and local-operator "
+                "for the orchestrator's API and dashboard)",
+            )
         simulating = with_simulator and keys is not None and module_exists(SIMULATOR_MODULE)
         if simulating:
             # The orchestrator's deadlines run on the simulated company's clock.
