@@ -18,6 +18,8 @@ CLOCKS = {"sleep", "monotonic", "perf_counter", "time"}
 PACED_LOOPS = {
     ("tests/chaos/load.py", "_produce"): "produces at a steady rate (the load), waits for nothing",
     ("tests/unit/orchestrator/test_faust_fixes.py", "drain"): "a buffer that hands over slowly",
+    ("tests/chaos/test_security.py", "raw_answer"): "a slow client (slowloris), by design",
+    ("tests/chaos/test_orchestrator_access.py", "publish_paced"): "events flowing during an attack",
 }
 
 
