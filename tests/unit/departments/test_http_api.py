@@ -14,7 +14,6 @@ import pytest
 from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
 
-from department_kit.api_keys import Scope, hash_key
 from department_kit.app import create_app
 from department_kit.kafka_io import BrokerUnavailableError, Delivery, OutgoingRecord
 from department_kit.runtime import DepartmentRuntime
@@ -24,6 +23,7 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from marketing_service.department import SPEC as MARKETING
+from service_kit.api_keys import Scope, hash_key
 from service_kit.http import install_problem_handlers
 
 KEYS = {
@@ -162,6 +162,39 @@ def test_a_repeated_event_id_is_answered_as_the_first_time_and_not_republished(
     assert len(publisher.records) == 2
 
 
+def test_an_id_reused_with_another_body_is_409_and_publishes_nothing_of_the_request(
+    client: TestClient, publisher: MemoryPublisher
+) -> None:
+    sent = event(0)
+    assert client.post("/v1/events", json=sent, headers=auth("writer")).status_code == 202
+    changed = {**sent, "time": "2020-01-01T00:00:00Z"}
+    # Key order and spacing are not the body: the same event written differently is a replay.
+    reordered = json.dumps(dict(reversed(list(sent.items()))), indent=2)
+
+    single = client.post("/v1/events", json=changed, headers=auth("writer"))
+    batch = client.post("/v1/events", json=[event(1), changed], headers=auth("writer"))
+    replay = client.post(
+        "/v1/events",
+        content=reordered,
+        headers={**auth("writer"), "Content-Type": "application/json"},
+    )
+    per_item = client.post(
+        "/v1/events", params={"per_item": "true"}, json=[changed, event(2)], headers=auth("writer")
+    )
+
+    assert single.status_code == 409
+    assert single.headers["content-type"] == "application/problem+json"
+    assert single.json()["type"].endswith("/id-reused")
+    assert [(e["pointer"], e["rule"]) for e in single.json()["errors"]] == [("/id", "id_reused")]
+    assert batch.status_code == 409
+    assert [e["pointer"] for e in batch.json()["errors"]] == ["/1/id"]
+    assert replay.status_code == 202
+    assert [(r["index"], r["status"]) for r in per_item.json()["results"]] == [(0, 409), (1, 202)]
+    assert per_item.json()["results"][0]["errors"][0]["rule"] == "id_reused"
+    # The first event, then the per-item request's valid one: the 409 batch sent nothing.
+    assert len(publisher.records) == 2
+
+
 def test_a_batch_with_one_bad_event_publishes_nothing(
     client: TestClient, publisher: MemoryPublisher
 ) -> None:
@@ -289,7 +322,62 @@ def test_outcomes_are_published_once_per_change_and_invalid_transitions_are_409(
         client.post("/v1/actions/nope/outcome", json=declined, headers=auth("actor")).status_code
         == 404
     )
-    assert client.post(url, content=b"{", headers=auth("actor")).status_code == 400
+    json_type = {**auth("actor"), "Content-Type": "application/json"}
+    assert client.post(url, content=b"{", headers=json_type).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "pointer", "rule"),
+    [
+        (
+            b'{"outcome": "failed", "error_code": "x", "retryable": "yes"}',
+            "application/json",
+            422,
+            "/retryable",
+            "bool_type",
+        ),
+        (
+            b'{"outcome": "accepted", "outcome": "declined"}',
+            "application/json",
+            400,
+            "/outcome",
+            "duplicate_key",
+        ),
+        (
+            b'{"outcome": "completed", '
+            b'"value_realised": {"amount_minor": 1e999, "currency": "EUR"}}',
+            "application/json",
+            400,
+            "/value_realised/amount_minor",
+            "number_not_finite",
+        ),
+        (
+            b'{"outcome": "completed", "note": NaN}',
+            "application/json",
+            400,
+            "/note",
+            "number_not_finite",
+        ),
+        (b'{"outcome": "completed"}', "text/plain", 415, None, None),
+        (b'{"outcome": "completed"}', None, 415, None, None),
+    ],
+)
+def test_the_outcome_endpoint_is_as_strict_as_events(
+    client: TestClient,
+    runtime: DepartmentRuntime,
+    body: bytes,
+    content_type: str | None,
+    status: int,
+    pointer: str | None,
+    rule: str | None,
+) -> None:
+    url = f"/v1/actions/{stored_action(runtime).id}/outcome"
+    headers = {**auth("actor"), **({"Content-Type": content_type} if content_type else {})}
+    answer = client.post(url, content=body, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    if pointer is not None:
+        assert (pointer, rule) in {(e["pointer"], e["rule"]) for e in answer.json()["errors"]}
 
 
 def test_an_unknown_native_format_is_404_and_a_bad_payload_names_its_field(
@@ -327,7 +415,8 @@ def test_docs_and_openapi_are_served(client: TestClient) -> None:
 def test_unfinished_actions_past_expiry_are_published_expired_once(
     client: TestClient, runtime: DepartmentRuntime, publisher: MemoryPublisher
 ) -> None:
-    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[1]]
+    # Not the erase action (index 1): once delivered it would purge the example customer's others.
+    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[2]]
     runtime.store.add_action(example, datetime.now(UTC), "not-configured")  # expired long ago
     live = stored_action(runtime)
 
@@ -408,3 +497,19 @@ def test_per_item_is_read_as_a_query_parameter_of_fastapi_would_be(
         assert answer.status_code == (207 if expected.json()["per_item"] else 202)
     else:
         assert _problem(answer) == _problem(expected)
+
+
+def test_an_erase_action_purges_the_customers_other_actions_once_delivered(
+    client: TestClient, runtime: DepartmentRuntime
+) -> None:
+    live = stored_action(runtime)  # the example customer's, as the erase action's below
+    erase: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[1]]
+    assert erase.type.endswith("erase-personal-data.v1")
+    runtime.store.add_action(erase, datetime.now(UTC), "not-configured")
+    # Stored, not delivered: the department still finds its earlier actions (and identifiers).
+    assert client.get(f"/v1/actions/{live.id}", headers=auth("reader")).status_code == 200
+    listed = client.get("/v1/actions", params={"limit": 200}, headers=auth("reader")).json()
+    assert erase.id in [i["action_id"] for i in listed["items"]]
+    # Delivered with that page: the rest of the customer's inbox is gone, the erase action stays.
+    assert client.get(f"/v1/actions/{live.id}", headers=auth("reader")).status_code == 404
+    assert client.get(f"/v1/actions/{erase.id}", headers=auth("reader")).status_code == 200

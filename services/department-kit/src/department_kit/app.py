@@ -15,21 +15,28 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from department_kit.actions import ActionStatus, OutcomeRequest
-from department_kit.api_keys import ApiKeyEntry, Scope
 from department_kit.department import NativePayloadError
-from department_kit.ingest import Validation, parse_body, validate_items
-from department_kit.runtime import DepartmentRuntime
+from department_kit.ingest import Validation, media_type, parse_body, validate_items
+from department_kit.runtime import BatchOutcome, DepartmentRuntime, IdReused
 from department_kit.store import AcceptedEvent, StoredAction
+from lifecycle_schemas import guarded_json
 from lifecycle_schemas.catalogue import AnyDepartmentEvent
+from lifecycle_schemas.codec import MAX_INTEGER_DIGITS, MAX_NESTING_DEPTH
+from service_kit.api_keys import ApiKeyEntry, Scope
 from service_kit.http import (
+    RATE_LIMIT_HEADERS,
     inline_json_schema,
     install_problem_handlers,
     install_request_metrics,
     problem_responses,
 )
 from service_kit.problems import FieldProblem, ProblemError, forbidden, unauthorized
+from service_kit.rate_limits import RateLimits, StreamSlots
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +142,10 @@ def action_view(runtime: DepartmentRuntime, action: StoredAction) -> dict[str, A
 ACCEPT_GROUPS_IN_FLIGHT = 2
 
 
+# One request's all-or-nothing batches.
+_Batches = Sequence[Sequence[AnyDepartmentEvent]]
+
+
 class EventCoalescer:
     """Publishes the events of concurrent requests together, each request answered on its own.
 
@@ -143,13 +154,14 @@ class EventCoalescer:
     (docs/benchmarks.md, "Ingest"). Here the requests that arrive while earlier groups
     wait for Kafka are handed to ``accept`` as one group, whose all-or-nothing answer is each
     request's: acknowledged (every event on the topic, ``acks=all``) or the same error (503).
-    A group holds whole requests, at most ``max_events`` events unless one request alone is
-    larger.
+    A request is one or more all-or-nothing batches (one per event with ``per_item``), each
+    answered with where its events are stored or why none was sent. A group holds whole
+    requests, at most ``max_events`` events unless one request alone is larger.
     """
 
     def __init__(
         self,
-        accept: Callable[[Sequence[AnyDepartmentEvent]], list[AcceptedEvent]],
+        accept: Callable[[Sequence[Sequence[AnyDepartmentEvent]]], list[BatchOutcome]],
         max_events: int,
         in_flight: int = ACCEPT_GROUPS_IN_FLIGHT,
     ) -> None:
@@ -157,15 +169,13 @@ class EventCoalescer:
         self._max_events = max_events
         self._in_flight_limit = in_flight
         self._in_flight = 0
-        self._waiting: list[
-            tuple[Sequence[AnyDepartmentEvent], asyncio.Future[list[AcceptedEvent]]]
-        ] = []
+        self._waiting: list[tuple[_Batches, asyncio.Future[list[BatchOutcome]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def accept(self, records: Sequence[AnyDepartmentEvent]) -> list[AcceptedEvent]:
-        """Where each of ``records`` is stored, once Kafka acknowledged them; or raise."""
-        answer: asyncio.Future[list[AcceptedEvent]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((records, answer))
+    async def accept(self, batches: _Batches) -> list[BatchOutcome]:
+        """What became of each batch, once Kafka acknowledged what was sent; or raise."""
+        answer: asyncio.Future[list[BatchOutcome]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((batches, answer))
         self._start_groups()
         return await answer
 
@@ -174,9 +184,9 @@ class EventCoalescer:
         self._waiting = [entry for entry in self._waiting if not entry[1].done()]
         while self._waiting and self._in_flight < self._in_flight_limit:
             group = [self._waiting.pop(0)]
-            size = len(group[0][0])
-            while self._waiting and size + len(self._waiting[0][0]) <= self._max_events:
-                size += len(self._waiting[0][0])
+            size = _size(group[0][0])
+            while self._waiting and size + _size(self._waiting[0][0]) <= self._max_events:
+                size += _size(self._waiting[0][0])
                 group.append(self._waiting.pop(0))
             self._in_flight += 1
             task = asyncio.get_running_loop().create_task(self._publish(group))
@@ -184,12 +194,11 @@ class EventCoalescer:
             task.add_done_callback(self._tasks.discard)
 
     async def _publish(
-        self,
-        group: list[tuple[Sequence[AnyDepartmentEvent], asyncio.Future[list[AcceptedEvent]]]],
+        self, group: list[tuple[_Batches, asyncio.Future[list[BatchOutcome]]]]
     ) -> None:
-        records = [record for request, _ in group for record in request]
+        batches = [batch for request, _ in group for batch in request]
         try:
-            accepted = await run_in_threadpool(self._accept, records)
+            outcomes = await run_in_threadpool(self._accept, batches)
         except Exception as error:
             failure: Exception | None = error
         else:
@@ -204,8 +213,29 @@ class EventCoalescer:
                 if failure is not None:
                     answer.set_exception(failure)
                 else:
-                    answer.set_result(accepted[start : start + len(request)])
+                    answer.set_result(outcomes[start : start + len(request)])
             start += len(request)
+
+
+def _size(batches: _Batches) -> int:
+    return sum(len(batch) for batch in batches)
+
+
+def id_reused(pointers: Sequence[str]) -> ProblemError:
+    """409: event ids accepted before with another body; nothing of the request was sent."""
+    return ProblemError(
+        409,
+        "id-reused",
+        "Event id reused with another body",
+        "an event id is accepted once; these ids were accepted before with a different "
+        "event: nothing of the request was published",
+        [
+            FieldProblem(
+                pointer=pointer, rule="id_reused", detail="accepted before with another body"
+            )
+            for pointer in pointers
+        ],
+    )
 
 
 def _accepted_view(event: AcceptedEvent) -> dict[str, Any]:
@@ -216,6 +246,23 @@ def _accepted_view(event: AcceptedEvent) -> dict[str, Any]:
         "partition": event.partition,
         "offset": event.offset,
     }
+
+
+class _HeldStream(StreamingResponse):
+    """A stream that gives its key's stream slot back when it ends, however it ends (a
+    generator never started would never run its own ``finally``)."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None]) -> None:
+        super().__init__(
+            content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+        self._release = release
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAPI:
@@ -244,10 +291,15 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
 
     install_problem_handlers(app)
     install_request_metrics(app, runtime.metrics)
-    coalescer = EventCoalescer(runtime.accept_events, runtime.settings.max_batch_events)
+    coalescer = EventCoalescer(runtime.accept_batches, runtime.settings.max_batch_events)
+    rate_limits = RateLimits(runtime.settings.rate_limit)
+    stream_slots = StreamSlots(runtime.settings.max_streams_per_key)
 
     def check_key(
-        bearer: HTTPAuthorizationCredentials | None, header_key: str | None, scope: Scope
+        request: Request,
+        bearer: HTTPAuthorizationCredentials | None,
+        header_key: str | None,
+        scope: Scope,
     ) -> ApiKeyEntry:
         presented = bearer.credentials if bearer is not None else header_key
         if not presented:
@@ -255,20 +307,25 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         entry = runtime.keys.identify(presented)
         if entry is None:
             raise unauthorized("the API key is not known")
+        if entry.department is None:
+            raise forbidden("this key belongs to no department (an orchestrator key)")
         if entry.department != department:
             raise forbidden(f"this key belongs to the {entry.department.value} department")
         if scope not in entry.scopes:
             raise forbidden(f"this key lacks the {scope.value} scope")
+        # Counted once the key is known: the answer carries the key's RateLimit headers.
+        request.scope.setdefault("state", {})[RATE_LIMIT_HEADERS] = rate_limits.hit(entry.id)
         return entry
 
     def require(scope: Scope) -> Callable[..., Awaitable[ApiKeyEntry]]:
         # async: a plain function would be run in a worker thread, one thread hop per request
         # for a hash and a comparison (docs/benchmarks.md, "Ingest").
         async def authorise(
+            request: Request,
             bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
             header_key: Annotated[str | None, Depends(_api_key_header)],
         ) -> ApiKeyEntry:
-            return check_key(bearer, header_key, scope)
+            return check_key(request, bearer, header_key, scope)
 
         return authorise
 
@@ -276,7 +333,9 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         """What ``Depends(require(EVENTS_WRITE))`` and the ``per_item`` query parameter gave
         ``POST /v1/events``, in the same order with the same errors, without FastAPI's
         dependency solving: a seventh of a single event's CPU (docs/benchmarks.md, "Ingest")."""
-        check_key(await _bearer(request), await _api_key_header(request), Scope.EVENTS_WRITE)
+        check_key(
+            request, await _bearer(request), await _api_key_header(request), Scope.EVENTS_WRITE
+        )
         value = request.query_params.get("per_item")
         if value is None:
             return False
@@ -305,12 +364,18 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             raise too_large
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                runtime.metrics.events_rejected.labels(reason="body_too_large").inc()
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    runtime.metrics.events_rejected.labels(reason="body_too_large").inc()
+                    raise too_large
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # Gone, or cut off by the server's body timeout: nothing to answer, nothing accepted.
+            raise ProblemError(
+                408, "request-timeout", "Request timeout", "the body did not arrive"
+            ) from None
         return b"".join(chunks)
 
     def reject(validation: Validation) -> ProblemError:
@@ -327,20 +392,42 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             errors,
         )
 
-    async def publish(validation: Validation, per_item: bool) -> Response:
+    async def accept_all(
+        records: Sequence[AnyDepartmentEvent], is_batch: bool
+    ) -> list[AcceptedEvent]:
+        """Publish one all-or-nothing batch; 409 when an id was used before for another body."""
+        if not records:
+            return []
+        outcome = (await coalescer.accept([records]))[0]
+        if isinstance(outcome, IdReused):
+            raise id_reused([f"/{p}/id" if is_batch else "/id" for p in outcome.positions])
+        return outcome
+
+    async def publish(validation: Validation, per_item: bool, is_batch: bool) -> Response:
         if validation.invalid and not per_item:
             raise reject(validation)
-        records = [item.record for item in validation.valid]
-        accepted = await coalescer.accept(records) if records else []
         if not per_item:
+            # Every event is valid here: positions among them are the request's indexes.
+            accepted = await accept_all([item.record for item in validation.valid], is_batch)
             return JSONResponse(
                 {"accepted": [_accepted_view(a) for a in accepted]}, status_code=202
             )
         for item in validation.invalid:
             runtime.metrics.events_rejected.labels(reason=item.errors[0].rule).inc()
+        outcomes = (
+            await coalescer.accept([[item.record] for item in validation.valid])
+            if validation.valid
+            else []
+        )
         results: list[dict[str, Any]] = [
-            {"index": item.index, "status": 202, **_accepted_view(event)}
-            for item, event in zip(validation.valid, accepted, strict=True)
+            {"index": item.index, "status": 202, **_accepted_view(outcome[0])}
+            if not isinstance(outcome, IdReused)
+            else {
+                "index": item.index,
+                "status": 409,
+                "errors": [p.model_dump() for p in id_reused([f"/{item.index}/id"]).errors],
+            }
+            for item, outcome in zip(validation.valid, outcomes, strict=True)
         ]
         results.extend(
             {"index": item.index, "status": 422, "errors": [p.model_dump() for p in item.errors]}
@@ -376,7 +463,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         openapi_extra={**_EVENTS_BODY, **_EVENTS_PARAMETERS},
         responses={
             207: {"description": "per_item=true: a status per event"},
-            **problem_responses(400, 401, 403, 413, 415, 422, 503),
+            **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
         },
     )
     async def post_events(request: Request) -> Response:
@@ -393,7 +480,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         validation = validate_items(
             parsed.items, department, runtime.clock(), parsed.is_batch, from_json=True
         )
-        return await publish(validation, per_item)
+        return await publish(validation, per_item, parsed.is_batch)
 
     @app.post(
         "/v1/native/{vendor}",
@@ -401,7 +488,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         tags=["events"],
         operation_id="post_native",
         openapi_extra=_NATIVE_BODY,
-        responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
+        responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
     )
     async def post_native(
         vendor: str,
@@ -430,13 +517,30 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
                 f"Not a {vendor} payload we can read",
                 errors=error.errors,
             ) from None
+        except Exception as error:  # an adapter's gap must be a 4xx, never a 500
+            logger.warning(
+                "native payload unreadable",
+                extra={"vendor": vendor, "error": type(error).__name__},
+            )
+            runtime.metrics.events_rejected.labels(reason="native_payload_invalid").inc()
+            raise ProblemError(
+                422,
+                "invalid-native-payload",
+                f"Not a {vendor} payload we can read",
+                errors=[
+                    FieldProblem(
+                        pointer="",
+                        rule="payload_unreadable",
+                        detail="a field has an unexpected shape",
+                    )
+                ],
+            ) from None
         if len(mapping.events) > runtime.settings.max_batch_events:
             raise ProblemError(422, "too-many-events", "Too many events")
         validation = validate_items(mapping.events, department, runtime.clock(), True)
         if validation.invalid:
             raise reject(validation)
-        records = [item.record for item in validation.valid]
-        accepted = await coalescer.accept(records) if records else []
+        accepted = await accept_all([item.record for item in validation.valid], True)
         return JSONResponse(
             {"accepted": [_accepted_view(a) for a in accepted], "ignored": mapping.ignored},
             status_code=202,
@@ -463,6 +567,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         """The inbox, in arrival order, a page at a time (``next_after`` is the next cursor)."""
         actions = runtime.store.list_actions(runtime.clock(), status, type, after, limit)
         runtime.metrics.actions_delivered.labels(channel="inbox").inc(len(actions))
+        runtime.delivered(actions)
         return {
             "items": [action_view(runtime, a) for a in actions],
             "next_after": actions[-1].seq if len(actions) == limit else None,
@@ -475,12 +580,12 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         response_class=StreamingResponse,
         responses={
             200: {"description": "Server-sent events", "content": {"text/event-stream": {}}},
-            **problem_responses(401, 403, 422),
+            **problem_responses(401, 403, 422, 429),
         },
     )
     async def stream_actions(
         request: Request,
-        _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))],
+        key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))],
         after: Annotated[int | None, Query(ge=0, le=MAX_CURSOR)] = None,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
@@ -515,6 +620,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
                                 runtime.metrics.actions_delivered.labels(channel="stream").inc()
                                 data = json.dumps(action_view(runtime, action), ensure_ascii=False)
                                 yield f"id: {action.seq}\nevent: action\ndata: {data}\n\n"
+                                await run_in_threadpool(runtime.delivered, [action])
                                 last_sent = time.monotonic()
                         if len(batch) == 100:
                             seen_version = -1
@@ -526,9 +632,8 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             finally:
                 runtime.metrics.open_streams.dec()
 
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
+        stream_slots.claim(key.id)  # 429 past DEPARTMENT_MAX_STREAMS_PER_KEY
+        return _HeldStream(events(), lambda: stream_slots.release(key.id))
 
     @app.get(
         "/v1/actions/{action_id}",
@@ -546,7 +651,9 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         action = runtime.store.get_action(action_id)
         if action is None:
             raise ProblemError(404, "action-not-found", "No such action")
-        return action_view(runtime, action)
+        view = action_view(runtime, action)
+        runtime.delivered([action])
+        return view
 
     @app.post(
         "/v1/actions/{action_id}/outcome",
@@ -558,7 +665,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
                 "The action with its outcome",
                 {"GetAction": _action_links("/action/action_id")["GetAction"]},
             ),
-            **problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+            **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
         },
     )
     async def post_outcome(
@@ -567,9 +674,36 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_WRITE))],
     ) -> dict[str, Any]:
         """Record accepted, completed, declined (reason required) or failed; publish it."""
+        if media_type(request.headers.get("content-type")) != "application/json":
+            raise ProblemError(
+                415, "unsupported-media-type", "Unsupported content type", "send application/json"
+            )
         body = await read_body(request)
         try:
-            outcome = OutcomeRequest.model_validate_json(body)
+            # The guards of /v1/events (duplicate keys, finite numbers, depth), then strict types.
+            guarded_json.loads(
+                body.decode("utf-8"),
+                max_depth=MAX_NESTING_DEPTH,
+                max_integer_digits=MAX_INTEGER_DIGITS,
+            )
+        except UnicodeDecodeError:
+            raise ProblemError(
+                400,
+                "invalid-outcome",
+                "Invalid outcome",
+                errors=[FieldProblem(pointer="", rule="not_utf8", detail="the body is not UTF-8")],
+            ) from None
+        except guarded_json.JsonGuardError as refused:
+            raise ProblemError(
+                400,
+                "invalid-outcome",
+                "Invalid outcome",
+                errors=[
+                    FieldProblem(pointer=refused.pointer, rule=refused.rule, detail=refused.message)
+                ],
+            ) from None
+        try:
+            outcome = OutcomeRequest.model_validate_json(body, strict=True)
         except ValidationError as error:
             problems = [
                 FieldProblem(

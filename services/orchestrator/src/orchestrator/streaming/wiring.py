@@ -14,6 +14,7 @@ from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS, events_topic_for
 from orchestrator.core.effects import OrchestratorTopics
 from orchestrator.core.playbook import Playbook
+from orchestrator.kafka_access import faust_broker_credentials
 from orchestrator.kafka_setup import ClusterLayout
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
@@ -65,6 +66,8 @@ def broker_settings(settings: OrchestratorSettings) -> dict[str, Any]:
     they are built, so connection settings (security) are added here for every client."""
     return {
         "broker": broker_urls(settings.kafka_bootstrap_servers),
+        # TLS and SASL from KAFKA_SECURITY_* (None: PLAINTEXT), as every other client.
+        "broker_credentials": faust_broker_credentials(settings.kafka_security),
         "producer_acks": -1,
         # Outputs are queued, not awaited per event: a few ms of linger lets aiokafka send
         # them in fewer, larger requests (socket writes were 15 % of a profile without it).
