@@ -350,6 +350,10 @@ def _profile(
     return [Publish(record)]
 
 
+# An identifier's fields the profile leaves out (the profile and its fingerprint both read this).
+_UNPROFILED_IDENTIFIER_FIELDS = frozenset({"also_from"})
+
+
 def profile_data(
     state: CustomerState, now: datetime, calendar: Calendar, control: bool
 ) -> dict[str, Any]:
@@ -358,7 +362,8 @@ def profile_data(
     data: dict[str, Any] = {
         "customer_id": state.customer_id,
         "identifiers": [
-            i.model_dump(exclude_none=True, exclude={"also_from"}) for i in state.identifiers
+            i.model_dump(exclude_none=True, exclude=_UNPROFILED_IDENTIFIER_FIELDS)
+            for i in state.identifiers
         ],
         "merged_customer_ids": state.merged_customer_ids,
         "attributes": [
@@ -410,7 +415,10 @@ def profile_fingerprint(
     """
     owner = state.owner
     parts = (
-        [_plain(i.__dict__.values()) for i in state.identifiers],
+        [
+            _plain(v for k, v in i.__dict__.items() if k not in _UNPROFILED_IDENTIFIER_FIELDS)
+            for i in state.identifiers
+        ],
         state.merged_customer_ids,
         sorted((name, _plain(a.__dict__.values())) for name, a in state.attributes.items()),
         sorted(state.stages.items()),
