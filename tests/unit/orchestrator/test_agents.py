@@ -8,11 +8,16 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.topics import TOPICS as REGISTRY
+from lifecycle_testing.core_events import T0
 from orchestrator.core.effects import OrchestratorTopics
 from orchestrator.core.identity import IdentityEntry, new_customer_id
 from orchestrator.core.messages import LOOKUP_HEADER, Decision, Message
@@ -125,7 +130,7 @@ class CustomerWorld:
     committed: dict[Any, int | None]
 
 
-def customer_agent(playbook: Playbook) -> CustomerWorld:
+def customer_agent(playbook: Playbook, **options: Any) -> CustomerWorld:
     app = FakeApp()
     table: dict[bytes, bytes] = {}
     observed: list[tuple[Message, CustomerState, list[Decision], datetime]] = []
@@ -139,6 +144,7 @@ def customer_agent(playbook: Playbook) -> CustomerWorld:
         SegmentSpend(),
         lambda *args: observed.append(args),
         lambda: committed,
+        **options,
     )
     return CustomerWorld(agent, table, app.producer, observed, committed)
 
@@ -351,3 +357,77 @@ def test_a_lookup_whose_partition_this_worker_owns_takes_no_hop(make_event: Even
     assert IdentityEntry.model_validate_json(table[b"email:eight@example.com"]).customer_id == (
         customer_id
     )
+
+
+# Events of two customers, in any order and at times with any offset: what the agent sends and
+# stores is the same whether it parses each customer's value or takes the object it wrote.
+KEPT_VALUE_STEPS: list[tuple[str, dict[str, Any]]] = [
+    ("sales.deal.won", {}),
+    ("sales.opportunity.created", {}),
+    ("marketing.lead.scored", {"score": 90}),
+    ("marketing.web.page-visited", {}),
+    ("servicedesk.case.opened", {"priority": "P1"}),
+    ("servicedesk.case.resolved", {}),
+    ("servicedesk.complaint.received", {}),
+    ("servicedesk.satisfaction.received", {"nps": 3}),
+]
+KEPT_VALUE_CUSTOMERS = [
+    (b"c-1", {"crm_account_id": "crm-1", "email": "ann@example.com"}),
+    (b"c-2", {"helpdesk_requester_id": "zd-2", "email": "bob@example.com"}),
+]
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    history=st.lists(
+        st.tuples(
+            st.sampled_from(range(len(KEPT_VALUE_STEPS))),
+            st.sampled_from(range(len(KEPT_VALUE_CUSTOMERS))),
+            st.sampled_from([0, 2, -5]),
+        ),
+        min_size=1,
+        max_size=15,
+    )
+)
+def test_a_kept_value_gives_what_parsing_the_stored_one_would(
+    playbook: Playbook,
+    make_event: EventFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    history: list[tuple[int, int, int]],
+) -> None:
+    parsing = customer_agent(playbook, recent_values=0)
+    keeping = customer_agent(playbook)
+    records = []
+    for n, (step, who, hours) in enumerate(history):
+        short, fields = KEPT_VALUE_STEPS[step]
+        key, customer = KEPT_VALUE_CUSTOMERS[who]
+        at = (T0 + timedelta(hours=n)).astimezone(timezone(timedelta(hours=hours)))
+        event = make_event(short, customer, at=at, **fields)
+        records.append(event_on(TOPICS.events_by_customer, (key, encode_record(event)), offset=n))
+    for n, record in enumerate(records):
+        now = T0 + timedelta(hours=n, seconds=1)
+        monkeypatch.setattr("orchestrator.streaming.customer_agent.utcnow", lambda at=now: at)
+        for world in (parsing, keeping):
+            run(world.agent.apply_customer_messages(FakeStream([record])))
+        assert keeping.producer.sent == parsing.producer.sent
+        assert keeping.table == parsing.table
+    assert len(keeping.agent.recent) == len(keeping.table)
+
+
+def test_a_value_changed_behind_the_agent_is_parsed_not_taken_from_memory(
+    playbook: Playbook, make_event: EventFactory
+) -> None:
+    world = customer_agent(playbook)
+    won = [make_event("sales.deal.won", {"crm_account_id": "crm-1"}) for _ in range(2)]
+    run(world.agent.apply_customer_messages(
+        FakeStream([event_on(TOPICS.events_by_customer, (b"c-1", encode_record(won[0])))])
+    ))  # fmt: skip
+    # Another worker wrote the customer in between (a rebalance): its value is the truth.
+    theirs = load_customer(world.table[b"c-1"])
+    theirs.state.purchases = 7
+    world.table[b"c-1"] = theirs.to_json_bytes()
+    record = event_on(TOPICS.events_by_customer, (b"c-1", encode_record(won[1])), offset=1)
+    run(world.agent.apply_customer_messages(FakeStream([record])))
+    assert load_customer(world.table[b"c-1"]).state.purchases == 8

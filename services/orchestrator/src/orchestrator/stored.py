@@ -11,11 +11,15 @@ partition and offset. faust flushes the producer before it commits a source offs
 * once the source offset is committed, the outputs were flushed to Kafka, and the entry is
   dropped the next time the customer's value is written.
 
-A value written before the outbox existed (a bare state) still loads.
+The value is MessagePack (``orchestrator.packing``) behind a format byte, ``PACKED``: the
+worker reads back only what it wrote itself, so it rebuilds the models without validating
+them again. A JSON value (``{`` first: written before, or when a value does not fit
+MessagePack) still loads, and so does a value written before the outbox existed (a bare state).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,15 +27,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.core.effects import OutboxRecord
 from orchestrator.core.state import CustomerState
+from orchestrator.packing import pack, unpack
 
 __all__ = [
+    "PACKED",
     "OutboxRecord",
     "PendingOutputs",
+    "RecentValues",
     "SourcePosition",
     "StoredCustomer",
     "load_customer",
     "load_state",
 ]
+
+# The first byte of a MessagePack table value (a JSON one starts with "{").
+PACKED = b"\x01"
 
 
 class SourcePosition(BaseModel):
@@ -62,6 +72,14 @@ class StoredCustomer(BaseModel):
     outbox: list[PendingOutputs] = Field(default_factory=list)
 
     def to_bytes(self) -> bytes:
+        """The table value: ``PACKED`` and MessagePack, or JSON for what that cannot hold."""
+        try:
+            return PACKED + pack(self)
+        except (NotImplementedError, OverflowError, TypeError):  # e.g. an int over 64 bits
+            return self.to_json_bytes()
+
+    def to_json_bytes(self) -> bytes:
+        """The value as JSON (what the table held before ``PACKED`` values)."""
         return self.model_dump_json(exclude_defaults=True).encode()
 
     def pending_for(self, source: SourcePosition) -> PendingOutputs | None:
@@ -85,7 +103,9 @@ class StoredCustomer(BaseModel):
 
 
 def load_customer(value: bytes | str) -> StoredCustomer:
-    """A table value as written by :meth:`StoredCustomer.to_bytes` (or a bare older state)."""
+    """A table value as written by :meth:`StoredCustomer.to_bytes` (or an older JSON one)."""
+    if isinstance(value, bytes) and value[:1] == PACKED:
+        return unpack(StoredCustomer, memoryview(value)[1:])
     text = value.decode() if isinstance(value, bytes) else value
     if text.startswith('{"state":'):
         return StoredCustomer.model_validate_json(text)
@@ -95,3 +115,34 @@ def load_customer(value: bytes | str) -> StoredCustomer:
 def load_state(value: bytes | str) -> CustomerState:
     """Just the customer's state from a table value (for readers: API, reports, indexes)."""
     return load_customer(value).state
+
+
+class RecentValues:
+    """The values this worker wrote last, kept as objects beside their bytes (``limit`` at most,
+    least recently written dropped first).
+
+    When the table still holds the very bytes written from an object, that object is what
+    parsing them would give: it is taken instead (and handed over: a taken value is no longer
+    kept, so an apply that fails half-way leaves nothing changed behind). Anything else (a value
+    another worker wrote before a rebalance, one written before a restart) is parsed.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._values: OrderedDict[bytes, tuple[bytes, StoredCustomer]] = OrderedDict()
+
+    def take(self, key: bytes, value: bytes) -> StoredCustomer:
+        """The stored value ``value`` of ``key`` as an object of the caller's own."""
+        kept = self._values.pop(key, None)
+        if kept is not None and kept[0] == value:
+            return kept[1]
+        return load_customer(value)
+
+    def keep(self, key: bytes, value: bytes, stored: StoredCustomer) -> None:
+        """``stored`` was just written as ``value``; its writer does not change it any more."""
+        self._values[key] = (value, stored)
+        if len(self._values) > self.limit:
+            self._values.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._values)

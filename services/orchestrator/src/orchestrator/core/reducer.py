@@ -362,7 +362,7 @@ def profile_data(
     data: dict[str, Any] = {
         "customer_id": state.customer_id,
         "identifiers": [
-            i.model_dump(exclude_none=True, exclude=_UNPROFILED_IDENTIFIER_FIELDS)
+            i.model_dump(exclude_none=True, exclude=set(_UNPROFILED_IDENTIFIER_FIELDS))
             for i in state.identifiers
         ],
         "merged_customer_ids": state.merged_customer_ids,
