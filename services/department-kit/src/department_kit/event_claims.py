@@ -27,6 +27,10 @@ from department_kit.inbox_db import accepted_events
 
 # Ids per statement when many are looked up or given back at once.
 CHUNK = 500
+# Built once: a statement built per call spends its time on SQLAlchemy's cache key.
+_ROWS_OF = sa.select(accepted_events).where(
+    accepted_events.c.event_id.in_(sa.bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ class EventClaims:
         transactions claiming overlapping ids cannot deadlock.
         """
         ordered = sorted(claims, key=lambda c: c.event_id)
-        self._statements.claim.run(
+        changed = self._statements.claim.run(
             self._connection,
             [
                 {
@@ -191,6 +195,9 @@ class EventClaims:
                 for c in ordered
             ],
         )
+        if changed == len(ordered):
+            # Every row inserted or taken over (the usual case): no need to read them back.
+            return {c.event_id for c in ordered}
         ours: set[str] = set()
         for event_id, token, prior in self._rows([c.event_id for c in ordered]):
             if token == self.token:
@@ -214,9 +221,7 @@ class EventClaims:
         rows: list[tuple[str, str | None, PriorEvent]] = []
         for start in range(0, len(event_ids), CHUNK):
             chunk = list(event_ids[start : start + CHUNK])
-            for row in self._connection.execute(
-                sa.select(accepted_events).where(accepted_events.c.event_id.in_(chunk))
-            ):
+            for row in self._connection.execute(_ROWS_OF, {"ids": chunk}):
                 event = AcceptedEvent(
                     row.event_id, row.event_type, row.topic, row.partition, row.offset
                 )

@@ -141,7 +141,11 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         options = connection.get_execution_options()
         # FULL unless the store asks for less (a Literal of the store, never input).
         durability = "NORMAL" if options.get(DURABILITY) == "NORMAL" else "FULL"
-        connection.exec_driver_sql(f"PRAGMA synchronous={durability}")
+        # The setting stays with the database connection: set only when it changes (a
+        # statement less on every ingest transaction).
+        if connection.info.get(DURABILITY) != durability:
+            connection.exec_driver_sql(f"PRAGMA synchronous={durability}")
+            connection.info[DURABILITY] = durability
         connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITING) else "BEGIN")
 
 
