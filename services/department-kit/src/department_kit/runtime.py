@@ -568,35 +568,46 @@ class DepartmentRuntime:
     def expire_due_actions(self) -> int:
         """Publish ``outcome.expired`` for unfinished actions past their expiry, then store it.
 
-        Returns how many were expired; stops at the first one Kafka does not acknowledge
-        (the rest are tried again on the next sweep). Actions another replica is expiring
-        at the same moment are left to it.
+        Returns how many were expired. The sweep's outcomes are published together, in one
+        wait for Kafka (the rows stay locked meanwhile: on SQLite that is the write lock every
+        ingest request needs); if Kafka does not acknowledge, none is stored and all are tried
+        again on the next sweep. Actions another replica is expiring at the same moment are
+        left to it.
         """
         now = self.clock()
-        expired = 0
         with self.store.expiring(now) as change:
-            for stored in change.actions:
-                action = decode_action(
-                    json.dumps(stored.record), now=None, department=self.department
+            outcomes = [
+                (
+                    stored.action_id,
+                    build_expiry(
+                        decode_action(
+                            json.dumps(stored.record), now=None, department=self.department
+                        ),
+                        now,
+                    ),
                 )
-                outcome = build_expiry(action, now)
-                try:
-                    self.publisher.publish(
-                        [
-                            OutgoingRecord(
-                                self.outcomes_topic, kafka_key(outcome), encode_record(outcome)
-                            )
-                        ]
-                    )
-                except BrokerUnavailableError:
-                    self._set_reachable(False)
-                    break
+                for stored in change.actions
+            ]
+            if not outcomes:
+                return 0
+            try:
+                self.publisher.publish(
+                    [
+                        OutgoingRecord(
+                            self.outcomes_topic, kafka_key(outcome), encode_record(outcome)
+                        )
+                        for _, outcome in outcomes
+                    ]
+                )
+            except BrokerUnavailableError:
+                self._set_reachable(False)
+                return 0
+            for action_id, outcome in outcomes:
                 change.record_outcome(
-                    stored.action_id, ActionStatus.EXPIRED, json.loads(encode_record(outcome)), now
+                    action_id, ActionStatus.EXPIRED, json.loads(encode_record(outcome)), now
                 )
-                self.metrics.action_outcomes.labels(outcome=ActionStatus.EXPIRED.value).inc()
-                expired += 1
-        return expired
+        self.metrics.action_outcomes.labels(outcome=ActionStatus.EXPIRED.value).inc(len(outcomes))
+        return len(outcomes)
 
     def _sweep_expired(self) -> None:
         while not self._stopping.wait(self.settings.expiry_sweep_interval_s):
