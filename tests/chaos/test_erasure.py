@@ -23,25 +23,29 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from integration.departments.service_helpers import DevKeys, ServiceProcess, poll_until
-from integration.orchestrator import conftest as orchestrator_suite
-from integration.orchestrator.conftest import department_event
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT
-from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS
-from lifecycle_testing.kafka import KafkaNamespace, read_topic
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    erase_type,
+    inbox,
+    poll_until,
+    post,
+)
+from lifecycle_testing.kafka import KafkaNamespace, read_whole_topic
 from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
+from lifecycle_testing.playbooks import fast_handoff_playbook_dir
 from orchestrator.core.identity import new_customer_id
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]
 
 # Everyone treated (no control group), so the customer has actions in the inboxes to purge.
-playbook_dir = orchestrator_suite.playbook_dir
+playbook_dir = fast_handoff_playbook_dir
 
 TOKEN = uuid.uuid4().hex[:8]
 CANARY_EMAIL = f"erase.me.{TOKEN}@example.com"
@@ -103,11 +107,6 @@ def force_prompt_compaction(namespace: KafkaNamespace) -> None:
         admin.close()
 
 
-def read_whole_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
-    """Every (key, value) on the topic now, tombstones included, by a fresh consumer."""
-    return [(record.key, record.value) for record in read_topic(bootstrap, topic)]
-
-
 def holding_personal_data(
     records: list[tuple[bytes | None, bytes | None]],
 ) -> list[tuple[bytes | None, bytes | None]]:
@@ -135,40 +134,6 @@ def roll_segments(producer: KafkaProducer, bootstrap: str, topics: list[str]) ->
         consumer.close()
 
 
-def post(
-    service: ServiceProcess, keys: DevKeys, short: str, customer: dict[str, str], **fields: Any
-) -> None:
-    record = department_event(short, customer, **fields)
-    response = httpx.post(
-        f"{service.base_url}/v1/events",
-        content=encode_record(record),
-        headers={**keys.headers(service.department), "Content-Type": "application/json"},
-        timeout=15,
-    )
-    assert response.status_code == 202, response.text
-
-
-def inbox(service: ServiceProcess, keys: DevKeys, customer_id: str) -> list[dict[str, Any]]:
-    """The customer's actions in a department's inbox (every page)."""
-    items: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        page = httpx.get(
-            f"{service.base_url}/v1/actions",
-            params={"after": after, "limit": 200},
-            headers=keys.headers(service.department),
-            timeout=15,
-        ).json()
-        items.extend(i for i in page["items"] if i["customer_id"] == customer_id)
-        if page["next_after"] is None:
-            return items
-        after = page["next_after"]
-
-
-def erase_type(department: Department) -> str:
-    return ERASE_ACTION_OF_DEPARTMENT[department].record_type()
-
-
 def erase_received(service: ServiceProcess) -> bool:
     """Whether the department service has stored an erase action (its metrics say so; reading
     the inbox would deliver it)."""
@@ -179,12 +144,6 @@ def erase_received(service: ServiceProcess) -> bool:
         and not line.rstrip().endswith(" 0.0")
         for line in metrics.splitlines()
     )  # fmt: skip
-
-
-def erase_actions(service: ServiceProcess, keys: DevKeys, customer_id: str) -> list[Any]:
-    """The erase actions for the customer in the department's inbox (read: delivered)."""
-    wanted = erase_type(service.department)
-    return [a for a in inbox(service, keys, customer_id) if a["type"] == wanted]
 
 
 def latest_values(bootstrap: str, topic: str) -> dict[bytes | None, bytes | None]:

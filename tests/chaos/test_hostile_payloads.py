@@ -21,19 +21,19 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from integration.departments.service_helpers import (
-    DevKeys,
-    ServiceProcess,
-    fresh_action,
-    poll_until,
-    produce,
-)
 
 from lifecycle_schemas.catalogue import action_types_for
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    fresh_action,
+    poll_until,
+    produce,
+)
 from lifecycle_testing.kafka import KafkaNamespace
 from lifecycle_testing.paths import REPOSITORY_ROOT
 

@@ -20,10 +20,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 from chaos.ingest import customer_id_of, deal_won, event_ids_on_topic
-from integration.departments.service_helpers import DevKeys, ServiceProcess
 
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import events_topic_for
+from lifecycle_testing.department_services import DevKeys, ServiceProcess
 from lifecycle_testing.kafka import KafkaNamespace
 from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.processes import poll_json, wait_for_line

@@ -26,16 +26,15 @@ from typing import Any
 import httpx
 import pytest
 from chaos.injection_strings import INJECTIONS, free_text_fields
-from chaos.test_erasure import inbox, post
-from integration.departments.service_helpers import DevKeys, ServiceProcess, poll_until
-from integration.orchestrator.conftest import Kafka
 
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.events import DepartmentEvent
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.department_services import DevKeys, ServiceProcess, inbox, poll_until, post
 from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.orchestrator_io import Kafka
 from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.playbooks import NOBODY_HELD_OUT, edited_playbook
 from orchestrator.core.identity import new_customer_id

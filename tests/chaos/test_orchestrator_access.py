@@ -21,21 +21,21 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from integration.departments.service_helpers import poll_until
-from integration.orchestrator import conftest as orchestrator_suite
-from integration.orchestrator.conftest import Kafka, department_event
 
 from lifecycle_bench.hostile import hostile_clients
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.department_services import poll_until
+from lifecycle_testing.orchestrator_io import Kafka, department_event
 from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
+from lifecycle_testing.playbooks import fast_handoff_playbook_dir
 from orchestrator.access import CLUSTER_SECRET_HEADER, SESSION_COOKIE
 from orchestrator.core.identity import new_customer_id
 from service_kit.api_keys import Scope
 
 pytestmark = pytest.mark.kafka
 # Everyone treated (no control group): every new customer's deal becomes actions.
-playbook_dir = orchestrator_suite.playbook_dir
+playbook_dir = fast_handoff_playbook_dir
 
 
 def canaries() -> tuple[str, str]:
@@ -208,6 +208,13 @@ def assert_rate_limited(worker: Worker) -> None:
         assert anonymous == [401] * 5 + [429]
 
 
+def publish_paced(kafka_io: Kafka, events: list[Any], gap_s: float) -> None:
+    """Publish one event every ``gap_s``: a flow that goes on during an attack, not before it."""
+    for event in events:
+        kafka_io.publish(event)
+        time.sleep(gap_s)  # the flow's pace; it waits for nothing
+
+
 def raw_status(url: str, request: bytes) -> int:
     """Send raw bytes; the status line's code (the server answers before reading them all)."""
     host, port = url.removeprefix("http://").split(":")
@@ -230,9 +237,8 @@ def test_a_megabyte_path_or_header_is_refused_at_once_while_events_flow_to_actio
     with hostile_clients(worker.url, 20) as answers:
         crms = [f"crm-flow-{uuid.uuid4().hex[:8]}" for _ in range(5)]
         customers = {new_customer_id(f"crm_account_id:{crm}") for crm in crms}
-        for crm in crms:
-            kafka_io.publish(department_event("sales.deal.won", {"crm_account_id": crm}))
-            time.sleep(0.2)  # paced: the flow goes on during the attack, not before it
+        deals = [department_event("sales.deal.won", {"crm_account_id": crm}) for crm in crms]
+        publish_paced(kafka_io, deals, gap_s=0.2)
         kafka_io.read(
             [actions_topic],
             lambda messages: (

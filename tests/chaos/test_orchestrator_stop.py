@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from integration.departments.service_helpers import ServiceProcess
 
 from lifecycle_schemas.departments import Department
+from lifecycle_testing.department_services import ServiceProcess
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker
 from lifecycle_testing.orchestrator_worker import Worker
 from orchestrator.serving import STOP_TIMED_OUT_EXIT_CODE

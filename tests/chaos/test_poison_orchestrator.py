@@ -15,12 +15,12 @@ from chaos.poison import (
     produce_lookup_poison,
     produce_poison,
 )
-from integration.departments.service_helpers import poll_until
-from integration.orchestrator.conftest import Kafka
 
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS, events_topic_for
+from lifecycle_testing.department_services import poll_until
 from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.orchestrator_io import Kafka
 from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.processes import poll_json
 from orchestrator.core.identity import new_customer_id

@@ -21,15 +21,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from integration.departments.service_helpers import (
-    DevKeys,
-    ServiceProcess,
-    fresh_action,
-    poll_until,
-    produce,
-)
-from integration.orchestrator import conftest as orchestrator_suite
-from integration.orchestrator.conftest import Kafka, department_event
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -41,14 +32,23 @@ from schemathesis.specs.openapi.checks import (
 from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT, action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    fresh_action,
+    poll_until,
+    produce,
+)
 from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.orchestrator_io import Kafka, department_event
 from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
+from lifecycle_testing.playbooks import fast_handoff_playbook_dir
 from orchestrator.core.identity import new_customer_id
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]
 # Everyone treated (no control group): the customer's decisions and timeline are not empty.
-playbook_dir = orchestrator_suite.playbook_dir
+playbook_dir = fast_handoff_playbook_dir
 
 # What must hold for every answer; the other built-in checks judge API design choices
 # (e.g. ``positive_data_acceptance`` expects any object to be a valid event), not conformance.

@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.departments.service_helpers import DevKeys, ServiceProcess, poll_until
 from kafka import KafkaConsumer, TopicPartition
 
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS, events_topic_for
+from lifecycle_testing.department_services import DevKeys, ServiceProcess, poll_until
 from lifecycle_testing.kafka import KafkaNamespace
 from service_kit.api_keys import hash_key, new_key
 

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from typing import Any
 import pytest
 
 from lifecycle_testing.kafka import KafkaNamespace
-from lifecycle_testing.processes import free_port, get_json, poll_json
+from lifecycle_testing.processes import free_port, get_json
+from lifecycle_testing.waiting import eventually
 from service_kit.api_keys import ORCHESTRATOR_SCOPES, Scope, hash_key, new_key
 
 START_TIMEOUT_S = 60.0
@@ -106,7 +108,23 @@ class Worker:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        poll_json(f"{self.url}/readyz", lambda body: body.get("status") == "ready", START_TIMEOUT_S)
+        process = self.process
+
+        def exited() -> str | None:
+            code = process.poll()
+            if code is None:
+                return None
+            return f"the worker exited with {code}:\n{self.log_path.read_text(errors='replace')}"
+
+        eventually(
+            lambda: get_json(f"{self.url}/readyz"),
+            lambda body: body.get("status") == "ready",
+            timeout_s=START_TIMEOUT_S,
+            interval_s=0.25,
+            what=f"the worker's /readyz (log {self.log_path})",
+            retry_on=(urllib.error.URLError, OSError, ValueError),
+            give_up=exited,
+        )
         return self
 
     def stop(self) -> None:

@@ -6,11 +6,13 @@ import json
 import os
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from lifecycle_testing.waiting import eventually
 
 
 def free_port() -> int:
@@ -41,17 +43,21 @@ def run_kafka_script(
 def wait_for_line(
     log_path: Path, text: str, process: subprocess.Popen[Any], timeout_s: float
 ) -> str:
-    """Poll a log file until a line contains `text`; fail early when the process exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        content = log_path.read_text(errors="replace") if log_path.exists() else ""
-        if text in content:
-            return content
-        if process.poll() is not None:
-            raise AssertionError(f"process exited with {process.returncode}:\n{content}")
-        time.sleep(0.2)
-    content = log_path.read_text(errors="replace") if log_path.exists() else ""
-    raise AssertionError(f"{text!r} did not appear within {timeout_s}s:\n{content}")
+    """Poll a log file until it holds ``text``; return the whole log. Fail at once when the
+    process exits first; a timeout shows the log's last lines."""
+
+    def exited() -> str | None:
+        code = process.poll()
+        return None if code is None else f"the process exited with {code}"
+
+    return eventually(
+        lambda: log_path.read_text(errors="replace") if log_path.exists() else "",
+        lambda content: text in content,
+        timeout_s=timeout_s,
+        what=f"{text!r} in {log_path.name}",
+        give_up=exited,
+        describe=lambda content: "the log's last lines:\n" + "\n".join(content.splitlines()[-40:]),
+    )
 
 
 def get_json(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None) -> Any:
@@ -62,17 +68,18 @@ def get_json(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = 
 
 
 def poll_json(
-    url: str, accept: Any, timeout_s: float, headers: dict[str, str] | None = None
+    url: str,
+    accept: Callable[..., object],
+    timeout_s: float,
+    headers: dict[str, str] | None = None,
 ) -> Any:
-    """GET a JSON URL until `accept(body)` is true; return that body."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = get_json(url, headers=headers)
-            if accept(last):
-                return last
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            last = error
-        time.sleep(0.25)
-    raise AssertionError(f"{url} did not reach the expected state within {timeout_s}s: {last!r}")
+    """GET a JSON URL (with ``headers``: an API key) until ``accept(body)`` is true; return
+    that body."""
+    return eventually(
+        lambda: get_json(url, headers=headers),
+        accept,
+        timeout_s=timeout_s,
+        interval_s=0.25,
+        what=f"the expected answer from {url}",
+        retry_on=(urllib.error.URLError, OSError, ValueError),
+    )

@@ -11,13 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.departments.service_helpers import (
-    DevKeys,
-    ServiceProcess,
-    fresh_action,
-    poll_until,
-    produce,
-)
 
 from lifecycle_admin.kafka_admin import create_topics
 from lifecycle_schemas.catalogue import event_types_for
@@ -25,6 +18,13 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    fresh_action,
+    poll_until,
+    produce,
+)
 from lifecycle_testing.kafka import LocalBroker, started_broker
 from lifecycle_testing.processes import free_port
 

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from integration.departments.service_helpers import fresh_action
 
 from department_kit.actions import ActionStatus
 from department_kit.event_claims import AcceptedEvent, EventClaim, PriorEvent
 from department_kit.inbox_db import create_inbox_engine, current_revision
 from department_kit.store import DepartmentStore, WebhookState
 from lifecycle_schemas.departments import Department
+from lifecycle_testing.department_services import fresh_action
 
 NOW = datetime.now(UTC)
 WINDOW_START = NOW - timedelta(days=7)

@@ -17,6 +17,7 @@ import pytest
 
 from lifecycle_testing.orchestrator_worker import TEST_KEYS
 from lifecycle_testing.processes import poll_json
+from lifecycle_testing.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -36,20 +37,23 @@ def phone_of(n: int) -> tuple[str, str]:
 
 def problem_of(url: str, headers: dict[str, str]) -> Any:
     """The problem details of a 404 (polled: a worker may still be settling its partitions)."""
-    deadline = time.monotonic() + SEARCH_TIMEOUT_S
-    last = None
-    while time.monotonic() < deadline:
+
+    def answer() -> tuple[int, bytes]:
         try:
             request = urllib.request.Request(url, headers=headers)
             with urllib.request.urlopen(request, timeout=5) as response:
-                last = f"{response.status} {response.read()!r}"
+                return response.status, response.read()
         except urllib.error.HTTPError as error:
-            body = error.read()
-            if error.code == 404:
-                return json.loads(body)
-            last = f"{error.code} {body!r}"
-        time.sleep(0.25)
-    raise AssertionError(f"{url} never answered 404: {last}")
+            return error.code, error.read()
+
+    _, body = eventually(
+        answer,
+        lambda status_and_body: status_and_body[0] == 404,
+        timeout_s=SEARCH_TIMEOUT_S,
+        interval_s=0.25,
+        what=f"a 404 from {url}",
+    )
+    return json.loads(body)
 
 
 def test_any_identifier_typed_bare_finds_the_customer_on_either_worker(

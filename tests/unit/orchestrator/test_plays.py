@@ -10,27 +10,15 @@ from typing import Any
 import pytest
 
 from lifecycle_schemas.outputs import DecisionRecorded
+from lifecycle_testing.core_events import DESK, actions, feed
 from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.identity import new_customer_id
 from orchestrator.core.playbook import Playbook, short_type
 
 EventFactory = Callable[..., Any]
 CRM = {"crm_account_id": "crm-1", "email": "ann@example.com"}
-DESK = {"helpdesk_requester_id": "zd-1", "email": "ann@example.com"}
 MKT = {"marketing_contact_id": "hs-1", "email": "ann@example.com"}
 BIG_DEAL = {"amount": {"amount_minor": 6_000_000, "currency": "EUR"}}
-
-
-def feed(engine: LocalEngine, events: list[Any]) -> list[Any]:
-    """Apply events in order (now = event time); the records of the last one."""
-    records: list[Any] = []
-    for event in events:
-        records = published(engine.submit_event(event, event.time + timedelta(seconds=1)))
-    return records
-
-
-def actions(records: list[Any]) -> list[tuple[str, str]]:
-    return [(short_type(r.type), r.data.play_id) for r in records if ".action." in r.type]
 
 
 def candidates(records: list[Any]) -> list[tuple[str, str, str]]:

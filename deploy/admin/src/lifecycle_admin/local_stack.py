@@ -1,6 +1,7 @@
 """`make run`: the whole system on this machine, with a real broker and a real Prometheus.
 
-Starts (or reuses) the local Kafka broker, creates the registry's topics, starts Prometheus
+Starts (or reuses) the local Kafka broker, creates the registry's topics (under
+`LIFECYCLE_TOPIC_PREFIX`, which the services it starts read too), starts Prometheus
 and every service that exists, prints where each listens, and on Ctrl-C stops them all in
 reverse order. Logs go to .cache/logs/.
 """
@@ -38,6 +39,8 @@ from lifecycle_admin.stack import (
 )
 from service_kit.kafka_security import KafkaSecurity
 
+# How long the runner waits for an outside broker, then for each process it started to answer.
+BROKER_TIMEOUT_S = 30.0
 HEALTH_TIMEOUT_S = 60.0
 STOP_GRACE_S = 15.0
 
@@ -200,7 +203,7 @@ def run_local_stack(with_simulator: bool = True, security: KafkaSecurity | None 
     try:
         if external:
             bootstrap = external
-            wait_for_broker(bootstrap, 30, security=security)
+            wait_for_broker(bootstrap, BROKER_TIMEOUT_S, security=security)
         else:
             env = {**os.environ, "KAFKA_PORT": os.environ.get("KAFKA_PORT", str(KAFKA_PORT))}
             result = subprocess.run(
@@ -217,13 +220,18 @@ def run_local_stack(with_simulator: bool = True, security: KafkaSecurity | None 
                 return 1
             bootstrap = result.stdout.strip().splitlines()[-1]
             started_kafka = True
+        # The services read the same variable: every topic, consumer group and changelog of
+        # this stack lives under it, apart from any other stack on the same cluster.
+        prefix = os.environ.get("LIFECYCLE_TOPIC_PREFIX", "")
         created = create_topics(
-            bootstrap, partitions=partitions_from_environment(), security=security
+            bootstrap, prefix=prefix, partitions=partitions_from_environment(), security=security
         )
         topics_created = sum(t.created for t in created)
+        namespace = f", prefix {prefix!r}" if prefix else ""
         status_line(
             "kafka",
-            f"{bootstrap}  ({topics_created} topics created, {len(created)} in the registry)",
+            f"{bootstrap}  ({topics_created} topics created, {len(created)} in the registry"
+            f"{namespace})",
         )
 
         # The simulator's live and siloed summaries, read by the orchestrator's dashboard.

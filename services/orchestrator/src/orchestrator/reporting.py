@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
+from pydantic import AfterValidator
 
 from orchestrator.access import Access, Caller
 from orchestrator.core import processes, proof
@@ -37,8 +38,23 @@ DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 TALLY_TTL_S = 5.0
 SAMPLE_CUSTOMERS = 25
 SIMULATION_MODES = ("coordinated", "siloed")
-# The process view's SLA attainment window, on the customers' calendar.
+# The process view's SLA attainment window, on the customers' calendar, and its longest.
 DEFAULT_PROCESS_WINDOW = "7d"
+MAX_PROCESS_WINDOW = timedelta(days=36_500)
+# The longest window in real time (whole days: exact in the seconds a peer is asked for).
+LONGEST_REAL_WINDOW = timedelta(days=timedelta.max.days)
+
+
+def bounded_window(window: str) -> str:
+    """A process view window of at most 100 years (a longer one is refused with a 422 naming
+    ``window``, not left to overflow the calendar)."""
+    try:
+        too_long = parse_duration(window) > MAX_PROCESS_WINDOW
+    except OverflowError:  # beyond what a timedelta holds
+        too_long = True
+    if too_long:
+        raise ValueError(f"a window is at most {MAX_PROCESS_WINDOW.days}d")
+    return window
 
 
 def metric_sums(registry: CollectorRegistry, name: str, label: str | None) -> dict[str, float]:
@@ -220,11 +236,16 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
 
     def window_of(window: str) -> timedelta:
         """A window on the customers' calendar (``7d``: simulated days under a time scale), in
-        real time."""
-        return parse_duration(window) / topology.playbook.calendar.time_scale
+        real time (at most the longest a timedelta holds, under a very slow time scale)."""
+        try:
+            return parse_duration(window) / topology.playbook.calendar.time_scale
+        except OverflowError:
+            return LONGEST_REAL_WINDOW
 
     @api.get("/internal/process-tally", include_in_schema=False, dependencies=cluster_only)
-    async def process_tally(window_s: Annotated[float, Query(gt=0)]) -> dict[str, Any]:
+    async def process_tally(
+        window_s: Annotated[float, Query(gt=0, le=LONGEST_REAL_WINDOW.total_seconds())],
+    ) -> dict[str, Any]:
         playbook = topology.playbook
         return processes.tally(
             await local_states(), playbook, datetime.now(UTC), timedelta(seconds=window_s)
@@ -236,7 +257,9 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
         dependencies=reports_read,
     )
     async def process_view(
-        window: Annotated[str, Query(pattern=DURATION_PATTERN)] = DEFAULT_PROCESS_WINDOW,
+        window: Annotated[
+            str, Query(pattern=DURATION_PATTERN), AfterValidator(bounded_window)
+        ] = DEFAULT_PROCESS_WINDOW,
     ) -> dict[str, Any]:
         """Per lifecycle process: its owner, the SLA of each hand-off it receives, the open
         hand-offs with their age, SLA attainment over ``window`` and the worst offenders."""
