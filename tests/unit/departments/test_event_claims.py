@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from lifecycle_schemas.catalogue import AnyDepartmentEvent, event_types_for
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_testing.waiting import eventually_async
 from marketing_service.department import SPEC as MARKETING
 from service_kit.problems import ProblemError
 
@@ -122,10 +122,11 @@ def leave_claim(runtime: DepartmentRuntime, record: AnyDepartmentEvent, at: date
 
 
 async def until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)  # yields to the loop; polled with a deadline
+    async def check() -> bool:
+        return condition()
+
+    # A short interval: the tasks being waited on run between the checks.
+    await eventually_async(check, timeout_s=DEADLINE_S, interval_s=0.005)
 
 
 def test_concurrent_posts_of_one_id_publish_it_once_and_another_body_waits_for_its_409(
