@@ -80,6 +80,27 @@ def test_everyone_treated_means_zero_conflicting_contacts() -> None:
     assert run.world.tally.conflicting_contacts == 0
 
 
+def test_marketing_asking_first_is_denied_where_the_policy_says_and_held_out_customers_not(
+    siloed: World,
+) -> None:
+    # Everyone treated: marketing's own weekly promotion asks first; some are denied (the
+    # customer's caps, complaints, detractors), and none reaches a customer with an urgent case.
+    treated = CoordinatedRun.start(
+        with_share(0.0), CUSTOMERS, SEED, START, ask_before_promotions=True
+    )
+    treated.run_until(END)
+    assert treated.world.tally.promotions_denied > 0
+    assert treated.world.tally.promotions_sent > 0
+    assert treated.world.tally.conflicting_contacts == 0
+    # Everyone held out: their own contacts are the counterfactual, allowed and logged.
+    held_out = CoordinatedRun.start(
+        with_share(0.9999), CUSTOMERS, SEED, START, ask_before_promotions=True
+    )
+    held_out.run_until(END)
+    assert held_out.world.tally.promotions_denied == 0
+    assert held_out.world.tally.promotions_sent == siloed.tally.promotions_sent
+
+
 def test_holding_everyone_out_gives_back_the_siloed_company(siloed: World) -> None:
     # The zero above comes from the orchestrator's actions: without them, the same seed's
     # coordinated company sends the siloed company's promotions, conflicts included.

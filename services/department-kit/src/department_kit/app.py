@@ -22,6 +22,7 @@ from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from department_kit.actions import ActionStatus, OutcomeRequest
+from department_kit.contacts import install_contact_routes
 from department_kit.department import NativePayloadError
 from department_kit.event_claims import AcceptedEvent
 from department_kit.ingest import Validation, media_type, parse_body, validate_items
@@ -775,4 +776,5 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         result = await run_in_threadpool(runtime.record_outcome, action_id, outcome)
         return {"action": action_view(runtime, result.action)}
 
+    install_contact_routes(app, runtime.contacts, require, read_body)
     return app
