@@ -15,7 +15,6 @@ by default), denied otherwise (promotional), counted in
 ``lifecycle_contact_request_fallbacks_total``.
 """
 
-
 import asyncio
 import logging
 import threading
