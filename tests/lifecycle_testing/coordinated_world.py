@@ -41,6 +41,8 @@ class CoordinatedRun:
     world: World
     engine: LocalEngine
     actions: dict[str, Any] = field(default_factory=dict)
+    # The core's answers to marketing's questions (ask_before_promotions), in order.
+    contact_answers: list[ContactDecided] = field(default_factory=list)
 
     @classmethod
     def start(
@@ -100,6 +102,7 @@ class CoordinatedRun:
                 for r in published(self.engine.submit_event(request, step.at))
                 if isinstance(r, ContactDecided)
             ]
+            self.contact_answers.extend(answers)
             for answer in answers:
                 allowed = answer.data.decision.value == "allow"
                 for then in self.world.contact_answered(
