@@ -177,7 +177,8 @@ class Reading:
 def install_reporting(api: FastAPI, topology: Topology, access: Access, reading: Reading) -> None:
     """Add the dashboard page, its static files and the reporting routes to ``api``."""
     port = reading.port
-    reports_read = [Depends(access.require(Scope.REPORTS_READ))]
+    reports_reader = Depends(access.require(Scope.REPORTS_READ))
+    reports_read = [reports_reader]
     customers_read = Depends(access.require(Scope.CUSTOMERS_READ))
     cluster_only = [Depends(access.require_cluster)]
     refusals = problem_responses(400, 401, 403, 429)
@@ -264,18 +265,18 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
             await local_states(), playbook, datetime.now(UTC), timedelta(seconds=window_s)
         )
 
-    @api.get(
-        "/v1/processes",
-        responses=problem_responses(400, 401, 403, 422, 429),
-        dependencies=reports_read,
-    )
+    @api.get("/v1/processes", responses=problem_responses(400, 401, 403, 422, 429))
     async def process_view(
         window: Annotated[
             str, Query(pattern=DURATION_PATTERN), AfterValidator(bounded_window)
         ] = DEFAULT_PROCESS_WINDOW,
+        caller: Caller = reports_reader,
     ) -> dict[str, Any]:
         """Per lifecycle process: its owner, the SLA of each hand-off it receives, the open
-        hand-offs with their age, SLA attainment over ``window`` and the worst offenders."""
+        hand-offs with their age, SLA attainment over ``window`` and the worst offenders.
+
+        Customer ids are personal data: a key without ``customers:read`` gets the hand-offs
+        without them."""
         playbook = topology.playbook
         real = window_of(window)
         tallies = [processes.tally(await local_states(), playbook, datetime.now(UTC), real)]
@@ -283,6 +284,8 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
             f"/internal/process-tally?window_s={real.total_seconds()}"
         )
         body = processes.report(processes.merge(tallies), playbook, real, settings.time_scale)
+        if not caller.may(Scope.CUSTOMERS_READ):
+            body = processes.without_customer_ids(body)
         return {"window": window, **body}
 
     @api.get("/v1/dashboard/flow", responses=refusals, dependencies=reports_read)
