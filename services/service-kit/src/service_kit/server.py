@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from typing import Any, ClassVar
 
 import httptools
@@ -244,6 +245,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         head.extend(
             [
                 b"content-type: " + PROBLEM_CONTENT_TYPE.encode() + b"\r\n",
+                b"x-request-id: " + os.urandom(8).hex().encode() + b"\r\n",
                 b"content-length: " + str(len(body)).encode() + b"\r\n",
                 b"connection: close\r\n\r\n",
             ]
