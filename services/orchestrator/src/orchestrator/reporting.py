@@ -165,7 +165,8 @@ class Reading:
 def install_reporting(api: FastAPI, topology: Topology, access: Access, reading: Reading) -> None:
     """Add the dashboard page, its static files and the reporting routes to ``api``."""
     port = reading.port
-    reports_read = [Depends(access.require(Scope.REPORTS_READ))]
+    reports_reader = Depends(access.require(Scope.REPORTS_READ))
+    reports_read = [reports_reader]
     customers_read = Depends(access.require(Scope.CUSTOMERS_READ))
     cluster_only = [Depends(access.require_cluster)]
     refusals = problem_responses(400, 401, 403, 429)
@@ -271,16 +272,18 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
             200: {"model": Processes, "description": "Every process"},
             **problem_responses(400, 401, 403, 422, 429),
         },
-        dependencies=reports_read,
     )
     async def process_view(
         window: Annotated[
             str, Query(pattern=DURATION_PATTERN), AfterValidator(bounded_window)
         ] = DEFAULT_PROCESS_WINDOW,
+        caller: Caller = reports_reader,
     ) -> dict[str, Any]:
         """Per lifecycle process: its owner, the SLA of each hand-off it receives, the open
         hand-offs with their age, SLA attainment over ``window`` and the worst offenders.
-        Needs `reports:read`."""
+
+        Customer ids are personal data: a key without ``customers:read`` gets the hand-offs
+        without them. Needs `reports:read`."""
         playbook = topology.playbook
         real = window_of(window)
         tallies = [processes.tally(await local_states(), playbook, datetime.now(UTC), real)]
@@ -288,6 +291,8 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
             f"/internal/process-tally?window_s={real.total_seconds()}"
         )
         body = processes.report(processes.merge(tallies), playbook, real, settings.time_scale)
+        if not caller.may(Scope.CUSTOMERS_READ):
+            body = processes.without_customer_ids(body)
         return {"window": window, **body}
 
     @api.get(
