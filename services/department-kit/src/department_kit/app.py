@@ -22,6 +22,15 @@ from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from department_kit.actions import ActionStatus, OutcomeRequest
+from department_kit.api_document import (
+    EventResults,
+    EventsAccepted,
+    NativeEventsAccepted,
+    event_schemas,
+    events_body,
+    outcome_body,
+    outcome_schemas,
+)
 from department_kit.contacts import install_contact_routes
 from department_kit.department import NativePayloadError
 from department_kit.event_claims import AcceptedEvent
@@ -39,10 +48,11 @@ from department_kit.store import StoredAction
 from lifecycle_schemas import guarded_json
 from lifecycle_schemas.catalogue import AnyDepartmentEvent
 from lifecycle_schemas.codec import MAX_INTEGER_DIGITS, MAX_NESTING_DEPTH
+from service_kit.api_docs import install_api_docs
 from service_kit.api_keys import ApiKeyEntry, Scope
 from service_kit.http import (
     RATE_LIMIT_HEADERS,
-    inline_json_schema,
+    add_component_schemas,
     install_problem_handlers,
     install_request_metrics,
     problem_responses,
@@ -60,25 +70,6 @@ MAX_CURSOR = 2**63 - 1
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
-# The bodies are parsed by hand (problem details with field paths), so FastAPI cannot infer them:
-# they are declared here. Events are checked against the contracts after parsing.
-_EVENTS_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "description": "one CloudEvent of the contracts, or an array of them",
-                    "oneOf": [
-                        {"type": "object"},
-                        {"type": "array", "items": {"type": "object"}},
-                    ],
-                }
-            },
-            "application/x-ndjson": {"schema": {"type": "string"}},
-        },
-    }
-}
 # POST /v1/events reads its key and `per_item` itself (`events_request` in `create_app`); the
 # OpenAPI document still says what FastAPI would have said of them.
 _PER_ITEM_DESCRIPTION = "answer 207 with a status per event"
@@ -104,12 +95,6 @@ _NATIVE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
-_OUTCOME_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": inline_json_schema(OutcomeRequest)}},
     }
 }
 
@@ -338,7 +323,11 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         description=f"The {department.value} department's door onto Kafka: events in, actions out.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
+    add_component_schemas(app, {**event_schemas(department), **outcome_schemas()})
 
     install_problem_handlers(app)
     install_request_metrics(app, runtime.metrics)
@@ -516,10 +505,11 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         status_code=202,
         tags=["events"],
         operation_id="post_events",
-        openapi_extra={**_EVENTS_BODY, **_EVENTS_PARAMETERS},
+        openapi_extra={**events_body(department), **_EVENTS_PARAMETERS},
         responses={
-            207: {"description": "per_item=true: a status per event"},
-            **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+            202: {"model": EventsAccepted, "description": "Every event acknowledged by Kafka"},
+            207: {"model": EventResults, "description": "per_item=true: a status per event"},
+            **problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
         },
     )
     async def post_events(request: Request) -> Response:
@@ -544,7 +534,10 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         tags=["events"],
         operation_id="post_native",
         openapi_extra=_NATIVE_BODY,
-        responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        responses={
+            202: {"model": NativeEventsAccepted, "description": "Mapped and acknowledged"},
+            **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+        },
     )
     async def post_native(
         vendor: str,
@@ -608,7 +601,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         operation_id="list_actions",
         responses={
             **_ok("A page of the inbox", _action_links("/items/0/action_id")),
-            **problem_responses(401, 403, 422),
+            **problem_responses(401, 403, 422, 429),
         },
     )
     def list_actions(
@@ -697,7 +690,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         operation_id="get_action",
         responses={
             **_ok("The action", {"RecordOutcome": _action_links("/action_id")["RecordOutcome"]}),
-            **problem_responses(401, 403, 404),
+            **problem_responses(401, 403, 404, 429),
         },
     )
     def get_action(
@@ -715,7 +708,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         "/v1/actions/{action_id}/outcome",
         tags=["actions"],
         operation_id="record_outcome",
-        openapi_extra=_OUTCOME_BODY,
+        openapi_extra=outcome_body(),
         responses={
             **_ok(
                 "The action with its outcome",
