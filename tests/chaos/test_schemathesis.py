@@ -149,7 +149,7 @@ def test_department_service_answers_every_generated_request_as_documented(
         department,
         namespace.bootstrap_servers,
         namespace.prefix,
-        DEPARTMENT_CONTACT_TIMEOUT_S="0.1",
+        DEPARTMENT_CONTACT_TIMEOUT_S="0.02",
     )
     service.wait_ready()
     headers = dev_keys.headers(department)
