@@ -48,6 +48,18 @@ def _run_local(args: argparse.Namespace) -> int:
     return run_local_stack(with_simulator=not args.no_simulator)
 
 
+def _dev_keys(args: argparse.Namespace) -> int:
+    from lifecycle_admin.local_stack import development_keys
+
+    keys = development_keys(args.directory)
+    if keys is None:
+        print("lifecycle-admin: the department services are not installed", file=sys.stderr)
+        return 1
+    print(f"hashed keys (for the services): {keys[0]}")
+    print(f"plain keys (for people and tests): {keys[1]}")
+    return 0
+
+
 def _soak(args: argparse.Namespace) -> int:
     from lifecycle_admin.soak import main as soak
 
@@ -83,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run-local", help="run the whole stack locally (make run)")
     run.add_argument("--no-simulator", action="store_true", help="start no traffic simulator")
     run.set_defaults(handler=_run_local)
+
+    keys = commands.add_parser(
+        "dev-keys", help="write development API keys (hashed and plain) once; keep existing ones"
+    )
+    keys.add_argument("directory", type=Path)
+    keys.set_defaults(handler=_dev_keys)
 
     soak = commands.add_parser(
         "soak", help="the local stack under a fixed event rate; report drift (make soak)"
