@@ -51,11 +51,12 @@ def test_the_image_has_every_workspace_member_uv_needs_to_read_the_lock() -> Non
     workspace = tomllib.loads((REPOSITORY_ROOT / "pyproject.toml").read_text())
     members = workspace["tool"]["uv"]["workspace"]["members"]
     copied = _copied_paths()
-    missing = [
-        member
-        for member in members
-        if f"{member}/pyproject.toml" not in copied and member not in copied
-    ]
+
+    def is_copied(member: str) -> bool:
+        wanted = Path(member, "pyproject.toml")
+        return any(wanted == Path(path) or Path(path) in wanted.parents for path in copied)
+
+    missing = [member for member in members if not is_copied(member)]
     assert not missing, f"deploy/docker/Dockerfile does not copy {missing}"
     assert {"pyproject.toml", "uv.lock"} <= copied
 
