@@ -19,6 +19,9 @@ class OrchestratorSettings(BaseSettings):
     lifecycle_topic_prefix: str = Field(default="", alias="LIFECYCLE_TOPIC_PREFIX")
     host: str = Field(default="127.0.0.1", alias="ORCHESTRATOR_HOST")
     port: int = Field(default=8100, alias="ORCHESTRATOR_PORT")
+    # The name other workers reach this one by, when it differs from the bind address (a
+    # StatefulSet pod binds 0.0.0.0 and is reached by its name under the headless Service).
+    advertised_host: str | None = Field(default=None, alias="ORCHESTRATOR_ADVERTISED_HOST")
     data_dir: Path = Field(default=Path(".cache/orchestrator"), alias="ORCHESTRATOR_DATA_DIR")
     playbook_dir: Path = Field(default=DEFAULT_PLAYBOOK_DIR, alias="ORCHESTRATOR_PLAYBOOK_DIR")
     deadline_check_interval_s: float = Field(
@@ -57,7 +60,7 @@ class OrchestratorSettings(BaseSettings):
     @property
     def canonical_url(self) -> str:
         """Where other workers reach this worker's HTTP API."""
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.advertised_host or self.host}:{self.port}"
 
 
 def load_settings() -> OrchestratorSettings:
