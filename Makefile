@@ -87,7 +87,7 @@ kafka-status: ## Is the local broker running?
 	deploy/local/kafka status
 
 # Containers without Docker: Debian's podman (runc, netavark) and mmdebstrap for the base image.
-CONTAINER_PACKAGES := podman runc netavark aardvark-dns mmdebstrap
+CONTAINER_PACKAGES := podman runc netavark aardvark-dns catatonit mmdebstrap
 COMPOSE := $(UV) run --frozen podman-compose --podman-path deploy/docker/podman -f deploy/docker-compose.yml
 COMPOSE_KEYS := .cache/compose/keys
 
