@@ -8,6 +8,7 @@ work together across the compose network, reached from the host through publishe
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,17 +21,22 @@ READY_TIMEOUT_S = 180.0
 ACTION_TIMEOUT_S = 60.0
 
 
+def answers_ok(url: str) -> Callable[[], bool]:
+    """A probe: does `url` answer 200 now?"""
+
+    def probe() -> bool:
+        return httpx.get(url, timeout=5).status_code == 200
+
+    return probe
+
+
 def test_every_service_container_answers_ready_from_the_host(compose_stack: ComposeStack) -> None:
     # Through the published port: a service bound to 127.0.0.1 in its container never answers.
     for service in SERVICES:
         url = f"{compose_stack.url(service.name)}/readyz"
-        wait_until(
-            lambda url=url: httpx.get(url, timeout=5).status_code == 200,
-            f"{service.name} ready at {url}",
-            READY_TIMEOUT_S,
-        )
+        wait_until(answers_ok(url), f"{service.name} ready at {url}", READY_TIMEOUT_S)
     prometheus = f"{compose_stack.url('prometheus')}/-/ready"
-    wait_until(lambda: httpx.get(prometheus, timeout=5).status_code == 200, "prometheus", 60)
+    wait_until(answers_ok(prometheus), "prometheus ready", 60)
 
 
 def test_a_hot_lead_posted_to_marketing_becomes_an_action_in_sales_inbox(
@@ -40,11 +46,7 @@ def test_a_hot_lead_posted_to_marketing_becomes_an_action_in_sales_inbox(
     marketing = compose_stack.url("marketing")
     sales = compose_stack.url("sales")
     for url in (marketing, sales, compose_stack.url("orchestrator")):
-        wait_until(
-            lambda url=url: httpx.get(f"{url}/readyz", timeout=5).status_code == 200,
-            f"{url} ready",
-            READY_TIMEOUT_S,
-        )
+        wait_until(answers_ok(f"{url}/readyz"), f"{url} ready", READY_TIMEOUT_S)
     event = hot_lead(f"compose-{uuid.uuid4().hex[:8]}")
 
     unauthenticated = httpx.post(f"{marketing}/v1/events", json=[event], timeout=20)

@@ -119,7 +119,9 @@ def generated_files(root: Path) -> dict[Path, str]:
     dashboard = root / "deploy" / "grafana" / "dashboards" / "customer-lifecycle.json"
     return {
         files / "topics.yaml": HEADER.format(source=registry) + dump(topics_document()),
-        files / "kafka-acls.yaml": HEADER.format(source=registry + " via lifecycle_admin.helm_chart")
+        files / "kafka-acls.yaml": HEADER.format(
+            source=registry + " via lifecycle_admin.helm_chart"
+        )
         + dump(users_document()),
         files / "prometheus-rules.yaml": HEADER.format(source="deploy/prometheus/rules")
         + dump(rules_document(root / "deploy" / "prometheus" / "rules")),
@@ -136,7 +138,9 @@ def repository_root() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lifecycle_admin.helm_chart", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m lifecycle_admin.helm_chart", description=__doc__
+    )
     parser.add_argument("--check", action="store_true", help="only report stale files")
     args = parser.parse_args(argv)
     stale = []
