@@ -7,7 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from lifecycle_admin.kafka_admin import BrokerUnavailableError, create_topics, wait_for_broker
+from lifecycle_admin.kafka_admin import (
+    BrokerUnavailableError,
+    TopicsMissingError,
+    create_topics,
+    wait_for_broker,
+    wait_for_topics,
+)
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -39,6 +45,16 @@ def _create_topics(args: argparse.Namespace) -> int:
             f"{state} {result.name} partitions={result.partitions} "
             f"replication={result.replication_factor}"
         )
+    return 0
+
+
+def _wait_topics(args: argparse.Namespace) -> int:
+    try:
+        count = wait_for_topics(args.bootstrap, args.prefix, args.timeout)
+    except TopicsMissingError as error:
+        print(f"lifecycle-admin: {error}", file=sys.stderr)
+        return 1
+    print(f"all {count} registry topics exist at {args.bootstrap}")
     return 0
 
 
@@ -91,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     topics.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
     topics.set_defaults(handler=_create_topics)
+
+    wait_topics = commands.add_parser(
+        "wait-topics", help="wait until every registry topic exists (before a worker starts)"
+    )
+    wait_topics.add_argument("--bootstrap", default=_bootstrap_default())
+    wait_topics.add_argument(
+        "--prefix",
+        default=os.environ.get("LIFECYCLE_TOPIC_PREFIX", ""),
+        help="namespace prepended to every topic name",
+    )
+    wait_topics.add_argument("--timeout", type=float, default=300.0, help="seconds")
+    wait_topics.set_defaults(handler=_wait_topics)
 
     run = commands.add_parser("run-local", help="run the whole stack locally (make run)")
     run.add_argument("--no-simulator", action="store_true", help="start no traffic simulator")
