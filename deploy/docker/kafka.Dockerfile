@@ -5,9 +5,11 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 
+# The JRE's post-install links its man pages: slim bases leave out the directory.
 RUN if ! dpkg -s openjdk-17-jre-headless >/dev/null 2>&1; then \
-      apt-get update && \
+      mkdir -p /usr/share/man/man1 && apt-get update && \
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        -o Dpkg::Options::=--force-unsafe-io \
         openjdk-17-jre-headless && \
       rm -rf /var/lib/apt/lists/*; \
     fi

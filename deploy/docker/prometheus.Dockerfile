@@ -5,7 +5,8 @@ FROM ${BASE_IMAGE}
 
 RUN if ! dpkg -s prometheus >/dev/null 2>&1; then \
       apt-get update && \
-      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        -o Dpkg::Options::=--force-unsafe-io prometheus && \
       rm -rf /var/lib/apt/lists/*; \
     fi
 
