@@ -94,6 +94,11 @@ class RecordKey(StrEnum):
     SUBJECT_KEY = "subject-key"
 
 
+# Partitions of the co-partitioned topics unless a deployment chooses otherwise
+# (LIFECYCLE_TOPIC_PARTITIONS); the orchestrator reads the count from the cluster.
+DEFAULT_PARTITIONS = 8
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """One topic: its name, what its records are, and how Kafka keeps them."""
@@ -106,7 +111,12 @@ class TopicSpec:
     description: str
     producers: tuple[Service, ...]
     consumers: tuple[Service, ...]
-    partitions: int = 8
+    # The registry's default count. A deployment may choose another for every co-partitioned
+    # topic (``lifecycle-admin create-topics --partitions N``): see :meth:`partitions_in`.
+    partitions: int = DEFAULT_PARTITIONS
+    # Keyed topics are co-partitioned (same key, same count) and follow the deployment's count;
+    # a topic whose order spans all records (the dead-letter topic) keeps its own.
+    copartitioned: bool = True
     cleanup_policy: CleanupPolicy = CleanupPolicy.DELETE
     retention_ms: int | None = 7 * DAY_MS
     # Settings applied to the topic on creation besides retention and cleanup.
@@ -116,6 +126,13 @@ class TopicSpec:
     def name_in(self, prefix: str = "") -> str:
         """The topic's name inside a namespace (``""`` is the production namespace)."""
         return f"{prefix}{self.name}"
+
+    def partitions_in(self, deployment_partitions: int | None) -> int:
+        """The partition count of this topic in a deployment that chose
+        ``deployment_partitions`` for its co-partitioned topics (``None``: the registry's)."""
+        if deployment_partitions is None or not self.copartitioned:
+            return self.partitions
+        return deployment_partitions
 
     def topic_config(self) -> dict[str, str]:
         """Kafka topic-level configuration for this topic."""
@@ -286,6 +303,7 @@ TOPICS = TopicRegistry(
         producers=(Service.ORCHESTRATOR, Service.MARKETING, Service.SALES, Service.SERVICE_DESK),
         consumers=(),
         partitions=1,
+        copartitioned=False,
         retention_ms=30 * DAY_MS,
     ),
     subject_keys=TopicSpec(

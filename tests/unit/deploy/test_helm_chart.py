@@ -36,6 +36,7 @@ def test_every_registry_topic_becomes_a_kafka_topic() -> None:
     by_name = {t["name"]: t for t in topics}
     for spec in TOPICS.all():
         assert by_name[spec.name]["partitions"] == spec.partitions
+        assert by_name[spec.name]["copartitioned"] == spec.copartitioned
         assert by_name[spec.name]["config"] == spec.topic_config()
 
 

@@ -76,3 +76,8 @@ def test_the_worker_consumer_faust_builds_waits_100_ms_per_fetch() -> None:
             await consumer.stop()
 
     assert asyncio.run(build()) == faust_fixes.WORKER_FETCH_MAX_WAIT_MS == 100
+
+
+def test_the_installed_faust_is_the_version_the_fixes_were_made_for() -> None:
+    # An upgrade must re-check each patch against faust's new code, then move the pin.
+    assert faust.__version__ == faust_fixes.FAUST_VERSION

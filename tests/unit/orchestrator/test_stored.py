@@ -15,7 +15,7 @@ from orchestrator.stored import (
     load_customer,
     load_state,
 )
-from orchestrator.streaming import SentClaims
+from orchestrator.streaming.identity_agent import SentClaims
 
 TOPIC = "lifecycle.orchestrator.events-by-customer.v1"
 

@@ -8,18 +8,28 @@ import sys
 from pathlib import Path
 
 from lifecycle_admin.kafka_admin import (
+    PARTITIONS_VARIABLE,
     BrokerUnavailableError,
     TopicsMissingError,
     create_topics,
+    partitions_from_environment,
     wait_for_broker,
     wait_for_topics,
 )
+from lifecycle_schemas.topics import DEFAULT_PARTITIONS
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
 
 def _bootstrap_default() -> str:
     return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+
+
+def _positive(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return count
 
 
 def _wait_broker(args: argparse.Namespace) -> int:
@@ -33,12 +43,23 @@ def _wait_broker(args: argparse.Namespace) -> int:
 
 
 def _create_topics(args: argparse.Namespace) -> int:
+    if args.partitions is None:
+        try:
+            args.partitions = partitions_from_environment()
+        except ValueError as error:
+            print(f"lifecycle-admin: {error}", file=sys.stderr)
+            return 2
     try:
         wait_for_broker(args.bootstrap, args.timeout)
     except BrokerUnavailableError as error:
         print(f"lifecycle-admin: {error}", file=sys.stderr)
         return 1
-    results = create_topics(args.bootstrap, prefix=args.prefix, replication_factor=args.replication)
+    results = create_topics(
+        args.bootstrap,
+        prefix=args.prefix,
+        replication_factor=args.replication,
+        partitions=args.partitions,
+    )
     for result in results:
         state = "created" if result.created else "exists "
         print(
@@ -104,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="replication factor (default: 3, or the broker count when smaller)",
+    )
+    topics.add_argument(
+        "--partitions",
+        type=_positive,
+        default=None,
+        help=f"partitions of every co-partitioned topic (default: ${PARTITIONS_VARIABLE}, "
+        f"else {DEFAULT_PARTITIONS}); the orchestrator's tables follow it",
     )
     topics.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
     topics.set_defaults(handler=_create_topics)

@@ -83,9 +83,17 @@ def acls_for(service: Service) -> list[Acl]:
 
 
 def topics_document() -> list[dict[str, Any]]:
-    """Every registry topic: name, partitions and configuration (replicas come from values)."""
+    """Every registry topic: name, partitions and configuration (replicas come from values).
+
+    `copartitioned` topics take the deployment's count (`topics.partitions`) when one is set.
+    """
     return [
-        {"name": topic.name, "partitions": topic.partitions, "config": topic.topic_config()}
+        {
+            "name": topic.name,
+            "partitions": topic.partitions,
+            "copartitioned": topic.copartitioned,
+            "config": topic.topic_config(),
+        }
         for topic in TOPICS.all()
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -70,16 +71,36 @@ def wait_for_broker(
     )
 
 
+# The deployment's partition count for every co-partitioned topic (the registry's when unset).
+PARTITIONS_VARIABLE = "LIFECYCLE_TOPIC_PARTITIONS"
+
+
+def partitions_from_environment() -> int | None:
+    """``LIFECYCLE_TOPIC_PARTITIONS`` as a count (``None`` when unset or empty)."""
+    text = os.environ.get(PARTITIONS_VARIABLE, "").strip()
+    if not text:
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        raise ValueError(f"{PARTITIONS_VARIABLE} must be a whole number, not {text!r}") from None
+    if count < 1:
+        raise ValueError(f"{PARTITIONS_VARIABLE} must be at least 1")
+    return count
+
+
 def create_topics(
     bootstrap_servers: str,
     prefix: str = "",
     topics: Iterable[TopicSpec] | None = None,
     replication_factor: int | None = None,
+    partitions: int | None = None,
 ) -> list[TopicCreation]:
     """Create every registry topic (under a name prefix) that does not exist yet.
 
-    Existing topics are left as they are: Kafka does not shrink partitions, and a topic's
-    config is an operator's decision once it exists.
+    ``partitions``: the count of every co-partitioned topic (``None``: the registry's); the
+    orchestrator reads it back from the cluster. Existing topics are left as they are: Kafka
+    does not shrink partitions, and a topic's config is an operator's decision once it exists.
     """
     specs = tuple(topics) if topics is not None else TOPICS.all()
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lifecycle-admin")
@@ -92,12 +113,13 @@ def create_topics(
         to_create: list[NewTopic] = []
         for spec in specs:
             name = spec.name_in(prefix)
-            results.append(TopicCreation(name, name not in existing, spec.partitions, replication))
+            count = spec.partitions_in(partitions)
+            results.append(TopicCreation(name, name not in existing, count, replication))
             if name not in existing:
                 to_create.append(
                     NewTopic(
                         name=name,
-                        num_partitions=spec.partitions,
+                        num_partitions=count,
                         replication_factor=replication,
                         topic_configs={**spec.topic_config(), **durability_config},
                     )

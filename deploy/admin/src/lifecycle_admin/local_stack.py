@@ -24,7 +24,11 @@ from typing import Any
 
 import yaml
 
-from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
+from lifecycle_admin.kafka_admin import (
+    create_topics,
+    partitions_from_environment,
+    wait_for_broker,
+)
 from lifecycle_admin.stack import (
     KAFKA_PORT,
     PROMETHEUS_PORT,
@@ -212,7 +216,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
                 return 1
             bootstrap = result.stdout.strip().splitlines()[-1]
             started_kafka = True
-        created = create_topics(bootstrap)
+        created = create_topics(bootstrap, partitions=partitions_from_environment())
         topics_created = sum(t.created for t in created)
         status_line(
             "kafka",

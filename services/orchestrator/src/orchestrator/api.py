@@ -22,11 +22,9 @@ from faust.contrib.asgi import bind_to_running_loop
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lifecycle_schemas.identifiers import IdentifierKind, normalise_email, normalise_phone
-from orchestrator.core.identity import IdentityEntry
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
 from orchestrator.reporting import install_reporting
-from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
 from service_kit.http import install_problem_handlers, install_request_metrics, problem_responses
 from service_kit.problems import ProblemError
@@ -141,13 +139,7 @@ def create_api(topology: Topology) -> FastAPI:
     install_problem_handlers(api)
     install_request_metrics(api, metrics)
 
-    def owner_url(table: Any, key: str) -> str | None:
-        """The URL of the worker owning ``key`` in ``table``, or None if it is this one."""
-        try:
-            url = str(app.router.key_store(table.name, key.encode())).rstrip("/")
-        except Exception:  # no assignment yet: answer from what this worker has
-            return None
-        return None if url == topology.settings.canonical_url else url
+    reads = topology.reads
 
     async def proxied(url: str, path: str, hops: int) -> Any:
         headers = {ROUTED_HEADER: str(hops + 1)}
@@ -198,24 +190,23 @@ def create_api(topology: Topology) -> FastAPI:
         if key.startswith("customer_id:"):
             customer_id = key.removeprefix("customer_id:")
         else:
-            url = owner_url(topology.identities, key)
+            url = reads.identity_owner(key)
             if url is not None and may_route:
                 path = f"/v1/customers/{quote(key, safe=':@+')}{suffix}"
                 return await proxied(url, path, hops)  # type: ignore[no-any-return]
-            stored = topology.identities.get(key.encode())
-            if not stored:
+            found = reads.customer_of(key)
+            if found is None:
                 raise not_found("customer")
-            customer_id = IdentityEntry.model_validate_json(stored).customer_id
+            customer_id = found
         for _ in range(MAX_ALIAS_HOPS):
-            url = owner_url(topology.customers, customer_id)
+            url = reads.customer_owner(customer_id)
             if url is not None and may_route:
                 # Explicit, so the owner does not try the other readings of a bare key again.
                 path = f"/v1/customers/customer_id:{quote(customer_id, safe=':')}{suffix}"
                 return await proxied(url, path, hops)  # type: ignore[no-any-return]
-            stored = topology.customers.get(customer_id.encode())
-            if not stored:
+            state = reads.customer(customer_id)
+            if state is None:
                 raise not_found("customer")
-            state = load_state(stored)
             if state.alias_of is None:
                 return state
             customer_id = state.alias_of

@@ -36,8 +36,9 @@ def serve() -> int:
     from aiokafka.errors import KafkaConnectionError
     from pydantic import ValidationError
 
+    from orchestrator import faust_fixes
     from orchestrator.api import create_api
-    from orchestrator.kafka_setup import prepare_cluster
+    from orchestrator.kafka_setup import PartitionsMismatchError, prepare_cluster
     from orchestrator.metrics import OrchestratorMetrics
     from orchestrator.settings import load_settings
     from orchestrator.streaming import Topology
@@ -57,7 +58,7 @@ def serve() -> int:
     except PlaybookError as error:
         return _report_playbook_problems(error, settings.playbook_dir)
     try:
-        replication = asyncio.run(
+        cluster = asyncio.run(
             prepare_cluster(
                 settings.kafka_bootstrap_servers,
                 settings.lifecycle_topic_prefix,
@@ -71,14 +72,20 @@ def serve() -> int:
             extra={"bootstrap_servers": settings.kafka_bootstrap_servers, "error": str(error)},
         )
         return 1
-    topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), replication)
+    except PartitionsMismatchError as error:
+        log.error("topics not co-partitioned", extra={"error": str(error)})
+        return 1
+    # Before faust builds its producer and consumer: the fixes patch their classes.
+    faust_fixes.install()
+    topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), cluster)
     api = create_api(topology)
     log.info(
         "orchestrator starting",
         extra={
             "port": settings.port,
             "app_id": settings.app_id,
-            "replication_factor": replication,
+            "replication_factor": cluster.replication_factor,
+            "partitions": cluster.partitions,
             "time_scale": settings.time_scale,
         },
     )

@@ -1,4 +1,9 @@
-"""Fixes to faust-streaming 0.15 that our at-least-once guarantee depends on (upstreamable).
+"""Fixes to faust-streaming that our at-least-once guarantee depends on (upstreamable).
+
+They patch faust's classes, so ``orchestrator serve`` installs them (:func:`install`) before
+it builds the faust app. They were written against faust-streaming :data:`FAUST_VERSION`, the
+version the orchestrator's pyproject pins; a test fails when another one is installed, so an
+upgrade re-checks them.
 
 ``ProducerBuffer.flush`` drains the ``send_soon`` buffer (table changelog writes go through it)
 before faust commits source offsets. Upstream it returns as soon as one message takes longer
@@ -22,6 +27,7 @@ from typing import Any
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 
+FAUST_VERSION = "0.15.3"
 _HAND_OVER_POLL_S = 0.1
 WORKER_FETCH_MAX_WAIT_MS = 100
 

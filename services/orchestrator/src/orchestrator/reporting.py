@@ -22,7 +22,6 @@ from prometheus_client import CollectorRegistry
 
 from orchestrator.core import proof
 from orchestrator.core.state import ActionStatus, CustomerState
-from orchestrator.stored import load_state
 from orchestrator.streaming import Topology
 
 log = logging.getLogger("orchestrator.reporting")
@@ -136,13 +135,7 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
     def local_states() -> list[CustomerState]:
         """This worker's customers, re-read at most every few seconds."""
         if time.monotonic() - cache["at"] > TALLY_TTL_S:
-            states = []
-            for _, value in topology.customers.items():
-                try:
-                    states.append(load_state(value))
-                except ValueError:  # one unreadable state must not break the report
-                    continue
-            cache.update(at=time.monotonic(), states=states)
+            cache.update(at=time.monotonic(), states=list(topology.reads.local_customers()))
         return list(cache["states"])
 
     def other_workers() -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter
@@ -34,13 +34,13 @@ from lifecycle_schemas.shredding import (
     unseal,
 )
 from lifecycle_schemas.topics import TOPICS
+from orchestrator.core.effects import OutboxRecord
 from orchestrator.core.messages import Decision, ForgetIdentifiers
 from orchestrator.core.state import CustomerState
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.settings import OrchestratorSettings
-from orchestrator.stored import OutboxRecord
 
-__all__ = ["SealError", "Shredder", "TopicKeyRing", "shredder_for"]
+__all__ = ["NoShredder", "SealError", "Shredder", "TopicKeyRing", "Unsealing", "shredder_for"]
 
 log = logging.getLogger("orchestrator.shredding")
 # A miss waits for the ring to catch up; past this a warning is logged and the wait goes on
@@ -209,15 +209,42 @@ class Shredder:
         )
 
 
+class Unsealing(Protocol):
+    """What the agents need of crypto-shredding (a :class:`Shredder`, or :class:`NoShredder`)."""
+
+    async def open(self, value: bytes, topic: str) -> bytes | None: ...
+
+    def reseal(self, plain: bytes, subject: str) -> bytes: ...
+
+    async def erasure_tombstones(
+        self, state: CustomerState, decisions: Iterable[Decision]
+    ) -> tuple[OutboxRecord, ...]: ...
+
+
+class NoShredder:
+    """Crypto-shredding off: values pass as they are, and an erasure has no keys to tombstone."""
+
+    async def open(self, value: bytes, topic: str) -> bytes | None:
+        return value
+
+    def reseal(self, plain: bytes, subject: str) -> bytes:
+        return plain
+
+    async def erasure_tombstones(
+        self, state: CustomerState, decisions: Iterable[Decision]
+    ) -> tuple[OutboxRecord, ...]:
+        return ()
+
+
 def shredder_for(
     settings: OrchestratorSettings, metrics: OrchestratorMetrics, app: Any
-) -> Shredder | None:
-    """The shredder when ``LIFECYCLE_SHREDDING`` is on, else None (nothing on the hot path).
+) -> Shredder | NoShredder:
+    """The shredder when ``LIFECYCLE_SHREDDING`` is on, else a :class:`NoShredder`.
 
     Its key ring starts on first use and stops with the faust ``app``.
     """
     if not settings.shredding or settings.shredding_secret is None:
-        return None
+        return NoShredder()
     ring = TopicKeyRing(
         settings.kafka_bootstrap_servers,
         TOPICS.subject_keys.name_in(settings.lifecycle_topic_prefix),

@@ -21,18 +21,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrator.core.effects import OutboxRecord
 from orchestrator.core.state import CustomerState
 
-
-class OutboxRecord(BaseModel):
-    """One record to (re-)send: topic, key and value as sent; ``value`` ``None`` is a tombstone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    topic: str
-    key: str
-    value: str | None
-    cloudevent_headers: bool = False
+__all__ = [
+    "OutboxRecord",
+    "PendingOutputs",
+    "SourcePosition",
+    "StoredCustomer",
+    "load_customer",
+    "load_state",
+]
 
 
 class SourcePosition(BaseModel):

@@ -1,7 +1,9 @@
 """The whole topology in memory, single-threaded: for ``orchestrator replay`` and for tests.
 
 It runs the same pure steps the faust agents run (resolve, settle claims, apply), in the same
-order, with dicts instead of tables and a queue instead of topics.
+order, with dicts instead of tables and a queue instead of topics. What the core decides goes
+through :mod:`orchestrator.core.effects`, as in the worker: a forward or a forget becomes the
+record the worker would send to its own topics, and is read back from that record.
 """
 
 from __future__ import annotations
@@ -11,6 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from orchestrator.core.effects import (
+    OrchestratorTopics,
+    add_spend,
+    internal_records,
+    read_customer_record,
+    spend_added,
+)
 from orchestrator.core.identity import (
     IdentityEntry,
     Resolution,
@@ -19,14 +28,13 @@ from orchestrator.core.identity import (
     settle_claim,
 )
 from orchestrator.core.messages import (
-    Absorb,
     Decision,
     EraseProfile,
-    ForgetIdentifiers,
-    Forward,
+    ForgetMessage,
     Message,
     Publish,
     deadline_check,
+    read_identity_message,
 )
 from orchestrator.core.playbook import Playbook
 from orchestrator.core.reducer import apply
@@ -42,6 +50,8 @@ class LocalEngine:
     customers: dict[str, CustomerState] = field(default_factory=dict)
     # Each segment's treatment budget spent, over every customer (what arbitration checks).
     segment_spend_minor: dict[str, int] = field(default_factory=dict)
+    # The names the records of forwards and forgets are addressed to (any namespace will do).
+    topics: OrchestratorTopics = field(default_factory=lambda: OrchestratorTopics.in_namespace(""))
 
     def submit_event(self, event: Any, now: datetime) -> list[Decision]:
         """Resolve a department event's customer, then apply it and everything it causes."""
@@ -92,21 +102,28 @@ class LocalEngine:
             before = state.segment_spend_minor
             state, decisions = apply(state, message, now, self.playbook, self.segment_spend_minor)
             self.customers[customer_id] = state
-            if not isinstance(message, Absorb):  # a merge moves spend, it spends nothing
-                for segment_id, minor in state.segment_spend_minor.items():
-                    added = minor - before.get(segment_id, 0)
-                    if added > 0:
-                        total = self.segment_spend_minor
-                        total[segment_id] = total.get(segment_id, 0) + added
+            add_spend(
+                self.segment_spend_minor, spend_added(message, before, state.segment_spend_minor)
+            )
             for decision in decisions:
-                if isinstance(decision, Forward):
-                    queue.append((decision.customer_id, decision.message))
-                elif isinstance(decision, ForgetIdentifiers):
-                    for identifier in decision.identifiers:
-                        self.identities.pop(identifier, None)
-                else:
+                records = internal_records(decision, self.topics)
+                if not records:
                     out.append(decision)
+                for record in records:
+                    self._deliver(record.topic, record.key, (record.value or "").encode(), queue)
         return out
+
+    def _deliver(
+        self, topic: str, key: str, value: bytes, queue: deque[tuple[str, Message]]
+    ) -> None:
+        """A record the worker would send to its own topics, read as its agents read it."""
+        if topic == self.topics.identity:
+            message = read_identity_message(value)
+            if isinstance(message, ForgetMessage):
+                self.identities.pop(message.body.identifier, None)
+            return
+        # No clock check: a replay's messages are as old as the replay makes them.
+        queue.append((key, read_customer_record(self.topics, topic, value, now=None)))
 
 
 def published(decisions: list[Decision]) -> list[Any]:

@@ -31,7 +31,21 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from lifecycle_schemas.envelope import stable_id
-from orchestrator.core.messages import MergeInto, merge_into
+from orchestrator.core.messages import Claim, EventIdentity, Lookup, MergeInto, merge_into
+
+# The identity topic's messages live in core.messages; named here too, where they are used.
+__all__ = [
+    "Claim",
+    "EventIdentity",
+    "IdentityEntry",
+    "Lookup",
+    "Resolution",
+    "event_identity",
+    "identifier_chain",
+    "new_customer_id",
+    "resolve_step",
+    "settle_claim",
+]
 
 
 class IdentityEntry(BaseModel):
@@ -43,52 +57,9 @@ class IdentityEntry(BaseModel):
     created_at: datetime
 
 
-class Claim(BaseModel):
-    """``customer_id`` (created at ``created_at``) says ``identifier`` is theirs."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    identifier: str
-    customer_id: str
-    created_at: datetime
-    evidence_event_id: str
-
-
 def new_customer_id(identifier: str) -> str:
     """The id of a customer first seen by ``identifier`` (``"<kind>:<value>"``)."""
     return "c-" + stable_id("customer", identifier)
-
-
-@dataclass(frozen=True)
-class EventIdentity:
-    """What identity resolution reads of a department event."""
-
-    id: str
-    time: datetime
-    chain: tuple[str, ...]
-
-
-class Lookup(BaseModel):
-    """A department event looking for its customer, sent to one identifier's partition.
-
-    The event itself travels beside it, as the bytes the department service published.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    identifier: str
-    event_id: str
-    event_time: datetime
-    chain: tuple[str, ...]
-
-    @classmethod
-    def of(cls, identifier: str, event: EventIdentity) -> Lookup:
-        return cls(
-            identifier=identifier, event_id=event.id, event_time=event.time, chain=event.chain
-        )
-
-    def event_identity(self) -> EventIdentity:
-        return EventIdentity(id=self.event_id, time=self.event_time, chain=self.chain)
 
 
 @dataclass(frozen=True)

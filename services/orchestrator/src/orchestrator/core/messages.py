@@ -2,7 +2,9 @@
 
 Internal commands travel on the orchestrator's own commands topic (keyed by customer id); the
 decisions are plain values the streaming layer carries out (publish a record, forward a
-message to another customer's partition, erase a profile).
+message to another customer's partition, erase a profile). The identity topic's messages
+(keyed by identifier) are typed here too: a claim or a forget as a JSON value, a lookup as the
+event's own bytes with a :class:`Lookup` in the ``lifecycle-lookup`` header.
 """
 
 from __future__ import annotations
@@ -114,3 +116,99 @@ class ForgetIdentifiers:
 
 
 Decision = Publish | Forward | EraseProfile | ForgetIdentifiers
+
+
+# Identity messages ----------------------------------------------------------------------------
+
+# The header of a lookup on the identity topic: the Lookup as JSON (the value is the event).
+LOOKUP_HEADER = "lifecycle-lookup"
+
+
+@dataclass(frozen=True)
+class EventIdentity:
+    """What identity resolution reads of a department event."""
+
+    id: str
+    time: datetime
+    chain: tuple[str, ...]
+
+
+class Lookup(BaseModel):
+    """A department event looking for its customer, sent to one identifier's partition.
+
+    The event itself travels beside it, as the bytes the department service published.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    identifier: str
+    event_id: str
+    event_time: datetime
+    chain: tuple[str, ...]
+
+    @classmethod
+    def of(cls, identifier: str, event: EventIdentity) -> Lookup:
+        return cls(
+            identifier=identifier, event_id=event.id, event_time=event.time, chain=event.chain
+        )
+
+    def event_identity(self) -> EventIdentity:
+        return EventIdentity(id=self.event_id, time=self.event_time, chain=self.chain)
+
+
+class Claim(BaseModel):
+    """``customer_id`` (created at ``created_at``) says ``identifier`` is theirs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    identifier: str
+    customer_id: str
+    created_at: datetime
+    evidence_event_id: str
+
+
+class Forget(BaseModel):
+    """Erasure: the identifier (an e-mail, a phone) leaves identity resolution."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    identifier: str
+
+
+class ClaimMessage(BaseModel):
+    """A claim as the identity topic carries it: ``{"kind": "claim", "body": {...}}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["claim"] = "claim"
+    body: Claim
+
+
+class ForgetMessage(BaseModel):
+    """A forget as the identity topic carries it: ``{"kind": "forget", "body": {...}}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["forget"] = "forget"
+    body: Forget
+
+
+IdentityMessage = ClaimMessage | ForgetMessage
+IDENTITY_MESSAGE_ADAPTER: TypeAdapter[IdentityMessage] = TypeAdapter(
+    Annotated[IdentityMessage, Field(discriminator="kind")]
+)
+
+
+def claim_message(claim: Claim) -> bytes:
+    """The identity topic's value for a claim."""
+    return ClaimMessage(body=claim).model_dump_json().encode()
+
+
+def forget_message(identifier: str) -> bytes:
+    """The identity topic's value that forgets an identifier."""
+    return ForgetMessage(body=Forget(identifier=identifier)).model_dump_json().encode()
+
+
+def read_identity_message(value: bytes) -> IdentityMessage:
+    """A claim or forget from the identity topic (``ValueError`` when it is neither)."""
+    return IDENTITY_MESSAGE_ADAPTER.validate_json(value)
