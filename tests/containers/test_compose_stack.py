@@ -18,7 +18,9 @@ from lifecycle_testing.containers import ComposeStack, wait_until
 from lifecycle_testing.department_events import hot_lead
 
 READY_TIMEOUT_S = 180.0
-ACTION_TIMEOUT_S = 60.0
+# A worker that just joined its group can take a rebalance or two on a busy machine.
+ACTION_TIMEOUT_S = 180.0
+HOT_LEAD_ACTIONS = ("assign-owner", "call-customer")
 
 
 def answers_ok(url: str) -> Callable[[], bool]:
@@ -59,7 +61,7 @@ def test_a_hot_lead_posted_to_marketing_becomes_an_action_in_sales_inbox(
     )
     assert accepted.status_code == 202, accepted.text
 
-    def actions_caused_by_the_event() -> list[dict[str, Any]]:
+    def actions_caused_by_the_event() -> dict[str, dict[str, Any]]:
         answer = httpx.get(
             f"{sales}/v1/actions",
             headers={"Authorization": f"Bearer {keys['local-sales']}"},
@@ -67,11 +69,14 @@ def test_a_hot_lead_posted_to_marketing_becomes_an_action_in_sales_inbox(
         )
         answer.raise_for_status()
         items: list[dict[str, Any]] = answer.json()["items"]
-        return [item for item in items if item["record"]["causationid"] == event["id"]]
+        return {i["type"]: i for i in items if i["record"]["causationid"] == event["id"]}
 
+    # The hot-lead play asks sales for both; the inbox may store them one at a time.
+    wanted = {f"com.customerlifecycle.action.sales.{kind}.v1" for kind in HOT_LEAD_ACTIONS}
     actions = wait_until(
-        actions_caused_by_the_event, "sales actions caused by the hot lead", ACTION_TIMEOUT_S
+        actions_caused_by_the_event,
+        "both sales actions of the hot-lead play, caused by the event",
+        ACTION_TIMEOUT_S,
+        accept=lambda found: wanted <= set(found),
     )
-    types = {action["type"] for action in actions}
-    assert "com.customerlifecycle.action.sales.call-customer.v1" in types, types
-    assert all(action["status"] == "open" for action in actions)
+    assert all(action["status"] == "open" for action in actions.values())

@@ -54,15 +54,19 @@ def missing_images() -> list[str]:
 
 
 def wait_until(
-    probe: Callable[[], Any], what: str, timeout_s: float, interval_s: float = 0.5
+    probe: Callable[[], Any],
+    what: str,
+    timeout_s: float,
+    interval_s: float = 0.5,
+    accept: Callable[[Any], object] = bool,
 ) -> Any:
-    """Call `probe` until it returns something true (errors count as not yet); return it."""
+    """Call `probe` until `accept(answer)` (errors count as not yet); return that answer."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while True:
         try:
             last = probe()
-            if last:
+            if accept(last):
                 return last
         except (httpx.HTTPError, OSError, ValueError) as error:
             last = error
