@@ -15,6 +15,7 @@ import pytest
 
 from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
 from lifecycle_testing.kafka import BrokerStartError, KafkaBroker, KafkaNamespace, LocalBroker
+from lifecycle_testing.postgres import LocalPostgres, started_postgres
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +45,16 @@ def kafka(kafka_broker: KafkaBroker) -> KafkaNamespace:
     prefix = f"test-{token}."
     create_topics(kafka_broker.bootstrap_servers, prefix=prefix)
     return KafkaNamespace(kafka_broker.bootstrap_servers, prefix, f"test-group-{token}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """One real PostgreSQL server per session (started only by tests that ask for it)."""
+    with started_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_inbox(postgres_server: LocalPostgres) -> str:
+    """The ``postgresql://`` URL of a fresh, empty database."""
+    return postgres_server.database()

@@ -69,7 +69,7 @@ def test_sixteen_partitions_and_three_workers_lose_and_double_nothing(
         changelog = f"{namespace.prefix}lifecycle-orchestrator-{table}-changelog"
         assert partitions_of(namespace, changelog) == PARTITIONS
     assert partitions_of(namespace, namespace.topic(TOPICS.events_by_customer)) == PARTITIONS
-    load = Load(kafka_io, interval_s=0.5).start()  # ~32 s: spans two joins and a leave
+    load = Load(kafka_io, interval_s=1.0).start()  # ~64 s: spans two joins and a leave
     wait_for_progress(first)
     second = make_worker()
     third = make_worker()

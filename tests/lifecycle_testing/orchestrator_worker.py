@@ -34,6 +34,8 @@ class Worker:
     playbook_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # More variables for the process (KAFKA_SECURITY_*, ...).
+    environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -49,6 +51,7 @@ class Worker:
             "ORCHESTRATOR_DATA_DIR": str(self.data_dir),
             "ORCHESTRATOR_PLAYBOOK_DIR": str(self.playbook_dir),
             "ORCHESTRATOR_DEADLINE_CHECK_S": "1",
+            **self.environment,
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(

@@ -2,7 +2,8 @@
 in headless Chromium (Debian's, driven by Playwright): the proof-of-value report splits treated from
 control with intervals and its charts show the treated customers' conversions and revenue, the
 siloed run of the same seed has conflicting contacts, the search finds customers by a phone number
-and by a bare CRM account id, and each decision shows the facts behind it.
+and by a bare CRM account id, each decision shows the facts behind it, and the process view shows
+every process's owner and received hand-off kinds with hand-offs timed against their SLAs.
 
 Screenshots go to ``test-artifacts/dashboard/``; the README's image (``docs/images/dashboard.png``)
 is refreshed only when ``LIFECYCLE_UPDATE_README_SCREENSHOT=1`` is set."""
@@ -14,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,8 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPOSITORY_ROOT / "test-artifacts" / "dashboard"
 README_SCREENSHOT = REPOSITORY_ROOT / "docs" / "images" / "dashboard.png"
 UPDATE_README_SCREENSHOT = os.environ.get("LIFECYCLE_UPDATE_README_SCREENSHOT") == "1"
-VIEWS = ("flow", "funnel", "customer", "plays", "proof")
+VIEWS = ("flow", "funnel", "customer", "plays", "processes", "proof")
+HANDOFF_KINDS = {"lead-to-sales", "sale-to-onboarding", "case-escalation", "reassignment"}
 
 
 def playbook_with_control_group(directory: Path, share: float) -> Path:
@@ -85,7 +88,7 @@ def has_decision_facts(base: str, customer_id: str) -> bool:
 
 
 def search_targets(base: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    """(CRM account id, customer id) of a customer whose decisions keep facts, and
+    """(CRM account id, customer id) of a customer whose decisions keep facts now, and
     (phone number, customer id) of a customer with a phone: what the test types."""
 
     def by_phone(cards: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -117,6 +120,20 @@ def search_targets(base: str) -> tuple[tuple[str, str], tuple[str, str]]:
     )
 
 
+def search_a_customer_with_facts(page: Any, base: str) -> None:
+    """Search a bare CRM account id of a customer whose last decisions keep facts, until the
+    card shows them: the company lives on at 90 simulated days a minute, and in the seconds
+    between choosing a customer and the page's answer new decisions (with no action chosen,
+    so no facts) can push the ones with facts out of the last five shown."""
+    deadline = time.monotonic() + LIVE_DATA_TIMEOUT_S
+    while True:
+        (crm_id, crm_customer), _ = search_targets(base)
+        search(page, base, crm_id, crm_customer)
+        if page.locator("#customer-card .facts").count() > 0:
+            return
+        assert time.monotonic() < deadline, "no customer's card showed the facts of a decision"
+
+
 def finds(base: str, key: str) -> bool:
     """Whether the customer API finds someone by ``key`` now."""
     try:
@@ -143,6 +160,33 @@ def search(page: Any, base: str, typed: str, customer_id: str) -> None:
     shown = page.locator("#customer-id").inner_text()
     if shown != customer_id:
         assert shown == get_json(f"{base}/v1/customers/{quote(typed, safe='')}")["customer_id"]
+
+
+def check_process_view(page: Any, base: str) -> None:
+    """Every process's owner and hand-off kinds are on the page, and some hand-off was timed:
+    open ones with their age, or ones taken up in the window with an SLA attainment."""
+    processes = get_json(f"{base}/v1/processes")["processes"]
+    assert [p["process"] for p in processes] == ["engage", "transact", "fulfil", "service"]
+    rows = page.locator("#process-rows tr[data-process]")
+    received = {(p["process"], h["handoff"]) for p in processes for h in p["handoffs"]}
+    assert rows.count() == len(received)
+    shown = {
+        (rows.nth(i).get_attribute("data-process"), rows.nth(i).get_attribute("data-handoff"))
+        for i in range(rows.count())
+    }
+    assert shown == received
+    text = page.locator("#process-rows").inner_text()
+    assert all(p["owner"]["display_name"] in text for p in processes)
+    # The company hands customers over from its first minutes: onboarding after won deals.
+    page.wait_for_function(
+        "[...document.querySelectorAll('#process-rows tr[data-handoff=\"sale-to-onboarding\"]')]"
+        ".some(tr => Number(tr.dataset.open) + Number(tr.dataset.ended) > 0)",
+        timeout=LIVE_DATA_TIMEOUT_S * 1000,
+    )
+    page.wait_for_function(
+        "[...document.querySelectorAll('#process-rows tr')].some(tr => tr.dataset.attainment)",
+        timeout=LIVE_DATA_TIMEOUT_S * 1000,
+    )
 
 
 def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
@@ -181,8 +225,9 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
             assert 0.0 <= rate["low"] <= rate["value"] <= rate["high"] <= 1.0
             handoff = measures["handoff_hours"]
             assert set(handoff) == {"median", "low", "high", "p90", "n"}
+            assert set(measures["handoffs_by_kind"]) == HANDOFF_KINDS
             assert isinstance(measures["missed_deadlines"], int)
-        (crm_id, crm_customer), (phone, phone_customer) = search_targets(base)
+        _, (phone, phone_customer) = search_targets(base)
 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as playwright:
@@ -192,9 +237,8 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                 page.goto(f"{base}/dashboard")
                 # A phone number as a person types it (spaced), then a bare CRM account id.
                 search(page, base, f"{phone[:6]} {phone[6:]}", phone_customer)
-                search(page, base, crm_id, crm_customer)
                 # The "why" of each decision shows the facts behind its chosen actions.
-                assert page.locator("#customer-card .facts").count() > 0
+                search_a_customer_with_facts(page, base)
                 assert "segments" in page.locator("#customer-card .facts").first.inner_text()
                 for view in VIEWS:
                     page.locator(f"section#{view}.live").wait_for(
@@ -221,11 +265,12 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                     timeout=LIVE_DATA_TIMEOUT_S * 1000,
                 )
                 assert page.locator("#play-rows tr").count() > 0
-                assert page.locator("#proof-charts svg").count() == 6
+                check_process_view(page, base)
+                assert page.locator("#proof-charts svg").count() == 7
                 # The charts carry the report's real figures (bars drawn from the report).
                 assert chart_value(page, "conversion rate", "treated") > 0
                 assert chart_value(page, "revenue per customer", "treated") > 0
-                assert page.locator("#sim-charts svg").count() == 5
+                assert page.locator("#sim-charts svg").count() == 6
                 assert page.locator("#customer-id").inner_text()
                 assert page.locator("#customer-card .why li").count() > 0
                 for view in VIEWS:

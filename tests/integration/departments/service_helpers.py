@@ -200,6 +200,7 @@ def start_service(tmp_path: Path, dev_keys: DevKeys) -> Iterator[Callable[..., S
         bootstrap: str,
         prefix: str,
         data_dir: Path | None = None,
+        replica: str = "",
         **extra: str,
     ) -> ServiceProcess:
         env = {
@@ -210,7 +211,8 @@ def start_service(tmp_path: Path, dev_keys: DevKeys) -> Iterator[Callable[..., S
             "DEPARTMENT_PUBLISH_TIMEOUT_S": "3",
             **extra,
         }
-        service = ServiceProcess(department, env, tmp_path / f"{department.value}.log")
+        log = tmp_path / f"{department.value}{replica}.log"
+        service = ServiceProcess(department, env, log)
         started.append(service)
         return service.start()
 

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.core import proof
 from orchestrator.core.control import in_control_group
-from orchestrator.core.state import ActionStatus, CustomerState, Identifier, OpenAction
+from orchestrator.core.state import ActionStatus, CustomerState, Handoff, Identifier, OpenAction
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -160,3 +160,57 @@ def test_hand_off_hours_are_the_simulated_company_s_under_a_time_scale() -> None
     body = proof.report(proof.tally([customer_a], 0.0), 0.0, time_scale=1440)
     assert body["time_scale"] == 1440
     assert body["groups"]["treated"]["handoff_hours"]["median"] == 4.0
+
+
+def handed_off(customer_id: str, kind: str, seconds: float | None) -> CustomerState:
+    """A customer whose first hand-off of ``kind`` took ``seconds`` (None: still waiting)."""
+    state = customer(customer_id)
+    ended = None if seconds is None else T0 + timedelta(seconds=seconds)
+    state.handoffs[kind] = Handoff(
+        from_department="sales",
+        to_department="service-desk",
+        started_at=T0,
+        due_at=T0 + timedelta(days=1),
+        ended_at=ended,
+        first_seconds=seconds,
+    )
+    return state
+
+
+def test_hand_off_times_are_broken_down_by_kind_and_group() -> None:
+    share = 0.5
+    ids = [f"k{n}" for n in range(40)]
+    control = [i for i in ids if in_control_group(i, share)]
+    treated = [i for i in ids if not in_control_group(i, share)]
+    states = [
+        *(handed_off(i, "sale-to-onboarding", 3600.0) for i in treated[:3]),
+        handed_off(treated[3], "sale-to-onboarding", None),
+        *(handed_off(i, "sale-to-onboarding", 7200.0 * 5) for i in control[:2]),
+        handed_off(control[2], "case-escalation", 1800.0),
+    ]
+    # Two workers' shares of the customers, merged.
+    body = proof.report(
+        proof.merge(
+            [
+                proof.export(proof.tally(states[:3], share)),
+                proof.export(proof.tally(states[3:], share)),
+            ]
+        ),
+        share,
+    )
+    by_kind = {g: body["groups"][g]["handoffs_by_kind"] for g in ("treated", "control")}
+    assert set(by_kind["treated"]) == {
+        "lead-to-sales",
+        "sale-to-onboarding",
+        "case-escalation",
+        "reassignment",
+    }
+    onboarding = {g: by_kind[g]["sale-to-onboarding"] for g in by_kind}
+    assert (onboarding["treated"]["hours"]["median"], onboarding["treated"]["hours"]["n"]) == (
+        1.0,
+        3,
+    )
+    assert onboarding["treated"]["waiting"] == 1
+    assert (onboarding["control"]["hours"]["median"], onboarding["control"]["waiting"]) == (10.0, 0)
+    assert by_kind["control"]["case-escalation"]["hours"]["median"] == 0.5
+    assert by_kind["treated"]["case-escalation"]["hours"]["n"] == 0

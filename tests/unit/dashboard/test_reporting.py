@@ -56,7 +56,7 @@ def test_the_page_loads_nothing_from_another_host() -> None:
     script = (DASHBOARD_DIR / "static" / "dashboard.js").read_text()
     assert "http://" not in script.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in script
-    for view in ("flow", "funnel", "customer", "plays", "proof"):
+    for view in ("flow", "funnel", "customer", "plays", "processes", "proof"):
         assert f'data-view="{view}"' in html
 
 

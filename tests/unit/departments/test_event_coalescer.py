@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from department_kit.app import EventCoalescer
+from department_kit.runtime import BatchOutcome, IdReused
 from department_kit.store import AcceptedEvent
 from lifecycle_schemas.catalogue import AnyDepartmentEvent, event_types_for
 from lifecycle_schemas.departments import Department
@@ -34,14 +35,27 @@ class GatedAccept:
         self.groups: list[list[str]] = []
         self.gate = threading.Event()
         self.failing = False
+        self.reused: set[str] = set()
 
-    def __call__(self, records: Sequence[AnyDepartmentEvent]) -> list[AcceptedEvent]:
-        self.groups.append([r.id for r in records])
+    def __call__(self, batches: Sequence[Sequence[AnyDepartmentEvent]]) -> list[BatchOutcome]:
+        self.groups.append([r.id for batch in batches for r in batch])
         if not self.gate.wait(DEADLINE_S):
             raise AssertionError("the test never opened the gate")
         if self.failing:
             raise broker_unavailable(5)
-        return [AcceptedEvent(r.id, r.type, "topic", 0, n) for n, r in enumerate(records)]
+        return [
+            IdReused((0,))
+            if any(r.id in self.reused for r in batch)
+            else [AcceptedEvent(r.id, r.type, "topic", 0, n) for n, r in enumerate(batch)]
+            for batch in batches
+        ]
+
+
+async def one(coalescer: EventCoalescer, records: list[AnyDepartmentEvent]) -> list[AcceptedEvent]:
+    """Where the events of a one-batch request are stored."""
+    [outcome] = await coalescer.accept([records])
+    assert not isinstance(outcome, IdReused)
+    return outcome
 
 
 async def until(condition: Any) -> None:
@@ -57,9 +71,9 @@ def test_requests_arriving_while_a_group_waits_are_published_as_the_next_group()
     async def scenario() -> None:
         coalescer = EventCoalescer(accept, max_events=100, in_flight=1)
         requests = [events(1), events(2), events(3)]
-        first = asyncio.create_task(coalescer.accept(requests[0]))
+        first = asyncio.create_task(one(coalescer, requests[0]))
         await until(lambda: len(accept.groups) == 1)
-        rest = [asyncio.create_task(coalescer.accept(r)) for r in requests[1:]]
+        rest = [asyncio.create_task(one(coalescer, r)) for r in requests[1:]]
         await asyncio.sleep(0)  # the later requests are queued behind the first group
         accept.gate.set()
         answers = [await first] + [await task for task in rest]
@@ -79,9 +93,9 @@ def test_every_request_of_a_failed_group_gets_its_error() -> None:
 
     async def scenario() -> None:
         coalescer = EventCoalescer(accept, max_events=100, in_flight=1)
-        first = asyncio.create_task(coalescer.accept(events(1)))
+        first = asyncio.create_task(one(coalescer, events(1)))
         await until(lambda: len(accept.groups) == 1)
-        later = [asyncio.create_task(coalescer.accept(events(1))) for _ in range(2)]
+        later = [asyncio.create_task(one(coalescer, events(1))) for _ in range(2)]
         await asyncio.sleep(0)
         accept.gate.set()
         for task in [first, *later]:
@@ -98,11 +112,11 @@ def test_a_group_holds_whole_requests_up_to_the_event_limit() -> None:
 
     async def scenario() -> None:
         coalescer = EventCoalescer(accept, max_events=4, in_flight=1)
-        first = asyncio.create_task(coalescer.accept(events(1)))
+        first = asyncio.create_task(one(coalescer, events(1)))
         await until(lambda: len(accept.groups) == 1)
         # 3 + 1 fit one group; the next 2 start another; 6 alone exceeds the limit and goes alone.
         sizes = [3, 1, 2, 6]
-        later = [asyncio.create_task(coalescer.accept(events(n))) for n in sizes]
+        later = [asyncio.create_task(one(coalescer, events(n))) for n in sizes]
         await asyncio.sleep(0)
         accept.gate.set()
         for task in [first, *later]:
@@ -117,10 +131,10 @@ def test_a_request_whose_client_left_does_not_disturb_the_others() -> None:
 
     async def scenario() -> None:
         coalescer = EventCoalescer(accept, max_events=100, in_flight=1)
-        first = asyncio.create_task(coalescer.accept(events(1)))
+        first = asyncio.create_task(one(coalescer, events(1)))
         await until(lambda: len(accept.groups) == 1)
-        gone = asyncio.create_task(coalescer.accept(events(1)))
-        staying = asyncio.create_task(coalescer.accept(events(2)))
+        gone = asyncio.create_task(one(coalescer, events(1)))
+        staying = asyncio.create_task(one(coalescer, events(2)))
         await asyncio.sleep(0)
         gone.cancel()
         accept.gate.set()
@@ -129,5 +143,20 @@ def test_a_request_whose_client_left_does_not_disturb_the_others() -> None:
         assert gone.cancelled()
         # Its group had not started: its event was not published (the client retries it).
         assert [len(group) for group in accept.groups] == [1, 2]
+
+    asyncio.run(scenario())
+
+
+def test_each_batch_of_a_request_is_answered_on_its_own() -> None:
+    accept = GatedAccept()
+    accept.gate.set()
+    per_item = events(3)
+    accept.reused = {per_item[1].id}
+
+    async def scenario() -> None:
+        coalescer = EventCoalescer(accept, max_events=100, in_flight=1)
+        outcomes = await coalescer.accept([[event] for event in per_item])
+        assert [isinstance(o, IdReused) for o in outcomes] == [False, True, False]
+        assert accept.groups == [[e.id for e in per_item]]
 
     asyncio.run(scenario())

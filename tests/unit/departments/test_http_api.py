@@ -162,6 +162,39 @@ def test_a_repeated_event_id_is_answered_as_the_first_time_and_not_republished(
     assert len(publisher.records) == 2
 
 
+def test_an_id_reused_with_another_body_is_409_and_publishes_nothing_of_the_request(
+    client: TestClient, publisher: MemoryPublisher
+) -> None:
+    sent = event(0)
+    assert client.post("/v1/events", json=sent, headers=auth("writer")).status_code == 202
+    changed = {**sent, "time": "2020-01-01T00:00:00Z"}
+    # Key order and spacing are not the body: the same event written differently is a replay.
+    reordered = json.dumps(dict(reversed(list(sent.items()))), indent=2)
+
+    single = client.post("/v1/events", json=changed, headers=auth("writer"))
+    batch = client.post("/v1/events", json=[event(1), changed], headers=auth("writer"))
+    replay = client.post(
+        "/v1/events",
+        content=reordered,
+        headers={**auth("writer"), "Content-Type": "application/json"},
+    )
+    per_item = client.post(
+        "/v1/events", params={"per_item": "true"}, json=[changed, event(2)], headers=auth("writer")
+    )
+
+    assert single.status_code == 409
+    assert single.headers["content-type"] == "application/problem+json"
+    assert single.json()["type"].endswith("/id-reused")
+    assert [(e["pointer"], e["rule"]) for e in single.json()["errors"]] == [("/id", "id_reused")]
+    assert batch.status_code == 409
+    assert [e["pointer"] for e in batch.json()["errors"]] == ["/1/id"]
+    assert replay.status_code == 202
+    assert [(r["index"], r["status"]) for r in per_item.json()["results"]] == [(0, 409), (1, 202)]
+    assert per_item.json()["results"][0]["errors"][0]["rule"] == "id_reused"
+    # The first event, then the per-item request's valid one: the 409 batch sent nothing.
+    assert len(publisher.records) == 2
+
+
 def test_a_batch_with_one_bad_event_publishes_nothing(
     client: TestClient, publisher: MemoryPublisher
 ) -> None:

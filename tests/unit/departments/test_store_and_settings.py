@@ -1,7 +1,9 @@
-"""The durable inbox (SQLite) and the settings read from the environment."""
+"""The durable inbox (SQLite here; PostgreSQL in tests/integration) and the settings."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,15 @@ import pytest
 
 from department_kit.actions import ActionStatus
 from department_kit.cli import main as department_main
+from department_kit.inbox_db import HEAD_REVISION, MIGRATIONS, parse_inbox_url
 from department_kit.settings import load_settings
-from department_kit.store import AcceptedEvent, DepartmentStore, WebhookState
+from department_kit.store import (
+    AcceptedEvent,
+    DepartmentStore,
+    EventClaim,
+    PriorEvent,
+    WebhookState,
+)
 from lifecycle_schemas.catalogue import AnyAction, action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
@@ -58,28 +67,141 @@ def test_status_filters_and_counts_report_expiry(tmp_path: Path) -> None:
     assert (counts[ActionStatus.OPEN], counts[ActionStatus.EXPIRED]) == (1, 1)
 
 
-def test_an_outcome_is_recorded_only_from_the_expected_status(tmp_path: Path) -> None:
+def test_an_outcome_is_stored_with_its_locked_action_and_an_exception_stores_nothing(
+    tmp_path: Path,
+) -> None:
     store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
     stored = action(0, NOW + timedelta(hours=1))
     store.add_action(stored, NOW, WebhookState.NOT_CONFIGURED)
-    assert store.record_outcome(stored.id, ActionStatus.OPEN, ActionStatus.ACCEPTED, {"o": 1}, NOW)
-    assert not store.record_outcome(stored.id, ActionStatus.OPEN, ActionStatus.DECLINED, {}, NOW)
+    with store.changing_action(stored.id) as change:
+        assert [a.action_id for a in change.actions] == [stored.id]
+        change.record_outcome(stored.id, ActionStatus.ACCEPTED, {"o": 1}, NOW)
+
+    def decline_then_fail() -> None:
+        with store.changing_action(stored.id) as change:
+            change.record_outcome(stored.id, ActionStatus.DECLINED, {}, NOW)
+            raise RuntimeError("the publish failed")
+
+    with pytest.raises(RuntimeError):
+        decline_then_fail()
     reloaded = store.get_action(stored.id)
     assert reloaded is not None
     assert (reloaded.status, reloaded.outcome) == (ActionStatus.ACCEPTED, {"o": 1})
+    with store.changing_action("no-such-action") as change:
+        assert change.actions == []
 
 
 def test_accepted_event_ids_are_remembered_within_the_window_only(tmp_path: Path) -> None:
     store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
     accepted = AcceptedEvent("e-1", "t", "topic", 3, 42)
-    store.record_accepted([accepted], NOW, NOW - timedelta(days=7))
-    assert store.accepted_events(["e-1", "e-2"], NOW - timedelta(days=1)) == {"e-1": accepted}
-    assert store.accepted_events(["e-1"], NOW + timedelta(seconds=1)) == {}
+    with store.claiming(NOW) as claims:
+        assert claims.claim([EventClaim("e-1", "t", "d1")], NOW - timedelta(days=7)) == {"e-1"}
+        claims.accepted([accepted])
+    with store.claiming(NOW) as claims:
+        claimed = claims.claim(
+            [EventClaim("e-1", "t", "d2"), EventClaim("e-2", "t", "d3")], NOW - timedelta(days=1)
+        )
+        assert claimed == {"e-2"}, "e-1 is taken within the window"
+        assert claims.prior(["e-1"]) == {"e-1": PriorEvent(accepted, "d1")}
+        claims.release(["e-2"])
+    with store.claiming(NOW) as claims:
+        later = NOW + timedelta(seconds=1)
+        assert claims.claim([EventClaim("e-1", "t", "d2")], later) == {"e-1"}, "window passed"
+    assert store.forget_accepted_before(NOW + timedelta(seconds=1)) == 1
 
 
-def test_only_sqlite_urls_are_supported(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="sqlite"):
-        DepartmentStore(f"postgresql://{tmp_path}")
+def test_a_claim_rolled_back_by_an_exception_leaves_the_id_free(tmp_path: Path) -> None:
+    store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
+
+    def claim_then_fail() -> None:
+        with store.claiming(NOW) as claims:
+            claims.claim([EventClaim("e-1", "t", "d1")], NOW - timedelta(days=7))
+            raise RuntimeError("Kafka did not acknowledge")
+
+    with pytest.raises(RuntimeError):
+        claim_then_fail()
+    with store.claiming(NOW) as claims:
+        assert claims.claim([EventClaim("e-1", "t", "d1")], NOW - timedelta(days=7)) == {"e-1"}
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("postgres:/nowhere", "not a database URL"),
+        ("mysql://db/inbox", "unsupported database 'mysql'"),
+        ("postgresql://db", "names its database"),
+        ("postgresql+asyncpg://db/inbox", "psycopg"),
+        ("sqlite://", "sqlite:///<path of a file>"),
+    ],
+)
+def test_an_unusable_inbox_url_is_one_line_and_exit_status_2(
+    url: str,
+    problem: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DEPARTMENT_INBOX_URL", url)
+    assert department_main(SALES, ["serve"]) == BAD_SETTINGS_EXIT_CODE
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith("DEPARTMENT_INBOX_URL: ")
+    assert problem in lines[0]
+    assert len(lines) == 2, lines  # the problem, then where settings are documented
+
+
+def test_postgresql_urls_use_psycopg() -> None:
+    parsed = parse_inbox_url("postgresql://inbox:secret@db.internal:5433/sales")
+    assert parsed.drivername == "postgresql+psycopg"
+    assert (parsed.host, parsed.port, parsed.database) == ("db.internal", 5433, "sales")
+
+
+def test_an_inbox_made_before_versioned_migrations_is_adopted_with_its_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(PRE_MIGRATION_SCHEMA)
+    old.execute(
+        "INSERT INTO actions (action_id, action_type, customer_id, priority, deadline, "
+        "expires_at, received_at, status, record, webhook_state) "
+        "VALUES ('a-1', 't', 'c-1', 'high', 1, 2, 0, 'open', ?, 'not-configured')",
+        (json.dumps({"id": "a-1"}),),
+    )
+    old.execute(
+        "INSERT INTO accepted_events VALUES ('e-1', 't', 'topic', 0, 7, ?)", (NOW.timestamp(),)
+    )
+    old.commit()
+    old.close()
+
+    store = DepartmentStore(f"sqlite:///{path}")
+
+    assert [a.action_id for a in store.list_actions(NOW)] == ["a-1"]
+    assert store.last_cursor() == 1, "new actions continue after the old ones"
+    assert store.add_action(action(0, NOW + timedelta(hours=1)), NOW, WebhookState.PENDING)
+    assert [a.seq for a in store.list_actions(NOW)] == [1, 2]
+    with store.claiming(NOW) as claims:
+        prior = claims.prior(["e-1"])
+    assert prior["e-1"].digest is None, "a row from before digests is answered as a replay"
+
+
+# The schema the service created before versioned migrations (for the adoption test).
+PRE_MIGRATION_SCHEMA = """
+CREATE TABLE actions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, action_id TEXT NOT NULL UNIQUE,
+    action_type TEXT NOT NULL, customer_id TEXT NOT NULL, priority TEXT NOT NULL,
+    deadline REAL NOT NULL, expires_at REAL NOT NULL, received_at REAL NOT NULL,
+    status TEXT NOT NULL, record TEXT NOT NULL, outcome_record TEXT, outcome_at REAL,
+    webhook_state TEXT NOT NULL, webhook_attempts INTEGER NOT NULL DEFAULT 0,
+    webhook_next_at REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX actions_by_status ON actions (status, seq);
+CREATE INDEX actions_by_webhook ON actions (webhook_state, webhook_next_at);
+CREATE TABLE accepted_events (
+    event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, topic TEXT NOT NULL,
+    partition INTEGER NOT NULL, offset INTEGER NOT NULL, accepted_at REAL NOT NULL
+);
+CREATE INDEX accepted_events_by_time ON accepted_events (accepted_at);
+CREATE TABLE import_checkpoints (file_key TEXT PRIMARY KEY, line INTEGER NOT NULL);
+"""
 
 
 def test_settings_come_from_shared_and_department_variables(
@@ -136,3 +258,12 @@ def test_a_service_with_bad_settings_names_each_variable_and_no_value(
         "2 problem(s) in the settings of the sales service (docs/configuration.md)",
     ]
     assert "tiny-secret" not in printed.out + printed.err
+
+
+def test_the_head_revision_constant_is_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION

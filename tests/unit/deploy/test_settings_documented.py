@@ -13,6 +13,7 @@ from department_kit.settings import DepartmentSettings, env_prefix
 from lifecycle_schemas.departments import Department
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from orchestrator.settings import OrchestratorSettings
+from service_kit.kafka_security import VARIABLES as KAFKA_SECURITY_VARIABLES
 
 DOCS = REPOSITORY_ROOT / "docs"
 # Per-department variables, read by department_kit.settings.load_settings.
@@ -46,6 +47,13 @@ def test_every_setting_is_documented(settings: type[BaseSettings], pages: tuple[
     assert len(variables) > 10
     missing = [name for name in variables if f"`{name}`" not in text]
     assert not missing, f"not in docs/{' or docs/'.join(pages)}: {missing}"
+
+
+def test_every_kafka_security_variable_is_documented() -> None:
+    text = reference("configuration.md")
+    assert len(KAFKA_SECURITY_VARIABLES) == 7
+    missing = [name for name in KAFKA_SECURITY_VARIABLES if f"`{name}`" not in text]
+    assert not missing, f"not in docs/configuration.md: {missing}"
 
 
 def test_every_per_department_variable_is_documented() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from lifecycle_schemas.codec import decode_record, encode_record
+from lifecycle_schemas.envelope import stable_id
 from lifecycle_schemas.examples import EXAMPLES
 from orchestrator.core.engine import LocalEngine
 from orchestrator.core.playbook import Playbook, event_type_of, load_playbook
@@ -95,3 +96,25 @@ def make_event() -> EventFactory:
         )
 
     return make
+
+
+def build_outcome(kind: str, action: Any, *, at: datetime) -> Any:
+    """The department's outcome (``accepted``, ``completed``, ``declined``, ...) of an action
+    record the core published, from the contract example of its kind."""
+    document = json.loads(encode_record(EXAMPLES[f"com.customerlifecycle.outcome.{kind}.v1"]))
+    document["data"].update(
+        customer_id=action.data.customer_id,
+        action_id=action.id,
+        action_type=action.type,
+        department=action.data.department.value,
+    )
+    document["source"] = f"/services/{action.data.department.value}"
+    document["subject"] = action.data.customer_id
+    document["id"] = stable_id("test-outcome", kind, action.id, at.isoformat())
+    document["time"] = at.isoformat()
+    return decode_record(json.dumps(document).encode(), now=None)
+
+
+@pytest.fixture
+def make_outcome() -> Callable[..., Any]:
+    return build_outcome

@@ -23,6 +23,7 @@ from orchestrator.shredding import NoShredder
 from orchestrator.stored import load_customer
 from orchestrator.streaming.customer_agent import CustomerAgent
 from orchestrator.streaming.identity_agent import IdentityAgent
+from orchestrator.streaming.routing import NoLocalPartitions
 from orchestrator.streaming.sending import Sender
 from orchestrator.streaming.upkeep import SegmentSpend
 
@@ -283,3 +284,70 @@ def test_an_undecodable_customer_record_is_dead_lettered(playbook: Playbook) -> 
         (DEAD_LETTER, b""),
     ]
     assert world.table == {}
+
+
+def test_a_first_identifier_resolved_here_skips_the_lookup_while_its_claim_is_in_flight(
+    make_event: EventFactory,
+) -> None:
+    customer = {"crm_account_id": "crm-7", "email": "seven@example.com"}
+    first, second = (encode_record(make_event("sales.deal.won", customer)) for _ in range(2))
+    agent, table, producer = identity_agent()
+    run(agent.resolve_department_events(FakeStream([event_on(SALES_EVENTS, (b"k", first))])))
+    (lookup,) = producer.on(TOPICS.identity)
+    run(agent.settle_identity_messages(FakeStream([event_on(TOPICS.identity, lookup)])))
+    assert b"crm_account_id:crm-7" not in table  # its claim is still on the identity topic
+    producer.sent.clear()
+    run(agent.resolve_department_events(FakeStream([event_on(SALES_EVENTS, (b"k", second))])))
+    customer_id = new_customer_id("crm_account_id:crm-7").encode()
+    assert [(s.topic, s.key) for s in producer.sent if s.topic != TOPICS.identity] == [
+        (TOPICS.events_by_customer, customer_id)
+    ]
+    assert not [s for s in producer.on(TOPICS.identity) if LOOKUP_HEADER in dict(s.headers)]
+    # The forwarded event says it was validated: the customer agent only parses it.
+    (forwarded,) = producer.on(TOPICS.events_by_customer)
+    assert dict(forwarded.headers)["lifecycle-validated"] == b"1"
+
+
+def test_a_validated_event_is_parsed_and_anything_else_fully_decoded(
+    playbook: Playbook, make_event: EventFactory
+) -> None:
+    world = customer_agent(playbook)
+    event = make_event("sales.deal.won", {"crm_account_id": "crm-1"})
+    headers = {"lifecycle-validated": b"1"}
+    good = FakeEvent(
+        b"c-1", encode_record(event), headers, Source(TOPICS.events_by_customer, 0, 1, b"c-1", b"")
+    )
+    # A header does not make poison valid: a bad value still fails (and is dead-lettered).
+    bad = FakeEvent(b"c-1", b"{}", headers, Source(TOPICS.events_by_customer, 0, 2, b"c-1", b"{}"))
+    run(world.agent.apply_customer_messages(FakeStream([good, bad])))
+    assert load_customer(world.table[b"c-1"]).state.purchases == 1
+    assert [s.value for s in world.producer.on(DEAD_LETTER)] == [b"{}"]
+
+
+class AllLocal(NoLocalPartitions):
+    """One worker owning every partition."""
+
+    def is_local(self, key: str) -> bool:
+        return True
+
+
+def test_a_lookup_whose_partition_this_worker_owns_takes_no_hop(make_event: EventFactory) -> None:
+    event = make_event("sales.deal.won", {"crm_account_id": "crm-8", "email": "eight@example.com"})
+    app = FakeApp()
+    table: dict[bytes, bytes] = {}
+    sender = Sender(app, OrchestratorMetrics(), DEAD_LETTER)
+    agent = IdentityAgent(table, sender, NoShredder(), TOPICS, partitions=AllLocal())
+    run(
+        agent.resolve_department_events(
+            FakeStream([event_on(SALES_EVENTS, (b"k", encode_record(event)))])
+        )
+    )
+    customer_id = new_customer_id("crm_account_id:crm-8")
+    # Resolved on the e-mail's partition in place: no lookup, the event goes to its customer.
+    assert [(s.topic, s.key) for s in app.producer.sent] == [
+        (TOPICS.events_by_customer, customer_id.encode()),
+        (TOPICS.identity, b"crm_account_id:crm-8"),  # the claim
+    ]
+    assert IdentityEntry.model_validate_json(table[b"email:eight@example.com"]).customer_id == (
+        customer_id
+    )

@@ -21,7 +21,9 @@ from service_kit.settings_errors import BAD_SETTINGS_EXIT_CODE
 
 def test_check_accepts_the_default_playbook(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(DEFAULT_PLAYBOOK_DIR)]) == 0
-    assert "15 plays" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "16 plays" in out
+    assert "4 process owners" in out
 
 
 def test_check_reports_file_line_and_field(

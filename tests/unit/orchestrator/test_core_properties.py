@@ -1,18 +1,18 @@
-"""Properties of the pure core: idempotent, lossless, deterministic."""
+"""Properties of the pure core: idempotent, lossless, deterministic, one voice."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.core.engine import LocalEngine
+from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.playbook import Playbook
 from orchestrator.core.reducer import apply
-from orchestrator.core.state import CustomerState
+from orchestrator.core.state import LIVE, CustomerState
 
 EventFactory = Callable[..., Any]
 CUSTOMERS = [
@@ -131,3 +131,65 @@ def test_states_stay_within_their_bounds(
         assert len(state.decisions) <= 20
         assert len(state.applied_event_ids) <= 256
         assert len(state.to_json()) < 64_000
+
+
+# One voice: events of every kind, the departments' answers to any action sent so far, and
+# the deadline timer, in any order.
+OUTCOMES = ("accepted", "completed", "declined", "expired")
+VOICE_STEPS: list[tuple[str, dict[str, Any]]] = [
+    *STEPS[:-1],
+    ("servicedesk.satisfaction.received", {"nps": 1}),
+    ("servicedesk.case.escalated", {}),
+    ("marketing.email.opened", {}),
+    ("sales.lead.qualified", {}),
+    ("marketing.lead.scored", {"score": 30}),
+]
+voice_histories = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("event"),
+            st.sampled_from(range(len(VOICE_STEPS))),
+            st.sampled_from(range(len(CUSTOMERS))),
+        ),
+        st.tuples(st.just("outcome"), st.sampled_from(range(len(OUTCOMES))), st.integers(0, 40)),
+        st.tuples(st.just("tick"), st.integers(1, 30), st.just(0)),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def live_types(state: CustomerState) -> list[str]:
+    return [a.action_type for a in state.open_actions.values() if a.status in LIVE]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(history=voice_histories)
+def test_never_two_open_actions_of_one_type_per_customer(
+    playbook: Playbook,
+    make_event: EventFactory,
+    make_outcome: Callable[..., Any],
+    t0: datetime,
+    history: list[tuple[str, int, int]],
+) -> None:
+    engine = LocalEngine(playbook)
+    sent: list[Any] = []
+    now = t0
+    for step, a, b in history:
+        now += timedelta(hours=1)
+        if step == "event":
+            short, fields = VOICE_STEPS[a]
+            decisions = engine.submit_event(make_event(short, CUSTOMERS[b], at=now, **fields), now)
+        elif step == "outcome" and sent:
+            action = sent[b % len(sent)]
+            answer = make_outcome(OUTCOMES[a], action, at=now)
+            decisions = engine.submit(action.data.customer_id, answer, now)
+        else:
+            now += timedelta(hours=a)
+            decisions = engine.tick(now)
+        sent += [r for r in published(decisions) if ".action." in r.type]
+        for state in engine.customers.values():
+            types = live_types(state)
+            assert len(types) == len(set(types)), (state.customer_id, sorted(types))

@@ -18,8 +18,14 @@ def test_each_plays_series_start_at_zero(playbook: Playbook) -> None:
     )
     assert missed in exposition
     assert emitted in exposition
+    breached = (
+        'lifecycle_handoff_sla_breaches_total{from_department="orchestrator",'
+        'handoff="action:sales.call-customer",to_department="sales"} 0.0'
+    )
+    assert breached in exposition
 
 
 def test_without_a_playbook_no_series_are_made_up() -> None:
     exposition = generate_latest(OrchestratorMetrics().registry).decode()
     assert "lifecycle_handoff_deadlines_missed_total{" not in exposition
+    assert "lifecycle_handoff_sla_breaches_total{" not in exposition

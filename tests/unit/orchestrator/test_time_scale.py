@@ -35,7 +35,8 @@ def durations(playbook: Playbook) -> list[timedelta]:
         for text in (action.deadline, action.expires)
     ]
     found += [parse_duration(cap.window) for cap in playbook.policy.frequency_caps]
-    found += [parse_duration(rule.deadline) for rule in playbook.owner_rules]
+    found += [parse_duration(rule.deadline) for rule in playbook.owner_rules if rule.deadline]
+    found += [parse_duration(r.sla) for process in playbook.processes for r in process.receives]
     return found
 
 
@@ -62,8 +63,10 @@ def test_every_playbook_duration_is_divided_by_the_scale() -> None:
     assert len(before) == len(after) > 40
     for original, divided in zip(before, after, strict=True):
         assert abs(divided.total_seconds() - original.total_seconds() / MAKE_RUN_SCALE) < 0.001
-    # The hot-lead hand-off owner rule (4h) and a 1d action deadline, in real seconds.
-    assert parse_duration(scaled.owner_rules[2].deadline) == timedelta(seconds=10)
+    # The lead-to-sales hand-off's SLA (4h) and a 1d action deadline, in real seconds.
+    transact = scaled.receiving_process("lead-to-sales", "sales")
+    assert transact is not None
+    assert transact.sla("lead-to-sales") == timedelta(seconds=10)
     assert any(
         parse_duration(a.deadline) == timedelta(seconds=60) for p in scaled.plays for a in p.actions
     )

@@ -7,16 +7,21 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from lifecycle_admin.kafka_admin import (
     PARTITIONS_VARIABLE,
     BrokerUnavailableError,
     TopicsMissingError,
+    create_acls,
     create_topics,
     partitions_from_environment,
     wait_for_broker,
     wait_for_topics,
 )
 from lifecycle_schemas.topics import DEFAULT_PARTITIONS
+from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
+from service_kit.settings_errors import report_bad_settings
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -34,7 +39,9 @@ def _positive(text: str) -> int:
 
 def _wait_broker(args: argparse.Namespace) -> int:
     try:
-        brokers = wait_for_broker(args.bootstrap, args.timeout, args.brokers)
+        brokers = wait_for_broker(
+            args.bootstrap, args.timeout, args.brokers, security=args.security
+        )
     except BrokerUnavailableError as error:
         print(f"lifecycle-admin: {error}", file=sys.stderr)
         return 1
@@ -50,7 +57,7 @@ def _create_topics(args: argparse.Namespace) -> int:
             print(f"lifecycle-admin: {error}", file=sys.stderr)
             return 2
     try:
-        wait_for_broker(args.bootstrap, args.timeout)
+        wait_for_broker(args.bootstrap, args.timeout, security=args.security)
     except BrokerUnavailableError as error:
         print(f"lifecycle-admin: {error}", file=sys.stderr)
         return 1
@@ -58,6 +65,7 @@ def _create_topics(args: argparse.Namespace) -> int:
         args.bootstrap,
         prefix=args.prefix,
         replication_factor=args.replication,
+        security=args.security,
         partitions=args.partitions,
     )
     for result in results:
@@ -69,9 +77,24 @@ def _create_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create_acls(args: argparse.Namespace) -> int:
+    try:
+        wait_for_broker(args.bootstrap, args.timeout, security=args.security)
+    except BrokerUnavailableError as error:
+        print(f"lifecycle-admin: {error}", file=sys.stderr)
+        return 1
+    for rule in create_acls(args.bootstrap, prefix=args.prefix, security=args.security):
+        operations = ",".join(o.value for o in rule.operations)
+        print(
+            f"allow User:{rule.principal} {operations} on {rule.resource_type.value} "
+            f"{rule.name} ({rule.pattern.value})"
+        )
+    return 0
+
+
 def _wait_topics(args: argparse.Namespace) -> int:
     try:
-        count = wait_for_topics(args.bootstrap, args.prefix, args.timeout)
+        count = wait_for_topics(args.bootstrap, args.prefix, args.timeout, args.security)
     except TopicsMissingError as error:
         print(f"lifecycle-admin: {error}", file=sys.stderr)
         return 1
@@ -82,7 +105,7 @@ def _wait_topics(args: argparse.Namespace) -> int:
 def _run_local(args: argparse.Namespace) -> int:
     from lifecycle_admin.local_stack import run_local_stack
 
-    return run_local_stack(with_simulator=not args.no_simulator)
+    return run_local_stack(with_simulator=not args.no_simulator, security=args.security)
 
 
 def _dev_keys(args: argparse.Namespace) -> int:
@@ -136,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
     topics.set_defaults(handler=_create_topics)
 
+    acls = commands.add_parser(
+        "create-acls", help="grant each service's ACLs (docs/configuration.md, Kafka security)"
+    )
+    acls.add_argument("--bootstrap", default=_bootstrap_default())
+    acls.add_argument(
+        "--prefix",
+        default=os.environ.get("LIFECYCLE_TOPIC_PREFIX", ""),
+        help="namespace prepended to every topic and group name",
+    )
+    acls.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
+    acls.set_defaults(handler=_create_acls)
+
     wait_topics = commands.add_parser(
         "wait-topics", help="wait until every registry topic exists (before a worker starts)"
     )
@@ -174,5 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `lifecycle-admin`."""
     args = build_parser().parse_args(argv)
+    try:
+        security: KafkaSecurity = kafka_security_from_environment()
+    except ValidationError as error:
+        return report_bad_settings(error, "lifecycle-admin")
+    args.security = security
     handler = args.handler
     return int(handler(args))

@@ -36,6 +36,7 @@ from lifecycle_admin.stack import (
     StackService,
     module_exists,
 )
+from service_kit.kafka_security import KafkaSecurity
 
 HEALTH_TIMEOUT_S = 60.0
 STOP_GRACE_S = 15.0
@@ -180,7 +181,7 @@ class _StopOnFirstSignal:
             raise _StopRequestedError
 
 
-def run_local_stack(with_simulator: bool = True) -> int:
+def run_local_stack(with_simulator: bool = True, security: KafkaSecurity | None = None) -> int:
     """Run everything until Ctrl-C; return the exit status."""
     started_at = time.monotonic()
     root = repository_root()
@@ -199,7 +200,7 @@ def run_local_stack(with_simulator: bool = True) -> int:
     try:
         if external:
             bootstrap = external
-            wait_for_broker(bootstrap, 30)
+            wait_for_broker(bootstrap, 30, security=security)
         else:
             env = {**os.environ, "KAFKA_PORT": os.environ.get("KAFKA_PORT", str(KAFKA_PORT))}
             result = subprocess.run(
@@ -216,7 +217,9 @@ def run_local_stack(with_simulator: bool = True) -> int:
                 return 1
             bootstrap = result.stdout.strip().splitlines()[-1]
             started_kafka = True
-        created = create_topics(bootstrap, partitions=partitions_from_environment())
+        created = create_topics(
+            bootstrap, partitions=partitions_from_environment(), security=security
+        )
         topics_created = sum(t.created for t in created)
         status_line(
             "kafka",

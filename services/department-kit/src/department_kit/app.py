@@ -20,7 +20,7 @@ from department_kit.actions import ActionStatus, OutcomeRequest
 from department_kit.api_keys import ApiKeyEntry, Scope
 from department_kit.department import NativePayloadError
 from department_kit.ingest import Validation, parse_body, validate_items
-from department_kit.runtime import DepartmentRuntime
+from department_kit.runtime import BatchOutcome, DepartmentRuntime, IdReused
 from department_kit.store import AcceptedEvent, StoredAction
 from lifecycle_schemas.catalogue import AnyDepartmentEvent
 from service_kit.http import (
@@ -135,6 +135,10 @@ def action_view(runtime: DepartmentRuntime, action: StoredAction) -> dict[str, A
 ACCEPT_GROUPS_IN_FLIGHT = 2
 
 
+# One request's all-or-nothing batches.
+_Batches = Sequence[Sequence[AnyDepartmentEvent]]
+
+
 class EventCoalescer:
     """Publishes the events of concurrent requests together, each request answered on its own.
 
@@ -143,13 +147,14 @@ class EventCoalescer:
     (docs/benchmarks.md, "Ingest"). Here the requests that arrive while earlier groups
     wait for Kafka are handed to ``accept`` as one group, whose all-or-nothing answer is each
     request's: acknowledged (every event on the topic, ``acks=all``) or the same error (503).
-    A group holds whole requests, at most ``max_events`` events unless one request alone is
-    larger.
+    A request is one or more all-or-nothing batches (one per event with ``per_item``), each
+    answered with where its events are stored or why none was sent. A group holds whole
+    requests, at most ``max_events`` events unless one request alone is larger.
     """
 
     def __init__(
         self,
-        accept: Callable[[Sequence[AnyDepartmentEvent]], list[AcceptedEvent]],
+        accept: Callable[[Sequence[Sequence[AnyDepartmentEvent]]], list[BatchOutcome]],
         max_events: int,
         in_flight: int = ACCEPT_GROUPS_IN_FLIGHT,
     ) -> None:
@@ -157,15 +162,13 @@ class EventCoalescer:
         self._max_events = max_events
         self._in_flight_limit = in_flight
         self._in_flight = 0
-        self._waiting: list[
-            tuple[Sequence[AnyDepartmentEvent], asyncio.Future[list[AcceptedEvent]]]
-        ] = []
+        self._waiting: list[tuple[_Batches, asyncio.Future[list[BatchOutcome]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def accept(self, records: Sequence[AnyDepartmentEvent]) -> list[AcceptedEvent]:
-        """Where each of ``records`` is stored, once Kafka acknowledged them; or raise."""
-        answer: asyncio.Future[list[AcceptedEvent]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((records, answer))
+    async def accept(self, batches: _Batches) -> list[BatchOutcome]:
+        """What became of each batch, once Kafka acknowledged what was sent; or raise."""
+        answer: asyncio.Future[list[BatchOutcome]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((batches, answer))
         self._start_groups()
         return await answer
 
@@ -174,9 +177,9 @@ class EventCoalescer:
         self._waiting = [entry for entry in self._waiting if not entry[1].done()]
         while self._waiting and self._in_flight < self._in_flight_limit:
             group = [self._waiting.pop(0)]
-            size = len(group[0][0])
-            while self._waiting and size + len(self._waiting[0][0]) <= self._max_events:
-                size += len(self._waiting[0][0])
+            size = _size(group[0][0])
+            while self._waiting and size + _size(self._waiting[0][0]) <= self._max_events:
+                size += _size(self._waiting[0][0])
                 group.append(self._waiting.pop(0))
             self._in_flight += 1
             task = asyncio.get_running_loop().create_task(self._publish(group))
@@ -184,12 +187,11 @@ class EventCoalescer:
             task.add_done_callback(self._tasks.discard)
 
     async def _publish(
-        self,
-        group: list[tuple[Sequence[AnyDepartmentEvent], asyncio.Future[list[AcceptedEvent]]]],
+        self, group: list[tuple[_Batches, asyncio.Future[list[BatchOutcome]]]]
     ) -> None:
-        records = [record for request, _ in group for record in request]
+        batches = [batch for request, _ in group for batch in request]
         try:
-            accepted = await run_in_threadpool(self._accept, records)
+            outcomes = await run_in_threadpool(self._accept, batches)
         except Exception as error:
             failure: Exception | None = error
         else:
@@ -204,8 +206,29 @@ class EventCoalescer:
                 if failure is not None:
                     answer.set_exception(failure)
                 else:
-                    answer.set_result(accepted[start : start + len(request)])
+                    answer.set_result(outcomes[start : start + len(request)])
             start += len(request)
+
+
+def _size(batches: _Batches) -> int:
+    return sum(len(batch) for batch in batches)
+
+
+def id_reused(pointers: Sequence[str]) -> ProblemError:
+    """409: event ids accepted before with another body; nothing of the request was sent."""
+    return ProblemError(
+        409,
+        "id-reused",
+        "Event id reused with another body",
+        "an event id is accepted once; these ids were accepted before with a different "
+        "event: nothing of the request was published",
+        [
+            FieldProblem(
+                pointer=pointer, rule="id_reused", detail="accepted before with another body"
+            )
+            for pointer in pointers
+        ],
+    )
 
 
 def _accepted_view(event: AcceptedEvent) -> dict[str, Any]:
@@ -244,7 +267,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
 
     install_problem_handlers(app)
     install_request_metrics(app, runtime.metrics)
-    coalescer = EventCoalescer(runtime.accept_events, runtime.settings.max_batch_events)
+    coalescer = EventCoalescer(runtime.accept_batches, runtime.settings.max_batch_events)
 
     def check_key(
         bearer: HTTPAuthorizationCredentials | None, header_key: str | None, scope: Scope
@@ -327,20 +350,42 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             errors,
         )
 
-    async def publish(validation: Validation, per_item: bool) -> Response:
+    async def accept_all(
+        records: Sequence[AnyDepartmentEvent], is_batch: bool
+    ) -> list[AcceptedEvent]:
+        """Publish one all-or-nothing batch; 409 when an id was used before for another body."""
+        if not records:
+            return []
+        outcome = (await coalescer.accept([records]))[0]
+        if isinstance(outcome, IdReused):
+            raise id_reused([f"/{p}/id" if is_batch else "/id" for p in outcome.positions])
+        return outcome
+
+    async def publish(validation: Validation, per_item: bool, is_batch: bool) -> Response:
         if validation.invalid and not per_item:
             raise reject(validation)
-        records = [item.record for item in validation.valid]
-        accepted = await coalescer.accept(records) if records else []
         if not per_item:
+            # Every event is valid here: positions among them are the request's indexes.
+            accepted = await accept_all([item.record for item in validation.valid], is_batch)
             return JSONResponse(
                 {"accepted": [_accepted_view(a) for a in accepted]}, status_code=202
             )
         for item in validation.invalid:
             runtime.metrics.events_rejected.labels(reason=item.errors[0].rule).inc()
+        outcomes = (
+            await coalescer.accept([[item.record] for item in validation.valid])
+            if validation.valid
+            else []
+        )
         results: list[dict[str, Any]] = [
-            {"index": item.index, "status": 202, **_accepted_view(event)}
-            for item, event in zip(validation.valid, accepted, strict=True)
+            {"index": item.index, "status": 202, **_accepted_view(outcome[0])}
+            if not isinstance(outcome, IdReused)
+            else {
+                "index": item.index,
+                "status": 409,
+                "errors": [p.model_dump() for p in id_reused([f"/{item.index}/id"]).errors],
+            }
+            for item, outcome in zip(validation.valid, outcomes, strict=True)
         ]
         results.extend(
             {"index": item.index, "status": 422, "errors": [p.model_dump() for p in item.errors]}
@@ -376,7 +421,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         openapi_extra={**_EVENTS_BODY, **_EVENTS_PARAMETERS},
         responses={
             207: {"description": "per_item=true: a status per event"},
-            **problem_responses(400, 401, 403, 413, 415, 422, 503),
+            **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
         },
     )
     async def post_events(request: Request) -> Response:
@@ -393,7 +438,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         validation = validate_items(
             parsed.items, department, runtime.clock(), parsed.is_batch, from_json=True
         )
-        return await publish(validation, per_item)
+        return await publish(validation, per_item, parsed.is_batch)
 
     @app.post(
         "/v1/native/{vendor}",
@@ -401,7 +446,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         tags=["events"],
         operation_id="post_native",
         openapi_extra=_NATIVE_BODY,
-        responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
+        responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
     )
     async def post_native(
         vendor: str,
@@ -435,8 +480,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         validation = validate_items(mapping.events, department, runtime.clock(), True)
         if validation.invalid:
             raise reject(validation)
-        records = [item.record for item in validation.valid]
-        accepted = await coalescer.accept(records) if records else []
+        accepted = await accept_all([item.record for item in validation.valid], True)
         return JSONResponse(
             {"accepted": [_accepted_view(a) for a in accepted], "ignored": mapping.ignored},
             status_code=202,

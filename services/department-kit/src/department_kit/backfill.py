@@ -22,11 +22,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from department_kit.ingest import validate_item
 from department_kit.kafka_io import BrokerUnavailableError
-from department_kit.runtime import DepartmentRuntime
+from department_kit.runtime import DepartmentRuntime, IdReused
 from lifecycle_schemas.catalogue import AnyDepartmentEvent
 from service_kit.problems import FieldProblem, ProblemError
 
 CHUNK_SIZE = 200
+_ID_REUSED = FieldProblem(
+    pointer="/id", rule="id_reused", detail="accepted before with another body"
+)
 _CSV_JSON_COLUMNS = ("data",)
 
 
@@ -104,9 +107,18 @@ def import_file(
     def flush() -> None:
         if not chunk:
             return
-        runtime.accept_events([record for _, record in chunk])
-        summary.published += len(chunk)
-        runtime.store.save_import_checkpoint(key, chunk[-1][0])
+        chunk_end = chunk[-1][0]
+        while chunk:
+            outcome = runtime.accept_events([record for _, record in chunk])
+            if not isinstance(outcome, IdReused):
+                summary.published += len(chunk)
+                break
+            # Ids used before for other events: those lines are refused, the rest sent again.
+            for position in outcome.positions:
+                summary.rejected.append((chunk[position][0], [_ID_REUSED]))
+            reused = set(outcome.positions)
+            chunk[:] = [entry for n, entry in enumerate(chunk) if n not in reused]
+        runtime.store.save_import_checkpoint(key, chunk_end)
         chunk.clear()
 
     columns = (

@@ -23,6 +23,7 @@ from kafka.errors import KafkaError as ConsumerError
 from kafka.partitioner.default import murmur2
 
 from lifecycle_schemas.codec import KAFKA_HEADERS
+from service_kit.kafka_security import KafkaSecurity
 
 logger = logging.getLogger(__name__)
 
@@ -139,10 +140,17 @@ class KafkaPublisher:
     was about a third of a department service's ingest CPU (docs/benchmarks.md, "Ingest").
     """
 
-    def __init__(self, bootstrap_servers: str, timeout_s: float, client_id: str) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        timeout_s: float,
+        client_id: str,
+        security: KafkaSecurity | None = None,
+    ) -> None:
         self._bootstrap = bootstrap_servers
         self._timeout_s = timeout_s
         self._client_id = client_id
+        self._security = security.librdkafka_config() if security is not None else {}
         # Built now, not on the first publish: librdkafka connects and takes its idempotent
         # producer id in the background (half a second), before the service is ready.
         self._producer: _PolledProducer | None = _PolledProducer(self._config())
@@ -153,6 +161,7 @@ class KafkaPublisher:
     def _config(self) -> dict[str, Any]:
         timeout_ms = int(self._timeout_s * 1000)
         return {
+            **self._security,
             "bootstrap.servers": self._bootstrap,
             "client.id": self._client_id,
             "acks": "all",
@@ -270,6 +279,52 @@ class KafkaPublisher:
                 self._producer = None
 
 
+# librdkafka's errors for a broker that refused us: no retry can help (wrong credentials, a
+# certificate not trusted).
+_REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+
+
+def broker_refusal(bootstrap_servers: str, security: KafkaSecurity, timeout_s: float) -> str | None:
+    """Why the brokers refuse these settings (credentials, certificate), found by a quiet
+    probe before the service starts. None once a broker answered metadata, once every broker
+    is reported unreachable, or after ``timeout_s``: unreachable is no refusal (the service
+    then starts unready and retries)."""
+    refusals: list[str] = []
+    unreachable = threading.Event()
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() in _REFUSED or "certificate verify failed" in error.str():
+            refusals.append(error.str())
+        elif error.code() == KafkaError._ALL_BROKERS_DOWN:
+            unreachable.set()
+
+    probe = Producer(
+        {
+            **security.librdkafka_config(),
+            "bootstrap.servers": bootstrap_servers,
+            "client.id": "lifecycle-startup-check",
+            "error_cb": on_error,
+            # Silent: the one line the caller prints says what went wrong.
+            "log_level": 0,
+        }
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                probe.list_topics(timeout=0.2)
+                return None
+            except KafkaException:
+                probe.poll(0)  # serves the error callbacks, in the order they came
+            if refusals:
+                return refusals[0]
+            if unreachable.is_set():
+                return None
+        return None
+    finally:
+        probe.flush(0)
+
+
 def _error_name(error: Exception) -> str:
     """The metric reason of a failed publish: librdkafka's error name, else the class."""
     if isinstance(error, KafkaException) and error.args and isinstance(error.args[0], KafkaError):
@@ -293,8 +348,10 @@ class KeyTombstoneWatcher:
         topic: str,
         client_id: str,
         on_tombstone: Callable[[str], None],
+        security: KafkaSecurity | None = None,
     ) -> None:
         self._bootstrap = bootstrap_servers
+        self._security = security.python_client_config() if security is not None else {}
         self._topic = topic
         self._client_id = client_id
         self._on_tombstone = on_tombstone
@@ -316,6 +373,7 @@ class KeyTombstoneWatcher:
             consumer = KafkaConsumer(
                 bootstrap_servers=self._bootstrap,
                 client_id=self._client_id,
+                **self._security,
                 enable_auto_commit=False,
                 bootstrap_timeout_ms=5000,
                 request_timeout_ms=10000,
@@ -377,7 +435,9 @@ class ActionConsumer:
         on_lag: Callable[[str, int, int], None],
         on_reachable: Callable[[bool], None],
         pause_before_commit_s: float = 0.0,
+        security: KafkaSecurity | None = None,
     ) -> None:
+        self._security = security.python_client_config() if security is not None else {}
         self._pause_before_commit_s = pause_before_commit_s
         self._bootstrap = bootstrap_servers
         self._topic = topic
@@ -406,6 +466,7 @@ class ActionConsumer:
                 bootstrap_servers=self._bootstrap,
                 group_id=self._group_id,
                 client_id=self._client_id,
+                **self._security,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 bootstrap_timeout_ms=5000,

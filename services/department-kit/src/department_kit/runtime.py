@@ -5,6 +5,7 @@ Routes translate HTTP into these commands; the import command calls the same one
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from department_kit.actions import (
     ActionStatus,
@@ -35,7 +36,14 @@ from department_kit.kafka_io import (
 from department_kit.metrics import DepartmentMetrics
 from department_kit.settings import DepartmentSettings
 from department_kit.shredding import EventSealer
-from department_kit.store import AcceptedEvent, DepartmentStore, StoredAction, WebhookState
+from department_kit.store import (
+    AcceptedEvent,
+    DepartmentStore,
+    EventClaim,
+    PriorEvent,
+    StoredAction,
+    WebhookState,
+)
 from department_kit.webhooks import WebhookPusher
 from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT, AnyDepartmentEvent
 from lifecycle_schemas.codec import RecordDecodeError, decode_action, encode_record, kafka_key
@@ -48,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_S = 5
+# How often the service looks whether another replica stored new actions (wakes live streams).
+FEED_POLL_S = 0.5
 
 
 class Publisher(Protocol):
@@ -71,6 +81,22 @@ class OutcomeResult:
     published: bool
 
 
+@dataclass(frozen=True)
+class IdReused:
+    """A batch refused whole: these positions hold ids accepted before with another body."""
+
+    positions: tuple[int, ...]
+
+
+# What became of one all-or-nothing batch: where each event is stored, or why none was sent.
+BatchOutcome = list[AcceptedEvent] | IdReused
+
+
+def body_digest(encoded: bytes) -> str:
+    """The digest kept beside an accepted event id: SHA-256 of its canonical record."""
+    return hashlib.sha256(encoded).hexdigest()
+
+
 class DepartmentRuntime:
     """One department service: store, publisher, consumer, webhook pusher, metrics, keys."""
 
@@ -90,7 +116,10 @@ class DepartmentRuntime:
         self.store = DepartmentStore(settings.inbox_database)
         client_id = f"lifecycle-{self.department}-service"
         self.publisher: Publisher = publisher or KafkaPublisher(
-            settings.kafka_bootstrap_servers, settings.publish_timeout_s, client_id
+            settings.kafka_bootstrap_servers,
+            settings.publish_timeout_s,
+            client_id,
+            settings.kafka_security,
         )
         prefix = settings.topic_prefix
         self.events_topic = events_topic_for(self.department).name_in(prefix)
@@ -114,6 +143,7 @@ class DepartmentRuntime:
         self.feed_version = 0
         self._stopping = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_expired, name="expire", daemon=True)
+        self._feed_watcher = threading.Thread(target=self._watch_feed, name="feed", daemon=True)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -142,6 +172,7 @@ class DepartmentRuntime:
             self._set_lag,
             self._set_reachable,
             settings.fault_pause_before_commit_s,
+            settings.kafka_security,
         )
         self.consumer.start()
         if self.sealer is not None:
@@ -150,15 +181,18 @@ class DepartmentRuntime:
                 TOPICS.subject_keys.name_in(settings.topic_prefix),
                 f"lifecycle-{self.department}-service-keys",
                 self.sealer.forget_key_record,
+                settings.kafka_security,
             )
             self.key_watcher.start()
         self._sweeper.start()
+        self._feed_watcher.start()
 
     def stop(self) -> None:
         """Graceful shutdown: stop consuming (stored batches are committed), flush the producer."""
         self._stopping.set()
-        if self._sweeper.is_alive():
-            self._sweeper.join(10)
+        for thread in (self._sweeper, self._feed_watcher):
+            if thread.is_alive():
+                thread.join(10)
         if self.consumer is not None:
             self.consumer.stop()
         if self.pusher is not None:
@@ -185,49 +219,108 @@ class DepartmentRuntime:
 
     # --- ingest -------------------------------------------------------------------------
 
-    def accept_events(self, records: Sequence[AnyDepartmentEvent]) -> list[AcceptedEvent]:
+    def accept_events(self, records: Sequence[AnyDepartmentEvent]) -> BatchOutcome:
+        """Publish one all-or-nothing batch (see :meth:`accept_batches`)."""
+        return self.accept_batches([records])[0]
+
+    def accept_batches(self, batches: Sequence[Sequence[AnyDepartmentEvent]]) -> list[BatchOutcome]:
         """Publish the events not accepted before and wait for Kafka; all acknowledged or 503.
 
-        An id accepted within the idempotency window is not published again: it is answered
-        with where it was stored the first time.
+        Each batch is all or nothing. An id accepted within the idempotency window with the
+        same canonical body is not published again: it is answered with where it was stored
+        the first time. With another body the whole batch is refused (:class:`IdReused`) and
+        none of it is published. The ids are claimed in the database before the publish and
+        the claim is held until Kafka answered, so concurrent posts of one id, to this or any
+        other replica on the same database, publish it once (docs/departments.md).
         """
         now = self.clock()
         window_start = now - timedelta(seconds=self.settings.idempotency_window_s)
-        known = self.store.accepted_events([r.id for r in records], window_start)
-        fresh: dict[str, AnyDepartmentEvent] = {}
-        for record in records:
-            if record.id not in known and record.id not in fresh:
-                fresh[record.id] = record
-        if fresh:
-            try:
-                outgoing = (
-                    [
-                        OutgoingRecord(self.events_topic, kafka_key(r), encode_record(r))
-                        for r in fresh.values()
-                    ]
-                    if self.sealer is None
-                    else self.sealer.sealed(self.events_topic, list(fresh.values()))
-                )
-                deliveries = self.publisher.publish(outgoing)
-            except BrokerUnavailableError as error:
-                self._set_reachable(False)
-                self.metrics.publish_failures.labels(reason=str(error) or "unavailable").inc(
-                    len(fresh)
-                )
-                logger.warning("events not acknowledged by Kafka", extra={"events": len(fresh)})
-                raise broker_unavailable(RETRY_AFTER_S) from None
-            self._set_reachable(True)
-            if self.settings.fault_pause_after_produce_s:
-                self._pause_after_produce(len(fresh))
-            accepted = [
-                AcceptedEvent(r.id, r.type, d.topic, d.partition, d.offset)
-                for r, d in zip(fresh.values(), deliveries, strict=True)
+        encoded = [[encode_record(r) for r in batch] for batch in batches]
+        digests = [[body_digest(e) for e in batch] for batch in encoded]
+        # The first body of each id in the group is the one claimed (and published if ours).
+        first: dict[str, tuple[AnyDepartmentEvent, bytes, str]] = {}
+        for batch, batch_encoded, batch_digests in zip(batches, encoded, digests, strict=True):
+            for record, body, digest in zip(batch, batch_encoded, batch_digests, strict=True):
+                first.setdefault(record.id, (record, body, digest))
+        with self.store.claiming(now) as claims:
+            ours = claims.claim(
+                [EventClaim(i, r.type, d) for i, (r, _, d) in first.items()], window_start
+            )
+            prior = claims.prior([i for i in first if i not in ours])
+            refused = [
+                self._reused_positions(batch, batch_digests, ours, prior, first)
+                for batch, batch_digests in zip(batches, digests, strict=True)
             ]
-            self.store.record_accepted(accepted, now, window_start)
-            for event in accepted:
-                self.metrics.events_published.labels(type=event.event_type).inc()
-            known = {**known, **{a.event_id: a for a in accepted}}
-        return [known[r.id] for r in records]
+            wanted = {
+                r.id
+                for batch, positions in zip(batches, refused, strict=True)
+                if not positions
+                for r in batch
+                if r.id in ours
+            }
+            claims.release(sorted(ours - wanted))
+            fresh = {i: first[i] for i in first if i in wanted}
+            published = self._publish_fresh(fresh) if fresh else {}
+            claims.accepted(list(published.values()))
+        for event in published.values():
+            self.metrics.events_published.labels(type=event.event_type).inc()
+        outcomes: list[BatchOutcome] = []
+        for batch, positions in zip(batches, refused, strict=True):
+            if positions:
+                self.metrics.events_rejected.labels(reason="id_reused").inc(len(positions))
+                outcomes.append(IdReused(positions))
+            else:
+                outcomes.append(
+                    [published[r.id] if r.id in published else prior[r.id].event for r in batch]
+                )
+        return outcomes
+
+    @staticmethod
+    def _reused_positions(
+        batch: Sequence[AnyDepartmentEvent],
+        batch_digests: Sequence[str],
+        ours: set[str],
+        prior: dict[str, PriorEvent],
+        first: dict[str, tuple[AnyDepartmentEvent, bytes, str]],
+    ) -> tuple[int, ...]:
+        """Positions of the batch whose id is known with another body."""
+        reused: list[int] = []
+        for position, (record, digest) in enumerate(zip(batch, batch_digests, strict=True)):
+            if record.id in ours:
+                known: str | None = first[record.id][2]
+            else:
+                # A row from before digests were kept has none: answered as a replay.
+                known = prior[record.id].digest if record.id in prior else digest
+            if known is not None and known != digest:
+                reused.append(position)
+        return tuple(reused)
+
+    def _publish_fresh(
+        self, fresh: dict[str, tuple[AnyDepartmentEvent, bytes, str]]
+    ) -> dict[str, AcceptedEvent]:
+        """Publish the claimed events and wait for Kafka; where each went, or 503."""
+        try:
+            outgoing = (
+                [
+                    OutgoingRecord(self.events_topic, kafka_key(r), body)
+                    for r, body, _ in fresh.values()
+                ]
+                if self.sealer is None
+                else self.sealer.sealed(self.events_topic, [r for r, _, _ in fresh.values()])
+            )
+            deliveries = self.publisher.publish(outgoing)
+        except BrokerUnavailableError as error:
+            self._set_reachable(False)
+            self.metrics.publish_failures.labels(reason=str(error) or "unavailable").inc(len(fresh))
+            logger.warning("events not acknowledged by Kafka", extra={"events": len(fresh)})
+            raise broker_unavailable(RETRY_AFTER_S) from None
+        self._set_reachable(True)
+        if self.settings.fault_pause_after_produce_s:
+            self._pause_after_produce(len(fresh))
+        return {
+            r.id: AcceptedEvent(r.id, r.type, d.topic, d.partition, d.offset)
+            for (r, _, _), d in zip(fresh.values(), deliveries, strict=True)
+        }
 
     def _pause_after_produce(self, events: int) -> None:
         """The test-only fault switch: wait inside the produced-but-unanswered window."""
@@ -289,39 +382,44 @@ class DepartmentRuntime:
             logger.info("inbox purged for erasure", extra={"actions_deleted": purged})
 
     def record_outcome(self, action_id: str, request: OutcomeRequest) -> OutcomeResult:
-        """Publish what the department did with an action, then store it; 404, 409, 422 or 503."""
-        stored = self.store.get_action(action_id)
-        if stored is None:
-            raise ProblemError(
-                404, "action-not-found", "No such action", "no action with this id in the inbox"
-            )
-        now = self.clock()
-        current = stored.status_at(now)
-        requested = ActionStatus(request.outcome)
-        if current == ActionStatus.EXPIRED:
-            raise ProblemError(
-                409,
-                "action-expired",
-                "The action has expired",
-                "it must not be carried out any more",
-            )
-        if not check_transition(current, requested):
-            return OutcomeResult(stored, published=False)
-        action = decode_action(json.dumps(stored.record), now=None, department=self.department)
-        outcome = build_outcome(action, request, now)
-        try:
-            self.publisher.publish(
-                [OutgoingRecord(self.outcomes_topic, kafka_key(outcome), encode_record(outcome))]
-            )
-        except BrokerUnavailableError:
-            self._set_reachable(False)
-            raise broker_unavailable(RETRY_AFTER_S) from None
-        self._set_reachable(True)
-        outcome_json: dict[str, Any] = json.loads(encode_record(outcome))
-        if not self.store.record_outcome(action_id, stored.status, requested, outcome_json, now):
-            raise ProblemError(
-                409, "concurrent-change", "The action changed meanwhile", "read it again and retry"
-            )
+        """Publish what the department did with an action, then store it; 404, 409, 422 or 503.
+
+        The action's row stays locked from the check to the store, so two posts of one outcome
+        (to this replica or another on the same database) publish it once.
+        """
+        with self.store.changing_action(action_id) as change:
+            if not change.actions:
+                raise ProblemError(
+                    404, "action-not-found", "No such action", "no action with this id in the inbox"
+                )
+            stored = change.actions[0]
+            now = self.clock()
+            current = stored.status_at(now)
+            requested = ActionStatus(request.outcome)
+            if current == ActionStatus.EXPIRED:
+                raise ProblemError(
+                    409,
+                    "action-expired",
+                    "The action has expired",
+                    "it must not be carried out any more",
+                )
+            if not check_transition(current, requested):
+                return OutcomeResult(stored, published=False)
+            action = decode_action(json.dumps(stored.record), now=None, department=self.department)
+            outcome = build_outcome(action, request, now)
+            try:
+                self.publisher.publish(
+                    [
+                        OutgoingRecord(
+                            self.outcomes_topic, kafka_key(outcome), encode_record(outcome)
+                        )
+                    ]
+                )
+            except BrokerUnavailableError:
+                self._set_reachable(False)
+                raise broker_unavailable(RETRY_AFTER_S) from None
+            self._set_reachable(True)
+            change.record_outcome(action_id, requested, json.loads(encode_record(outcome)), now)
         self.metrics.action_outcomes.labels(outcome=requested.value).inc()
         logger.info("outcome published", extra={"action_id": action_id, "outcome": requested.value})
         updated = self.store.get_action(action_id)
@@ -336,29 +434,32 @@ class DepartmentRuntime:
     def expire_due_actions(self) -> int:
         """Publish ``outcome.expired`` for unfinished actions past their expiry, then store it.
 
-        Returns how many were expired; stops at the first batch Kafka does not acknowledge
-        (those are tried again on the next sweep).
+        Returns how many were expired; stops at the first one Kafka does not acknowledge
+        (the rest are tried again on the next sweep). Actions another replica is expiring
+        at the same moment are left to it.
         """
         now = self.clock()
         expired = 0
-        for stored in self.store.unfinished_past_expiry(now):
-            action = decode_action(json.dumps(stored.record), now=None, department=self.department)
-            outcome = build_expiry(action, now)
-            try:
-                self.publisher.publish(
-                    [
-                        OutgoingRecord(
-                            self.outcomes_topic, kafka_key(outcome), encode_record(outcome)
-                        )
-                    ]
+        with self.store.expiring(now) as change:
+            for stored in change.actions:
+                action = decode_action(
+                    json.dumps(stored.record), now=None, department=self.department
                 )
-            except BrokerUnavailableError:
-                self._set_reachable(False)
-                break
-            outcome_json: dict[str, Any] = json.loads(encode_record(outcome))
-            if self.store.record_outcome(
-                stored.action_id, stored.status, ActionStatus.EXPIRED, outcome_json, now
-            ):
+                outcome = build_expiry(action, now)
+                try:
+                    self.publisher.publish(
+                        [
+                            OutgoingRecord(
+                                self.outcomes_topic, kafka_key(outcome), encode_record(outcome)
+                            )
+                        ]
+                    )
+                except BrokerUnavailableError:
+                    self._set_reachable(False)
+                    break
+                change.record_outcome(
+                    stored.action_id, ActionStatus.EXPIRED, json.loads(encode_record(outcome)), now
+                )
                 self.metrics.action_outcomes.labels(outcome=ActionStatus.EXPIRED.value).inc()
                 expired += 1
         return expired
@@ -367,8 +468,26 @@ class DepartmentRuntime:
         while not self._stopping.wait(self.settings.expiry_sweep_interval_s):
             try:
                 self.expire_due_actions()
+                window_start = self.clock() - timedelta(seconds=self.settings.idempotency_window_s)
+                self.store.forget_accepted_before(window_start)
             except Exception:
                 logger.exception("expiring actions failed; trying again at the next sweep")
+
+    def _watch_feed(self) -> None:
+        """Wake live streams when any replica stored a new action (the cursor moved)."""
+        seen = -1
+        while not self._stopping.wait(FEED_POLL_S):
+            try:
+                cursor = self.store.last_cursor()
+            except Exception as error:
+                # The class only: a database error's text may quote the SQL's parameters.
+                logger.warning(
+                    "cannot read the inbox cursor", extra={"error_class": type(error).__name__}
+                )
+                continue
+            if cursor != seen:
+                seen = cursor
+                self.feed_version += 1
 
     def refresh_inbox_gauge(self) -> None:
         """Set the inbox gauge from the store (called on every scrape)."""

@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from department_kit.inbox_db import InboxUrlError, parse_inbox_url
+from lifecycle_schemas.access import department_group
 from lifecycle_schemas.departments import Department
+from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
 
 DEFAULT_PORTS: dict[Department, int] = {
     Department.MARKETING: 8101,
@@ -49,11 +52,14 @@ class DepartmentSettings(BaseSettings):
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
     topic_prefix: str = Field(default="", validation_alias="LIFECYCLE_TOPIC_PREFIX")
+    # KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* (service_kit.kafka_security).
+    kafka_security: KafkaSecurity = Field(default_factory=kafka_security_from_environment)
     data_dir: Path | None = Field(default=None, validation_alias="DEPARTMENT_DATA_DIR")
     inbox_url: str | None = Field(
         default=None,
         validation_alias="DEPARTMENT_INBOX_URL",
-        description="sqlite:///<path> of the action inbox and idempotency log",
+        description="sqlite:///<path> (one process) or postgresql://user:password@host/db "
+        "(replicas) of the action inbox and idempotency log",
     )
     consumer_group: str | None = Field(default=None, validation_alias="DEPARTMENT_CONSUMER_GROUP")
     api_keys_file: Path | None = Field(default=None, validation_alias="DEPARTMENT_API_KEYS_FILE")
@@ -107,6 +113,16 @@ class DepartmentSettings(BaseSettings):
         default=0.0, ge=0, le=300, validation_alias="LIFECYCLE_FAULT_PAUSE_BEFORE_COMMIT_S"
     )
 
+    @field_validator("inbox_url")
+    @classmethod
+    def _usable_database(cls, url: str | None) -> str | None:
+        if url is not None:
+            try:
+                parse_inbox_url(url)
+            except InboxUrlError as error:
+                raise ValueError(str(error)) from None
+        return url
+
     @model_validator(mode="after")
     def _shredding_needs_a_secret(self) -> DepartmentSettings:
         if self.shredding and self.shredding_secret is None:
@@ -126,8 +142,7 @@ class DepartmentSettings(BaseSettings):
     @property
     def group_id(self) -> str:
         """The consumer group of this department's service (one per department)."""
-        default = f"{self.topic_prefix}lifecycle.{self.department}-service"
-        return self.consumer_group or default
+        return self.consumer_group or department_group(self.department, self.topic_prefix)
 
 
 def load_settings(department: Department) -> DepartmentSettings:

@@ -1,59 +1,49 @@
-"""The department service's durable state in an embedded database (SQLite by default).
+"""The department service's durable state: SQLite by default, PostgreSQL for replicas.
 
-Three tables: the action inbox (one row per action id, so a redelivered action is stored
-once), the log of accepted event ids (idempotency of ingest) and import checkpoints. Every
-write is one transaction; the consumer commits its Kafka offsets only after the write.
+Three kinds of rows: the action inbox (one row per action id, so a redelivered action is stored
+once), the accepted event ids with a digest of each body (idempotency of ingest) and import
+checkpoints. Every write is one transaction; the consumer commits its Kafka offsets only after
+the write.
+
+Replicas of one department share one PostgreSQL database, so whatever must happen once is
+decided by the database, not by a process:
+
+* an event id is claimed by inserting its row in a transaction that stays open until Kafka
+  acknowledged the event; a concurrent post of the same id (any replica) waits on that row and
+  then finds it accepted. A crash rolls the claim back, so a retry can publish.
+* an outcome is published while its action's row is locked (``SELECT ... FOR UPDATE``), so two
+  posts of it publish once; the expiry sweep skips rows another replica holds.
+* a webhook push is leased: the replica that moves ``webhook_next_at`` past now pushes.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+import sqlalchemy as sa
 
 from department_kit.actions import FINAL_STATUSES, ActionStatus, effective_status
+from department_kit.inbox_db import (
+    DURABILITY,
+    WRITING,
+    accepted_events,
+    actions,
+    create_inbox_engine,
+    import_checkpoints,
+    inbox_sequence,
+    migrate,
+    upsert_of,
+)
 from lifecycle_schemas.catalogue import AnyAction
 from lifecycle_schemas.codec import encode_record
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS actions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    action_id TEXT NOT NULL UNIQUE,
-    action_type TEXT NOT NULL,
-    customer_id TEXT NOT NULL,
-    priority TEXT NOT NULL,
-    deadline REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    received_at REAL NOT NULL,
-    status TEXT NOT NULL,
-    record TEXT NOT NULL,
-    outcome_record TEXT,
-    outcome_at REAL,
-    webhook_state TEXT NOT NULL,
-    webhook_attempts INTEGER NOT NULL DEFAULT 0,
-    webhook_next_at REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS actions_by_status ON actions (status, seq);
-CREATE INDEX IF NOT EXISTS actions_by_webhook ON actions (webhook_state, webhook_next_at);
-CREATE TABLE IF NOT EXISTS accepted_events (
-    event_id TEXT PRIMARY KEY,
-    event_type TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    offset INTEGER NOT NULL,
-    accepted_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS accepted_events_by_time ON accepted_events (accepted_at);
-CREATE TABLE IF NOT EXISTS import_checkpoints (
-    file_key TEXT PRIMARY KEY,
-    line INTEGER NOT NULL
-);
-"""
+# Rows per statement when many ids are looked up or claimed at once.
+CHUNK = 500
 
 
 class WebhookState:
@@ -74,6 +64,24 @@ class AcceptedEvent:
     topic: str
     partition: int
     offset: int
+
+
+@dataclass(frozen=True)
+class EventClaim:
+    """An event id a request wants to publish, with the digest of its canonical body."""
+
+    event_id: str
+    event_type: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class PriorEvent:
+    """An id accepted before: where it went, and its body's digest (None before revision
+    0002)."""
+
+    event: AcceptedEvent
+    digest: str | None
 
 
 @dataclass(frozen=True)
@@ -107,126 +115,221 @@ def _moment(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def sqlite_path(url: str) -> Path:
-    """The file of a ``sqlite:///path`` URL (the only kind supported)."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        raise ValueError("the inbox URL must be sqlite:///<path>")
-    return Path(url[len(prefix) :])
+def _action(row: sa.Row[Any]) -> StoredAction:
+    return StoredAction(
+        seq=row.seq,
+        action_id=row.action_id,
+        action_type=row.action_type,
+        customer_id=row.customer_id,
+        priority=row.priority,
+        deadline=_moment(row.deadline),
+        expires_at=_moment(row.expires_at),
+        received_at=_moment(row.received_at),
+        status=ActionStatus(row.status),
+        record=json.loads(row.record),
+        outcome=json.loads(row.outcome_record) if row.outcome_record else None,
+        webhook_state=row.webhook_state,
+        webhook_attempts=row.webhook_attempts,
+    )
+
+
+def _unfinished_past(now: datetime) -> sa.ColumnElement[bool]:
+    unfinished = (ActionStatus.OPEN.value, ActionStatus.ACCEPTED.value)
+    return sa.and_(actions.c.status.in_(unfinished), actions.c.expires_at <= _epoch(now))
+
+
+class EventClaims:
+    """The ingest transaction of one group of requests: claim ids, then record where they went.
+
+    Claimed rows stay locked until the transaction ends; on an exception it is rolled back and
+    the ids are free again.
+    """
+
+    def __init__(self, connection: sa.Connection, upsert: Any, now: datetime) -> None:
+        self._connection = connection
+        self._upsert = upsert
+        self._now = _epoch(now)
+
+    def claim(self, claims: Sequence[EventClaim], window_start: datetime) -> set[str]:
+        """Insert the ids not accepted within the window; the ones now ours.
+
+        An id accepted before the window is taken over (its row replaced). Rows are claimed in
+        id order, so two transactions claiming overlapping ids cannot deadlock.
+        """
+        ours: set[str] = set()
+        ordered = sorted(claims, key=lambda c: c.event_id)
+        for start in range(0, len(ordered), CHUNK):
+            rows = [
+                {
+                    "event_id": c.event_id,
+                    "event_type": c.event_type,
+                    "topic": "",
+                    "partition": -1,
+                    "offset": -1,
+                    "accepted_at": self._now,
+                    "body_digest": c.digest,
+                }
+                for c in ordered[start : start + CHUNK]
+            ]
+            statement = self._upsert(accepted_events).values(rows)
+            statement = statement.on_conflict_do_update(
+                index_elements=[accepted_events.c.event_id],
+                set_={
+                    name: statement.excluded[name]
+                    for name in ("event_type", "accepted_at", "body_digest")
+                },
+                where=accepted_events.c.accepted_at < _epoch(window_start),
+            ).returning(accepted_events.c.event_id)
+            ours.update(self._connection.execute(statement).scalars())
+        return ours
+
+    def prior(self, event_ids: Sequence[str]) -> dict[str, PriorEvent]:
+        """The accepted rows of ids someone else claimed."""
+        found: dict[str, PriorEvent] = {}
+        for start in range(0, len(event_ids), CHUNK):
+            chunk = list(event_ids[start : start + CHUNK])
+            rows = self._connection.execute(
+                sa.select(accepted_events).where(accepted_events.c.event_id.in_(chunk))
+            )
+            for row in rows:
+                event = AcceptedEvent(
+                    row.event_id, row.event_type, row.topic, row.partition, row.offset
+                )
+                found[row.event_id] = PriorEvent(event, row.body_digest)
+        return found
+
+    def release(self, event_ids: Sequence[str]) -> None:
+        """Give up claims that will not be published after all."""
+        for start in range(0, len(event_ids), CHUNK):
+            chunk = list(event_ids[start : start + CHUNK])
+            self._connection.execute(
+                sa.delete(accepted_events).where(accepted_events.c.event_id.in_(chunk))
+            )
+
+    def accepted(self, events: Sequence[AcceptedEvent]) -> None:
+        """Record where Kafka stored the claimed events (committed with the claims)."""
+        if not events:
+            return
+        self._connection.execute(
+            sa.update(accepted_events)
+            .where(accepted_events.c.event_id == sa.bindparam("id"))
+            .values(
+                topic=sa.bindparam("t"),
+                partition=sa.bindparam("p"),
+                offset=sa.bindparam("o"),
+            ),
+            [{"id": e.event_id, "t": e.topic, "p": e.partition, "o": e.offset} for e in events],
+        )
+
+
+class ActionChange:
+    """Actions locked in one transaction, and the outcomes recorded for them."""
+
+    def __init__(self, connection: sa.Connection, found: list[StoredAction]) -> None:
+        self._connection = connection
+        self.actions = found
+
+    def record_outcome(
+        self, action_id: str, new: ActionStatus, outcome: dict[str, Any], at: datetime
+    ) -> None:
+        """Store the outcome of a locked action (committed when the block ends)."""
+        self._connection.execute(
+            sa.update(actions)
+            .where(actions.c.action_id == action_id)
+            .values(status=new.value, outcome_record=json.dumps(outcome), outcome_at=_epoch(at))
+        )
 
 
 class DepartmentStore:
     """The inbox, the accepted-event log and import checkpoints; safe to share between threads."""
 
     def __init__(self, url: str) -> None:
-        path = sqlite_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL by default: a stored action survives a power cut before its offset is committed.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._engine = create_inbox_engine(url)
+        self._upsert = upsert_of(self._engine)
+        migrate(self._engine)
 
     def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
+        """Close every pooled connection."""
+        self._engine.dispose()
 
-    def _write(
-        self,
-        statements: Iterable[tuple[str, Sequence[Any]]],
-        synchronous: Literal["FULL", "NORMAL"] = "FULL",
-    ) -> list[int]:
-        with self._lock:
-            counts: list[int] = []
-            self._db.execute(f"PRAGMA synchronous={synchronous}")  # a Literal, not input
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, parameters in statements:
-                    counts.append(self._db.execute(sql, parameters).rowcount)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return counts
+    @contextmanager
+    def _writing(self, durability: str = "FULL") -> Iterator[sa.Connection]:
+        """One write transaction, committed when the block ends without an exception."""
+        options = {WRITING: True, DURABILITY: durability}
+        with (
+            self._engine.connect().execution_options(**options) as connection,
+            connection.begin(),
+        ):
+            yield connection
 
-    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._db.execute(sql, parameters).fetchall())
+    def _read(self, statement: sa.Executable) -> list[sa.Row[Any]]:
+        with self._engine.connect() as connection:
+            return list(connection.execute(statement))
 
     # --- ingest idempotency -------------------------------------------------------------
 
-    def accepted_events(
-        self, event_ids: Sequence[str], since: datetime
-    ) -> dict[str, AcceptedEvent]:
-        """The ids among ``event_ids`` accepted at or after ``since``."""
-        found: dict[str, AcceptedEvent] = {}
-        for start in range(0, len(event_ids), 500):
-            chunk = list(event_ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            rows = self._read(
-                f"SELECT * FROM accepted_events WHERE event_id IN ({marks}) AND accepted_at >= ?",  # noqa: S608
-                [*chunk, _epoch(since)],
-            )
-            for row in rows:
-                found[row["event_id"]] = AcceptedEvent(
-                    row["event_id"],
-                    row["event_type"],
-                    row["topic"],
-                    row["partition"],
-                    row["offset"],
-                )
-        return found
+    @contextmanager
+    def claiming(self, now: datetime) -> Iterator[EventClaims]:
+        """The transaction that claims event ids, publishes them, and records where they went.
 
-    def record_accepted(
-        self, events: Sequence[AcceptedEvent], at: datetime, forget_before: datetime
-    ) -> None:
-        """Remember accepted events (and forget those older than the idempotency window)."""
-        statements: list[tuple[str, Sequence[Any]]] = [
-            (
-                "INSERT OR REPLACE INTO accepted_events VALUES (?, ?, ?, ?, ?, ?)",
-                (e.event_id, e.event_type, e.topic, e.partition, e.offset, _epoch(at)),
+        NORMAL durability on SQLite: this is the one write on every ingest request, and an
+        fsync per request held a service at about 45 requests/s (docs/benchmarks.md,
+        "Ingest"). In WAL mode it still survives a crash of the process; a power cut may
+        forget the last ids, and a client's retry of one is then published twice, which
+        consumers drop by id.
+        """
+        with self._writing(durability="NORMAL") as connection:
+            yield EventClaims(connection, self._upsert, now)
+
+    def forget_accepted_before(self, moment: datetime) -> int:
+        """Drop accepted ids older than the idempotency window; how many."""
+        with self._writing() as connection:
+            done = connection.execute(
+                sa.delete(accepted_events).where(accepted_events.c.accepted_at < _epoch(moment))
             )
-            for e in events
-        ]
-        statements.append(
-            ("DELETE FROM accepted_events WHERE accepted_at < ?", (_epoch(forget_before),))
-        )
-        # NORMAL: the idempotency log is the one write on every ingest request, and an fsync
-        # per request held a service at about 45 requests/s (docs/benchmarks.md, "Ingest"). In
-        # WAL mode it still survives a crash of the process; a power cut may forget the last
-        # ids, and a client's retry of one is then published twice, which consumers drop by id.
-        self._write(statements, synchronous="NORMAL")
+            return done.rowcount
 
     # --- the inbox ----------------------------------------------------------------------
 
     def add_action(self, action: AnyAction, received_at: datetime, webhook_state: str) -> bool:
-        """Store an action unless its id is already there; True if it is new."""
+        """Store an action unless its id is already there; True if it is new.
+
+        Its cursor is the next value of the ``inbox_sequence`` row, taken under that row's lock
+        in the same transaction: cursors are committed in the order they were handed out.
+        """
         data = action.data
-        counts = self._write(
-            [
-                (
-                    "INSERT OR IGNORE INTO actions (action_id, action_type, customer_id, priority, "
-                    "deadline, expires_at, received_at, status, record, webhook_state) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        data.action_id,
-                        action.type,
-                        data.customer_id,
-                        data.priority.value,
-                        _epoch(data.deadline),
-                        _epoch(data.expires_at),
-                        _epoch(received_at),
-                        ActionStatus.OPEN.value,
-                        encode_record(action).decode("utf-8"),
-                        webhook_state,
-                    ),
+        with self._writing() as connection:
+            if connection.execute(
+                sa.select(actions.c.seq).where(actions.c.action_id == data.action_id)
+            ).first():
+                return False
+            seq = connection.execute(
+                sa.update(inbox_sequence)
+                .where(inbox_sequence.c.id == 1)
+                .values(last_seq=inbox_sequence.c.last_seq + 1)
+                .returning(inbox_sequence.c.last_seq)
+            ).scalar_one()
+            inserted = connection.execute(
+                self._upsert(actions)
+                .values(
+                    seq=seq,
+                    action_id=data.action_id,
+                    action_type=action.type,
+                    customer_id=data.customer_id,
+                    priority=data.priority.value,
+                    deadline=_epoch(data.deadline),
+                    expires_at=_epoch(data.expires_at),
+                    received_at=_epoch(received_at),
+                    status=ActionStatus.OPEN.value,
+                    record=encode_record(action).decode("utf-8"),
+                    webhook_state=webhook_state,
+                    webhook_attempts=0,
+                    webhook_next_at=0.0,
                 )
-            ]
-        )
-        return counts[0] == 1
+                .on_conflict_do_nothing(index_elements=[actions.c.action_id])
+                .returning(actions.c.seq)
+            )
+            return inserted.first() is not None
 
     def purge_customer(self, customer_id: str, keep_action_id: str) -> int:
         """Delete every inbox row of an erased customer but the erase action itself.
@@ -234,37 +337,23 @@ class DepartmentStore:
         The rows hold the department's identifiers for the customer (e-mail, phone); the erase
         action stays so the department can act on it and report the outcome.
         """
-        counts = self._write(
-            [
-                (
-                    "DELETE FROM actions WHERE customer_id = ? AND action_id != ?",
-                    (customer_id, keep_action_id),
+        with self._writing() as connection:
+            done = connection.execute(
+                sa.delete(actions).where(
+                    actions.c.customer_id == customer_id, actions.c.action_id != keep_action_id
                 )
-            ]
-        )
-        return counts[0]
-
-    def _action(self, row: sqlite3.Row) -> StoredAction:
-        return StoredAction(
-            seq=row["seq"],
-            action_id=row["action_id"],
-            action_type=row["action_type"],
-            customer_id=row["customer_id"],
-            priority=row["priority"],
-            deadline=_moment(row["deadline"]),
-            expires_at=_moment(row["expires_at"]),
-            received_at=_moment(row["received_at"]),
-            status=ActionStatus(row["status"]),
-            record=json.loads(row["record"]),
-            outcome=json.loads(row["outcome_record"]) if row["outcome_record"] else None,
-            webhook_state=row["webhook_state"],
-            webhook_attempts=row["webhook_attempts"],
-        )
+            )
+            return done.rowcount
 
     def get_action(self, action_id: str) -> StoredAction | None:
         """One action by id."""
-        rows = self._read("SELECT * FROM actions WHERE action_id = ?", (action_id,))
-        return self._action(rows[0]) if rows else None
+        rows = self._read(sa.select(actions).where(actions.c.action_id == action_id))
+        return _action(rows[0]) if rows else None
+
+    def last_cursor(self) -> int:
+        """The cursor of the newest action stored by any replica."""
+        rows = self._read(sa.select(inbox_sequence.c.last_seq).where(inbox_sequence.c.id == 1))
+        return int(rows[0].last_seq) if rows else 0
 
     def list_actions(
         self,
@@ -275,113 +364,131 @@ class DepartmentStore:
         limit: int = 50,
     ) -> list[StoredAction]:
         """Actions in arrival order after a cursor, filtered by reported status and type."""
-        clauses = ["seq > ?"]
-        parameters: list[Any] = [after_seq]
-        unfinished = (ActionStatus.OPEN.value, ActionStatus.ACCEPTED.value)
+        query = sa.select(actions).where(actions.c.seq > after_seq)
         if status == ActionStatus.EXPIRED:
-            clauses.append("(status = ? OR (status IN (?, ?) AND expires_at <= ?))")
-            parameters.extend([ActionStatus.EXPIRED.value, *unfinished, _epoch(now)])
+            query = query.where(
+                sa.or_(actions.c.status == ActionStatus.EXPIRED.value, _unfinished_past(now))
+            )
         elif status in (ActionStatus.OPEN, ActionStatus.ACCEPTED):
-            clauses.append("status = ? AND expires_at > ?")
-            parameters.extend([status.value, _epoch(now)])
+            query = query.where(
+                actions.c.status == status.value, actions.c.expires_at > _epoch(now)
+            )
         elif status is not None:
-            clauses.append("status = ?")
-            parameters.append(status.value)
+            query = query.where(actions.c.status == status.value)
         if action_type is not None:
-            clauses.append("action_type = ?")
-            parameters.append(action_type)
-        parameters.append(limit)
-        rows = self._read(
-            f"SELECT * FROM actions WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",  # noqa: S608
-            parameters,
-        )
-        return [self._action(row) for row in rows]
+            query = query.where(actions.c.action_type == action_type)
+        rows = self._read(query.order_by(actions.c.seq).limit(limit))
+        return [_action(row) for row in rows]
 
-    def record_outcome(
-        self,
-        action_id: str,
-        expected: ActionStatus,
-        new: ActionStatus,
-        outcome: dict[str, Any],
-        at: datetime,
-    ) -> bool:
-        """Move an action from ``expected`` to ``new``; False if someone changed it first."""
-        counts = self._write(
-            [
-                (
-                    "UPDATE actions SET status = ?, outcome_record = ?, outcome_at = ? "
-                    "WHERE action_id = ? AND status = ?",
-                    (new.value, json.dumps(outcome), _epoch(at), action_id, expected.value),
-                )
-            ]
-        )
-        return counts[0] == 1
+    @contextmanager
+    def changing_action(self, action_id: str) -> Iterator[ActionChange]:
+        """The action locked until the block ends (``actions`` is empty if there is none)."""
+        with self._writing() as connection:
+            rows = connection.execute(
+                sa.select(actions).where(actions.c.action_id == action_id).with_for_update()
+            )
+            yield ActionChange(connection, [_action(row) for row in rows])
 
-    def unfinished_past_expiry(self, now: datetime, limit: int = 100) -> list[StoredAction]:
-        """Open or accepted actions whose ``expires_at`` has passed (to be reported expired)."""
-        rows = self._read(
-            "SELECT * FROM actions WHERE status IN (?, ?) AND expires_at <= ? ORDER BY seq LIMIT ?",
-            (ActionStatus.OPEN.value, ActionStatus.ACCEPTED.value, _epoch(now), limit),
-        )
-        return [self._action(row) for row in rows]
+    @contextmanager
+    def expiring(self, now: datetime, limit: int = 100) -> Iterator[ActionChange]:
+        """Open or accepted actions past ``expires_at``, locked until the block ends; rows
+        another replica is expiring are skipped."""
+        with self._writing() as connection:
+            rows = connection.execute(
+                sa.select(actions)
+                .where(_unfinished_past(now))
+                .order_by(actions.c.seq)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            yield ActionChange(connection, [_action(row) for row in rows])
 
     def count_by_status(self, now: datetime) -> dict[ActionStatus, int]:
         """How many actions have each reported status."""
         counts = dict.fromkeys(ActionStatus, 0)
+        past = sa.case((actions.c.expires_at <= _epoch(now), 1), else_=0).label("past")
         rows = self._read(
-            "SELECT status, expires_at <= ? AS past, COUNT(*) AS n FROM actions "
-            "GROUP BY status, past",
-            (_epoch(now),),
+            sa.select(actions.c.status, past, sa.func.count().label("n")).group_by(
+                actions.c.status, past
+            )
         )
         for row in rows:
-            status = ActionStatus(row["status"])
-            if status not in FINAL_STATUSES and row["past"]:
+            status = ActionStatus(row.status)
+            if status not in FINAL_STATUSES and row.past:
                 status = ActionStatus.EXPIRED
-            counts[status] += row["n"]
+            counts[status] += row.n
         return counts
 
     # --- webhook push -------------------------------------------------------------------
 
-    def due_webhook_deliveries(self, now: datetime, limit: int = 20) -> list[StoredAction]:
-        """Actions waiting to be pushed whose next attempt is due."""
-        rows = self._read(
-            "SELECT * FROM actions WHERE webhook_state = ? AND webhook_next_at <= ? "
-            "ORDER BY seq LIMIT ?",
-            (WebhookState.PENDING, _epoch(now), limit),
-        )
-        return [self._action(row) for row in rows]
+    def lease_webhook_deliveries(
+        self, now: datetime, lease_until: datetime, limit: int = 20
+    ) -> list[StoredAction]:
+        """Actions waiting to be pushed whose next attempt is due, leased to the caller.
+
+        Their next attempt moves to ``lease_until``: no other replica pushes them meanwhile,
+        and if this one dies they are due again then.
+        """
+        with self._writing() as connection:
+            rows = list(
+                connection.execute(
+                    sa.select(actions)
+                    .where(
+                        actions.c.webhook_state == WebhookState.PENDING,
+                        actions.c.webhook_next_at <= _epoch(now),
+                    )
+                    .order_by(actions.c.seq)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if rows:
+                connection.execute(
+                    sa.update(actions)
+                    .where(actions.c.action_id.in_([row.action_id for row in rows]))
+                    .values(webhook_next_at=_epoch(lease_until))
+                )
+            return [_action(row) for row in rows]
 
     def next_webhook_attempt_at(self) -> datetime | None:
         """When the earliest pending push is due."""
         rows = self._read(
-            "SELECT MIN(webhook_next_at) AS due FROM actions WHERE webhook_state = ?",
-            (WebhookState.PENDING,),
+            sa.select(sa.func.min(actions.c.webhook_next_at)).where(
+                actions.c.webhook_state == WebhookState.PENDING
+            )
         )
-        due = rows[0]["due"] if rows else None
+        due = rows[0][0] if rows else None
         return _moment(due) if due is not None else None
 
     def record_webhook_attempt(
         self, action_id: str, state: str, attempts: int, next_at: datetime
     ) -> None:
         """Store the result of one push attempt."""
-        self._write(
-            [
-                (
-                    "UPDATE actions SET webhook_state = ?, webhook_attempts = ?, "
-                    "webhook_next_at = ? "
-                    "WHERE action_id = ?",
-                    (state, attempts, _epoch(next_at), action_id),
+        with self._writing() as connection:
+            connection.execute(
+                sa.update(actions)
+                .where(actions.c.action_id == action_id)
+                .values(
+                    webhook_state=state, webhook_attempts=attempts, webhook_next_at=_epoch(next_at)
                 )
-            ]
-        )
+            )
 
     # --- import checkpoints -------------------------------------------------------------
 
     def import_checkpoint(self, file_key: str) -> int:
         """The last line of a file whose events were all acknowledged (0 if none)."""
-        rows = self._read("SELECT line FROM import_checkpoints WHERE file_key = ?", (file_key,))
-        return int(rows[0]["line"]) if rows else 0
+        rows = self._read(
+            sa.select(import_checkpoints.c.line).where(import_checkpoints.c.file_key == file_key)
+        )
+        return int(rows[0].line) if rows else 0
 
     def save_import_checkpoint(self, file_key: str, line: int) -> None:
         """Remember that every event up to ``line`` was acknowledged."""
-        self._write([("INSERT OR REPLACE INTO import_checkpoints VALUES (?, ?)", (file_key, line))])
+        statement = self._upsert(import_checkpoints).values(file_key=file_key, line=line)
+        with self._writing() as connection:
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[import_checkpoints.c.file_key],
+                    set_={"line": statement.excluded.line},
+                )
+            )

@@ -33,6 +33,9 @@ TIMESTAMP_HEADER = "X-Lifecycle-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # A receiver should refuse signatures older than this (replays).
 SIGNATURE_TOLERANCE_S = 300
+# An attempt is leased for this many request timeouts: replicas on one database do not push
+# the same action at once, and a replica that died mid-attempt leaves it due again after that.
+LEASE_TIMEOUTS = 4
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -87,6 +90,7 @@ class WebhookPusher:
         self._initial = initial_backoff_s
         self._max = max_backoff_s
         self._clock = clock
+        self._lease = timedelta(seconds=timeout_s * LEASE_TIMEOUTS)
         self._client = httpx.Client(timeout=timeout_s)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -109,7 +113,8 @@ class WebhookPusher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for action in self._store.due_webhook_deliveries(self._clock()):
+            now = self._clock()
+            for action in self._store.lease_webhook_deliveries(now, now + self._lease):
                 if self._stop.is_set():
                     return
                 self._attempt(action)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -21,6 +22,8 @@ from orchestrator.core.messages import (
     Decision,
     EraseProfile,
     ForgetIdentifiers,
+    HandoffBreached,
+    HandoffTimed,
     Message,
     Publish,
 )
@@ -38,7 +41,11 @@ def serve() -> int:
 
     from orchestrator import faust_fixes
     from orchestrator.api import create_api
-    from orchestrator.kafka_setup import PartitionsMismatchError, prepare_cluster
+    from orchestrator.kafka_setup import (
+        KafkaRefusedError,
+        PartitionsMismatchError,
+        prepare_cluster,
+    )
     from orchestrator.metrics import OrchestratorMetrics
     from orchestrator.settings import load_settings
     from orchestrator.streaming import Topology
@@ -63,8 +70,16 @@ def serve() -> int:
                 settings.kafka_bootstrap_servers,
                 settings.lifecycle_topic_prefix,
                 settings.replication_factor,
+                settings.kafka_security,
             )
         )
+    except KafkaRefusedError as error:
+        # Not a passing outage: the credentials or the CA file must change (exit, no retry).
+        log.error(
+            "Kafka refused the connection",
+            extra={"bootstrap_servers": settings.kafka_bootstrap_servers, "error": str(error)},
+        )
+        return 1
     except KafkaConnectionError as error:
         # One clear line instead of a traceback; a supervisor restarts the worker.
         log.error(
@@ -115,7 +130,7 @@ def check(directory: Path) -> int:
         return 1
     print(
         f"{directory}: {len(playbook.segments)} segments, {len(playbook.plays)} plays, "
-        f"{len(playbook.owner_rules)} owner rules: OK"
+        f"{len(playbook.owner_rules)} owner rules, {len(playbook.processes)} process owners: OK"
     )
     return 0
 
@@ -160,6 +175,8 @@ def _describe(decision: Decision) -> dict[str, Any]:
         return {"tombstone": {"topic": "customer-profiles", "key": decision.customer_id}}
     if isinstance(decision, ForgetIdentifiers):
         return {"forget_identifiers": len(decision.identifiers)}
+    if isinstance(decision, HandoffTimed | HandoffBreached):
+        return {type(decision).__name__: dataclasses.asdict(decision)}
     return {"forward": decision.customer_id}
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
 
 from lifecycle_schemas.departments import Department, Service
 from lifecycle_schemas.topics import TOPICS, TopicSpec, events_topic_for, replication_for
+from orchestrator.kafka_access import refusal, watching_refusals
+from service_kit.kafka_security import KafkaSecurity
 
 # The registry's internal topics the orchestrator produces to itself: created here when missing,
 # since faust agents consume nothing from a topic that does not exist yet.
@@ -64,12 +67,27 @@ def partition_count(counts: dict[str, int], default: int) -> int:
     return distinct[0] if distinct else default
 
 
+class KafkaRefusedError(RuntimeError):
+    """The broker refused the credentials or the TLS handshake (no retry helps)."""
+
+
 async def prepare_cluster(
-    bootstrap_servers: str, prefix: str, replication: int | None = None
+    bootstrap_servers: str,
+    prefix: str,
+    replication: int | None = None,
+    security: KafkaSecurity | None = None,
 ) -> ClusterLayout:
     """Read the partition count, create the internal topics and changelogs if missing."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","))
-    await admin.start()
+    config = security.python_client_config() if security is not None else {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), **config)
+    with watching_refusals() as failures:
+        try:
+            await admin.start()
+        except KafkaConnectionError:
+            refused = refusal(failures.errors)
+            if refused is not None:
+                raise KafkaRefusedError(refused) from None
+            raise
     try:
         cluster = await admin.describe_cluster()
         factor, extra = replication_for(len(cluster["brokers"]))

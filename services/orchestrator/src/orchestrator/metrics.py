@@ -10,10 +10,18 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from orchestrator.core.handoffs import ORCHESTRATOR, action_handoff
 from orchestrator.core.playbook import PlaySpec, SegmentSpec, budget_key
 from orchestrator.core.views import major_units
 from orchestrator.observed import WorkerView
 from service_kit.metrics import ServiceMetrics
+
+# Real seconds. make run's company runs 1,440 times faster (a 4 h SLA is 10 s, a day 60 s);
+# production hand-offs take minutes to days (a 4 h SLA is 14,400 s): one set spans both.
+HANDOFF_BUCKETS_S = (
+    0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600,
+    7200, 14400, 28800, 86400, 172800, 345600, 604800, 1209600,
+)  # fmt: skip
 
 
 class OrchestratorMetrics(ServiceMetrics):
@@ -67,6 +75,19 @@ class OrchestratorMetrics(ServiceMetrics):
             ["department", "play"],
             registry=r,
         )
+        self.handoff_duration = Histogram(
+            "lifecycle_handoff_duration_seconds",
+            "Real seconds from a hand-off's start to the receiving department taking it up",
+            ["handoff", "from_department", "to_department"],
+            registry=r,
+            buckets=HANDOFF_BUCKETS_S,
+        )
+        self.handoff_breaches = Counter(
+            "lifecycle_handoff_sla_breaches_total",
+            "Hand-offs not taken up within their SLA (an action: its deadline), once each",
+            ["handoff", "from_department", "to_department"],
+            registry=r,
+        )
         self.play_flagged = Gauge(
             "lifecycle_play_flagged",
             "1 when a play's decline rate passes its threshold",
@@ -81,6 +102,11 @@ class OrchestratorMetrics(ServiceMetrics):
                     play=play.id, department=action.department, type=action.record_type
                 )
                 self.deadlines_missed.labels(department=action.department, play=play.id)
+                self.handoff_breaches.labels(
+                    handoff=action_handoff(action.record_type),
+                    from_department=ORCHESTRATOR,
+                    to_department=action.department,
+                )
 
     def watch_worker(
         self,

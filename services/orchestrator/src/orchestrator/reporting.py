@@ -1,4 +1,5 @@
-"""The dashboard page and its read-only API: live flow, portfolio, customers, proof of value.
+"""The dashboard page and its read-only API: live flow, portfolio, customers, processes, proof
+of value.
 
 Mounted on the orchestrator's FastAPI app by :func:`install_reporting`. Everything here reads what
 the worker already holds (its tables, its in-memory view, its metrics registry) and, for the
@@ -11,24 +12,28 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
-from orchestrator.core import proof
+from orchestrator.core import processes, proof
+from orchestrator.core.playbook import DURATION_PATTERN, parse_duration
 from orchestrator.core.state import ActionStatus, CustomerState
 from orchestrator.streaming import Topology
+from service_kit.http import problem_responses
 
 log = logging.getLogger("orchestrator.reporting")
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 TALLY_TTL_S = 5.0
 SAMPLE_CUSTOMERS = 25
 SIMULATION_MODES = ("coordinated", "siloed")
+# The process view's SLA attainment window, on the customers' calendar.
+DEFAULT_PROCESS_WINDOW = "7d"
 
 
 def metric_sums(registry: CollectorRegistry, name: str, label: str | None) -> dict[str, float]:
@@ -196,6 +201,33 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
         body = proof.report(proof.merge(exports), share(), settings.time_scale)
         body["simulation"] = simulation_summaries(settings.simulation_dir)
         return body
+
+    def window_of(window: str) -> timedelta:
+        """A window on the customers' calendar (``7d``: simulated days under a time scale), in
+        real time."""
+        return parse_duration(window) / topology.playbook.calendar.time_scale
+
+    @api.get("/internal/process-tally")
+    async def process_tally(window_s: Annotated[float, Query(gt=0)]) -> dict[str, Any]:
+        playbook = topology.playbook
+        return processes.tally(
+            local_states(), playbook, datetime.now(UTC), timedelta(seconds=window_s)
+        )
+
+    @api.get("/v1/processes", responses=problem_responses(422))
+    async def process_view(
+        window: Annotated[str, Query(pattern=DURATION_PATTERN)] = DEFAULT_PROCESS_WINDOW,
+    ) -> dict[str, Any]:
+        """Per lifecycle process: its owner, the SLA of each hand-off it receives, the open
+        hand-offs with their age, SLA attainment over ``window`` and the worst offenders."""
+        playbook = topology.playbook
+        real = window_of(window)
+        tallies = [processes.tally(local_states(), playbook, datetime.now(UTC), real)]
+        tallies += await from_other_workers(
+            f"/internal/process-tally?window_s={real.total_seconds()}"
+        )
+        body = processes.report(processes.merge(tallies), playbook, real, settings.time_scale)
+        return {"window": window, **body}
 
     @api.get("/v1/dashboard/flow")
     async def flow() -> dict[str, Any]:

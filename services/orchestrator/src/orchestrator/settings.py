@@ -7,7 +7,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lifecycle_schemas.access import ORCHESTRATOR_APP_ID
 from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
+from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
 
 
 class OrchestratorSettings(BaseSettings):
@@ -17,6 +19,8 @@ class OrchestratorSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
     lifecycle_topic_prefix: str = Field(default="", alias="LIFECYCLE_TOPIC_PREFIX")
+    # KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* (service_kit.kafka_security).
+    kafka_security: KafkaSecurity = Field(default_factory=kafka_security_from_environment)
     host: str = Field(default="127.0.0.1", alias="ORCHESTRATOR_HOST")
     port: int = Field(default=8100, alias="ORCHESTRATOR_PORT")
     # The name other workers reach this one by, when it differs from the bind address (a
@@ -55,7 +59,7 @@ class OrchestratorSettings(BaseSettings):
     @property
     def app_id(self) -> str:
         """The faust app id (consumer group, changelog topic names): namespaced by the prefix."""
-        return f"{self.lifecycle_topic_prefix}lifecycle-orchestrator"
+        return f"{self.lifecycle_topic_prefix}{ORCHESTRATOR_APP_ID}"
 
     @property
     def canonical_url(self) -> str:

@@ -39,6 +39,7 @@ from orchestrator.core.messages import Decision, ForgetIdentifiers
 from orchestrator.core.state import CustomerState
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.settings import OrchestratorSettings
+from service_kit.kafka_security import KafkaSecurity
 
 __all__ = ["NoShredder", "SealError", "Shredder", "TopicKeyRing", "Unsealing", "shredder_for"]
 
@@ -52,8 +53,11 @@ FETCH_TIMEOUT_MS = 500
 class TopicKeyRing:
     """Every live key record of the keys topic, read by a consumer of its own (a KeyRing)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, security: KafkaSecurity | None = None
+    ) -> None:
         self._bootstrap = bootstrap_servers
+        self._security = security.python_client_config() if security is not None else {}
         self.topic = topic
         self.index = KeyIndex()
         self._consumer: AIOKafkaConsumer | None = None
@@ -95,6 +99,7 @@ class TopicKeyRing:
                 consumer = AIOKafkaConsumer(
                     self.topic,
                     bootstrap_servers=self._bootstrap.split(","),
+                    **self._security,
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
                     group_id=None,
@@ -248,6 +253,7 @@ def shredder_for(
     ring = TopicKeyRing(
         settings.kafka_bootstrap_servers,
         TOPICS.subject_keys.name_in(settings.lifecycle_topic_prefix),
+        settings.kafka_security,
     )
     shredder = Shredder(ring, settings.shredding_secret.get_secret_value().encode(), metrics)
     app.on_before_shutdown.connect(shredder.on_shutdown)

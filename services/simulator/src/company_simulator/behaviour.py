@@ -137,6 +137,22 @@ class BehaviourModel:
         """How long sales takes to notice a hot lead on its own: one to five days."""
         return timedelta(hours=rng.uniform(24, 120))
 
+    def siloed_onboarding_pickup(self, rng: random.Random) -> timedelta:
+        """How long the service desk takes to learn of a new customer on its own: one to
+        five days (a weekly export from the CRM)."""
+        return timedelta(hours=rng.uniform(24, 120))
+
+    def escalation_after(self, priority: CasePriority, rng: random.Random) -> timedelta | None:
+        """When an urgent case still open is escalated to the second line (None: it is not)."""
+        if priority not in (CasePriority.P1, CasePriority.P2):
+            return None
+        hours = rng.uniform(2, 6) if priority is CasePriority.P1 else rng.uniform(6, 18)
+        return timedelta(hours=hours)
+
+    def siloed_escalation_pickup(self, rng: random.Random) -> timedelta:
+        """How long the second line's queue takes to pick an escalated case up by itself."""
+        return timedelta(hours=rng.uniform(2, 12))
+
     def conversion_probability(self, fast_contact: bool) -> float:
         return self.fast_contact_conversion if fast_contact else self.base_conversion
 

@@ -69,6 +69,8 @@ def summarise(
         "promotions_sent": tally.promotions_sent,
         "conflicting_contacts": tally.conflicting_contacts,
         "median_handoff_hours": tally.median_handoff_hours(),
+        "median_handoff_hours_by_kind": tally.median_handoff_hours_by_kind(),
+        "escalations": tally.escalations,
         "cases_opened": tally.cases_opened,
         "complaints": tally.complaints,
         "actions_received": tally.actions_received,

@@ -48,6 +48,12 @@ from lifecycle_schemas.vocabulary import (
 )
 
 DAY = timedelta(days=1)
+# The hand-off kinds the world times, as the orchestrator names them (HandoffKind).
+LEAD_TO_SALES, SALE_TO_ONBOARDING, CASE_ESCALATION = (
+    "lead-to-sales",
+    "sale-to-onboarding",
+    "case-escalation",
+)
 URGENT_PRIORITIES = frozenset({CasePriority.P1, CasePriority.P2})
 PRODUCTS = ("analytics-suite", "forecasting", "data-connectors", "support-plus")
 # Suppression-list changes that marketing's campaign tool applies itself, without staff.
@@ -113,6 +119,12 @@ class Journey:
     effects: set[TreatmentEffect] = field(default_factory=set)
     handled_actions: set[str] = field(default_factory=set)
     conflicting_contacts: int = 0
+    # Hand-offs waiting for their receiving department: since when (core/handoffs.py's kinds).
+    onboarding_since: datetime | None = None
+    escalated_since: dict[str, datetime] = field(default_factory=dict)
+    # Draws for hand-offs come from a stream of their own, so the customer's other behaviour
+    # (its own stream) is what it was before hand-offs were simulated.
+    handoff_rng: random.Random = field(default_factory=random.Random, repr=False)
 
     @property
     def active(self) -> bool:
@@ -149,13 +161,22 @@ class Tally:
     actions_declined: int = 0
     actions_let_slip: int = 0
     handoff_hours: list[float] = field(default_factory=list, repr=False)
+    escalations: int = 0
+    # Hours from each hand-off to its receiving department taking it up, by kind.
+    handoff_hours_by_kind: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def median_handoff_hours(self) -> float | None:
         """Median time from a lead turning hot to the first sales contact."""
-        if not self.handoff_hours:
-            return None
-        ordered = sorted(self.handoff_hours)
-        return ordered[len(ordered) // 2]
+        return _median(self.handoff_hours)
+
+    def median_handoff_hours_by_kind(self) -> dict[str, float | None]:
+        """Median hours to take up a hand-off, per kind (lead-to-sales: the first contact)."""
+        kinds = {LEAD_TO_SALES: self.handoff_hours, **self.handoff_hours_by_kind}
+        return {kind: _median(hours) for kind, hours in sorted(kinds.items())}
+
+
+def _median(values: list[float]) -> float | None:
+    return sorted(values)[len(values) // 2] if values else None
 
 
 class World:
@@ -182,7 +203,11 @@ class World:
         self._sequence = itertools.count()
         self._record_numbers = itertools.count()
         self._journeys = [
-            Journey(customer, random.Random(f"customer:{seed}:{customer.number}"))
+            Journey(
+                customer,
+                random.Random(f"customer:{seed}:{customer.number}"),
+                handoff_rng=random.Random(f"handoffs:{seed}:{customer.number}"),
+            )
             for customer in population
         ]
         self._by_identifier: dict[str, Journey] = {}
@@ -620,6 +645,11 @@ class World:
             )
             self._schedule(self._later(journey, 24 * 2, 24 * 8), lambda: self._deliver(journey))
             self._schedule_renewal(journey)
+            # Sale to onboarding: the service desk starts on its own when it learns of the new
+            # customer (a weekly CRM export), unless an onboarding action reaches it first.
+            journey.onboarding_since = self.now
+            pickup = self.behaviour.siloed_onboarding_pickup(journey.handoff_rng)
+            self._schedule(self.now + pickup, lambda: self._take_up_onboarding(journey))
         else:
             journey.lost = True
             self.tally.deals_lost += 1
@@ -860,12 +890,57 @@ class World:
         resolves_at = self.now + timedelta(hours=hours)
         journey.case_resolves_at[case_id] = resolves_at
         self._schedule(resolves_at, lambda: self._resolve(journey, case_id))
+        escalate_after = self.behaviour.escalation_after(priority, journey.handoff_rng)
+        if escalate_after is not None:
+            self._schedule(self.now + escalate_after, lambda: self._escalate(journey, case_id))
+
+    def _escalate(self, journey: Journey, case_id: str) -> Iterator[Step]:
+        """An urgent case still open after a while goes to the second line: a hand-off inside
+        the service desk, taken up by a senior agent (an action) or the second line's queue."""
+        priority = journey.open_cases.get(case_id)
+        if priority is None or not journey.active or case_id in journey.escalated_since:
+            return
+        journey.escalated_since[case_id] = self.now
+        self.tally.escalations += 1
+        yield self._event(
+            Department.SERVICE_DESK,
+            service_desk.CaseEscalated,
+            service_desk.CaseEscalatedData(
+                customer=journey.customer.reference_for(Department.SERVICE_DESK),
+                case_id=case_id,
+                priority=priority,
+                escalation_level=1,
+                reason="open-too-long",
+            ),
+        )
+        pickup = self.behaviour.siloed_escalation_pickup(journey.handoff_rng)
+        self._schedule(self.now + pickup, lambda: self._take_up_escalation(journey, case_id))
+
+    def _take_up_onboarding(self, journey: Journey) -> Iterator[Step]:
+        """The service desk takes up a new customer (its own pickup, or an onboarding action)."""
+        if journey.onboarding_since is not None:
+            self._handoff_taken_up(SALE_TO_ONBOARDING, journey.onboarding_since)
+            journey.onboarding_since = None
+        return iter(())
+
+    def _take_up_escalation(self, journey: Journey, case_id: str) -> Iterator[Step]:
+        """The second line takes up an escalated case (a senior agent's action, its own queue,
+        or the case's resolution, whichever comes first)."""
+        since = journey.escalated_since.pop(case_id, None)
+        if since is not None:
+            self._handoff_taken_up(CASE_ESCALATION, since)
+        return iter(())
+
+    def _handoff_taken_up(self, kind: str, since: datetime) -> None:
+        hours = (self.now - since).total_seconds() / 3600
+        self.tally.handoff_hours_by_kind.setdefault(kind, []).append(hours)
 
     def _resolve(self, journey: Journey, case_id: str) -> Iterator[Step]:
         priority = journey.open_cases.pop(case_id, None)
         journey.case_resolves_at.pop(case_id, None)
         if priority is None or not journey.active:
             return
+        yield from self._take_up_escalation(journey, case_id)
         c = journey.customer
         reference = c.reference_for(Department.SERVICE_DESK)
         yield self._event(
@@ -985,9 +1060,7 @@ class World:
         )
         accept_at = max(accept_at, self.now)
         complete_at = accept_at + timedelta(hours=rng.uniform(1, 24))
-        self._schedule(
-            accept_at, lambda: self._report(department, action_id, {"outcome": "accepted"})
-        )
+        self._schedule(accept_at, lambda: self._accept(journey, department, action_id, data))
 
         def complete() -> Iterator[Step]:
             effect = effect_of_action(action_type)
@@ -997,6 +1070,18 @@ class World:
             yield from self._report(department, action_id, {"outcome": "completed"})
 
         self._schedule(complete_at, complete)
+
+    def _accept(
+        self, journey: Journey, department: Department, action_id: str, data: dict[str, Any]
+    ) -> Iterator[Step]:
+        """Staff accept an action: the hand-off it carries is taken up."""
+        yield from self._report(department, action_id, {"outcome": "accepted"})
+        if department is Department.SERVICE_DESK:
+            parameters = data.get("parameters") or {}
+            if parameters.get("onboarding_plan") is not None:
+                yield from self._take_up_onboarding(journey)
+            elif parameters.get("case_id") is not None:
+                yield from self._take_up_escalation(journey, str(parameters["case_id"]))
 
     def _report(
         self, department: Department, action_id: str, body: dict[str, Any]

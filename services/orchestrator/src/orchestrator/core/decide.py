@@ -11,9 +11,11 @@ Arbitration ranks every candidate action by ``score = propensity x context x val
 Candidates are then checked, in this order, and the first rule that bites decides: the customer
 is erased (only erasure actions pass), consent withdrawn on the action's channel (consent always
 wins), promotions suppressed, the policy's suppression rules, a promotion to a member of a
-segment whose treatment budget is spent, the same action already open, the frequency caps per
-channel and window; survivors in one exclusive group are ranked and only the
-best wins. Every candidate, winner or not, is recorded with its reason.
+segment whose treatment budget is spent, an action of the same type (so to the same department)
+already open or accepted, or chosen now, whichever play asked for it (``already-open``), the
+frequency caps per channel and window; survivors in one exclusive group are ranked and only the
+best wins, and of the contacts different plays ask one department to make at once only the best
+wins (``one-voice``). Every candidate, winner or not, is recorded with its reason.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from lifecycle_schemas.outputs import (
     Verdict,
 )
 from lifecycle_schemas.vocabulary import HandoffKind
+from orchestrator.core import handoffs
 from orchestrator.core.playbook import (
     CUSTOMER_FIELD,
     ActionSpec,
+    OwnerRule,
     Playbook,
     PlaySpec,
     SegmentSpec,
@@ -48,6 +52,7 @@ from orchestrator.core.playbook import (
     parse_duration,
 )
 from orchestrator.core.state import (
+    LIVE,
     MAX_CONTACT_LOG,
     MAX_OPEN_ACTIONS,
     ActionStatus,
@@ -84,6 +89,8 @@ class Trigger:
     type: str
     correlation_id: str
     event_short_type: str | None
+    # The department whose event it is (None for commands and outcomes).
+    department: str | None = None
     entered: tuple[str, ...] = ()
     exited: tuple[str, ...] = ()
     missed_plays: tuple[str, ...] = ()
@@ -177,7 +184,10 @@ def segment_changes(
 def owner_change(
     state: CustomerState, playbook: Playbook, context: Any, now: datetime, trigger: Trigger
 ) -> list[Any]:
-    """Apply the first matching owner rule; an ``OwnerChanged`` record if the owner changed."""
+    """Apply the first matching owner rule; an ``OwnerChanged`` record if the owner changed.
+
+    A rule taking over from another starts its kind of hand-off (core/handoffs.py).
+    """
     for rule in playbook.owner_rules:
         if evaluate(playbook, rule.when, context) is not True:
             continue
@@ -187,18 +197,28 @@ def owner_change(
         if rule.use_account_owner and state.account_owner is not None:
             wanted = state.account_owner.model_copy()
         current = state.owner
+        if state.owner_rule is not None and state.owner_rule != rule.id:
+            handoffs.start(
+                state,
+                playbook,
+                rule.handoff.value,
+                from_department=current.department if current else handoffs.ORCHESTRATOR,
+                department=wanted.department,
+                now=now,
+                deadline=rule.deadline,
+            )
+        state.owner_rule = rule.id
         if current is not None and (current.department, current.owner_id) == (
             wanted.department,
             wanted.owner_id,
         ):
             return []
         state.owner = wanted
-        state.owner_rule = rule.id
         data: dict[str, Any] = {
             "customer_id": state.customer_id,
             "owner": owner_ref(wanted),
             "handoff": rule.handoff.value,
-            "handoff_deadline": now + parse_duration(rule.deadline),
+            "handoff_deadline": _handoff_deadline(playbook, rule, wanted.department, now),
             "reason": f"owner rule {rule.id}",
         }
         if current is not None:
@@ -208,6 +228,41 @@ def owner_change(
             _build(OwnerChanged.record_type(), data, record_id=record_id, now=now, trigger=trigger)
         ]
     return []
+
+
+def _handoff_deadline(
+    playbook: Playbook, rule: OwnerRule, department: str, now: datetime
+) -> datetime | None:
+    """The rule's own deadline, else the SLA of the process receiving its hand-off."""
+    if rule.deadline is not None:
+        return now + parse_duration(rule.deadline)
+    process = playbook.receiving_process(rule.handoff.value, department)
+    sla = process.sla(rule.handoff.value) if process is not None else None
+    return now + sla if sla is not None else None
+
+
+def start_play_handoffs(
+    state: CustomerState,
+    playbook: Playbook,
+    proposals: list[Proposal],
+    now: datetime,
+    trigger: Trigger,
+) -> None:
+    """The hand-offs of the plays that fired (whatever arbitration made of their actions)."""
+    from_department = trigger.department or (
+        state.owner.department if state.owner is not None else handoffs.ORCHESTRATOR
+    )
+    for proposal in proposals:
+        kind = proposal.spec.handoff
+        if kind is not None:
+            handoffs.start(
+                state,
+                playbook,
+                kind.value,
+                from_department=from_department,
+                department=proposal.spec.department,
+                now=now,
+            )
 
 
 def note_sales_contact(state: CustomerState, now: datetime) -> None:
@@ -425,11 +480,8 @@ def arbitrate(
     """
     policy = playbook.policy
     exhausted = over_budget_segments(state, playbook, spent or {}, now)
-    open_keys = {
-        (a.play_id, a.action_type)
-        for a in state.open_actions.values()
-        if a.status in (ActionStatus.OPEN, ActionStatus.ACCEPTED)
-    }
+    # One voice: an action type (so its department) is open once, whichever play asked for it.
+    open_types = {a.action_type: a.play_id for a in state.open_actions.values() if a.status in LIVE}
     rules = [(r, evaluate(playbook, r.when, context) is True) for r in policy.suppressions]
     winners: list[Proposal] = []
     for proposal in sorted(proposals, key=lambda p: (-p.score, p.play.id, p.index)):
@@ -470,8 +522,10 @@ def arbitrate(
                 SEGMENT_BUDGET_SPENT,
                 f"the treatment budget of segment {', '.join(exhausted)} is spent",
             )
-        elif (proposal.play.id, spec.record_type) in open_keys:
-            _suppress(proposal, "already-open", "the same action is still open")
+        elif (holder := open_types.get(spec.record_type)) is not None:
+            _suppress(proposal, "already-open", f"{spec.type} of play {holder} is still open")
+        elif (twin := _same_type(winners, proposal)) is not None:
+            _suppress(proposal, "already-open", f"{spec.type} is chosen for play {twin.play.id}")
         elif (
             cap := next(
                 (
@@ -500,8 +554,33 @@ def arbitrate(
             proposal.verdict = Verdict.LOST
             proposal.reason_code = "exclusive-group"
             proposal.reason = f"{best.play.id} scored higher in group {proposal.group}"[:200]
+        elif contact and (voice := _other_voice(winners, proposal)) is not None:
+            proposal.verdict = Verdict.LOST
+            proposal.reason_code = "one-voice"
+            proposal.reason = (
+                f"{voice.play.id} scored higher for {spec.department}'s contact ({voice.spec.type})"
+            )[:200]
         else:
             winners.append(proposal)
+
+
+def _same_type(winners: list[Proposal], proposal: Proposal) -> Proposal | None:
+    """A winner of this decision with the proposal's action type."""
+    return next((w for w in winners if w.spec.record_type == proposal.spec.record_type), None)
+
+
+def _other_voice(winners: list[Proposal], proposal: Proposal) -> Proposal | None:
+    """A winning contact another play asks the proposal's department to make now."""
+    return next(
+        (
+            w
+            for w in winners
+            if w.channel is not None
+            and w.spec.department == proposal.spec.department
+            and w.play.id != proposal.play.id
+        ),
+        None,
+    )
 
 
 def _charge(spend: dict[str, int], segment: SegmentSpec, key: str, cost_minor: int) -> None:
@@ -533,6 +612,10 @@ def record_winners(
     for p in proposals:
         if p.verdict is not Verdict.WON:
             continue
+        for missed in state.open_actions.values():
+            # An escalation replaces the action that missed: a late answer no longer reopens it.
+            if missed.status is ActionStatus.MISSED and missed.action_type == p.spec.record_type:
+                missed.status = ActionStatus.SUPERSEDED
         if p.spec.cost_minor:
             for segment in budgeted:
                 key = budget_key(segment, now)

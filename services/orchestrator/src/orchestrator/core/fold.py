@@ -15,6 +15,7 @@ from lifecycle_schemas import outcomes as oc
 from lifecycle_schemas.outputs import StageStatus
 from lifecycle_schemas.vocabulary import LifecycleStage, Money
 from orchestrator.core.state import (
+    CLOSED,
     MAX_ATTRIBUTES,
     MAX_COMPLAINTS,
     MAX_IDENTIFIERS,
@@ -295,8 +296,11 @@ _OUTCOME_STATUS: dict[type[Any], ActionStatus] = {
 @folds(*_OUTCOME_STATUS)
 def _outcome(state: CustomerState, outcome: Any) -> None:
     action = state.open_actions.get(outcome.data.action_id)
-    if action is None:
-        return
-    action.status = _OUTCOME_STATUS[type(outcome)]
+    if action is None or action.status in CLOSED:
+        return  # a finished action stays finished (a late or repeated answer changes nothing)
+    status = _OUTCOME_STATUS[type(outcome)]
+    if status is ActionStatus.ACCEPTED and action.status is ActionStatus.SUPERSEDED:
+        return  # another action of its type took its place: one voice
+    action.status = status
     if isinstance(outcome, oc.ActionDeclined):
         action.decline_reason = outcome.data.reason_code.value

@@ -115,7 +115,32 @@ class ForgetIdentifiers:
     identifiers: tuple[str, ...]
 
 
-Decision = Publish | Forward | EraseProfile | ForgetIdentifiers
+@dataclass(frozen=True)
+class HandoffTimed:
+    """A hand-off was taken up by its receiving department, ``seconds`` after it started.
+
+    ``handoff`` is a hand-off kind (``lead-to-sales``, ...) or ``action:<type>`` for an action
+    the orchestrator sent (``from_department`` then ``orchestrator``); a fact for the metrics,
+    not a record.
+    """
+
+    handoff: str
+    from_department: str
+    to_department: str
+    seconds: float
+    within_sla: bool
+
+
+@dataclass(frozen=True)
+class HandoffBreached:
+    """A hand-off's SLA (an action's deadline) passed before it was taken up; once each."""
+
+    handoff: str
+    from_department: str
+    to_department: str
+
+
+Decision = Publish | Forward | EraseProfile | ForgetIdentifiers | HandoffTimed | HandoffBreached
 
 
 # Identity messages ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lifecycle_schemas.catalogue import ACTION_TYPES, DEPARTMENT_EVENT_TYPES, department_of
 from lifecycle_schemas.envelope import TYPE_PREFIX
-from lifecycle_schemas.vocabulary import ActionPriority, HandoffKind
+from lifecycle_schemas.vocabulary import ActionPriority, HandoffKind, LifecycleStage
 from orchestrator.core.timescale import WALL_CLOCK, Calendar
 
 PLAYBOOK_FILES = ("segments.yaml", "plays.yaml", "policy.yaml", "owners.yaml")
@@ -30,6 +30,7 @@ DEFAULT_PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbook"
 
 # Milliseconds are there for time-scaled playbooks (Playbook.time_scaled): 1h / 1440 = 2500ms.
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+DURATION_PATTERN = _DURATION.pattern
 # Budget periods are counted from here (so a 1d period is a UTC day).
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNIT_MILLISECONDS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -142,6 +143,9 @@ class TriggerSpec(Spec):
 
 class ActionSpec(Spec):
     type: str
+    # The play hands the customer to the process receiving this kind (owners.yaml processes):
+    # the hand-off is timed from the play firing to the action's department taking it up.
+    handoff: HandoffKind | None = None
     priority: ActionPriority = ActionPriority.NORMAL
     deadline: Duration = "1d"
     expires: Duration = "7d"
@@ -230,7 +234,28 @@ class OwnerRule(Spec):
     owner: OwnerSpec
     use_account_owner: bool = False
     handoff: HandoffKind = HandoffKind.REASSIGNMENT
-    deadline: Duration = "1d"
+    # Without one, the SLA the receiving process gives this kind of hand-off.
+    deadline: Duration | None = None
+
+
+class HandoffSla(Spec):
+    """A kind of hand-off a process receives, and how long it may take to be taken up."""
+
+    handoff: HandoffKind
+    sla: Duration
+
+
+class ProcessSpec(Spec):
+    """A lifecycle process, the one person accountable for it, and the hand-offs it receives."""
+
+    id: LifecycleStage
+    name: str
+    owner: OwnerSpec
+    receives: list[HandoffSla] = Field(default_factory=list)
+
+    def sla(self, kind: str) -> timedelta | None:
+        """How long this process gives a hand-off of ``kind``, if it receives that kind."""
+        return next((parse_duration(r.sla) for r in self.receives if r.handoff == kind), None)
 
 
 class SegmentsFile(Spec):
@@ -243,6 +268,7 @@ class PlaysFile(Spec):
 
 class OwnersFile(Spec):
     rules: Annotated[list[OwnerRule], Field(min_length=1)]
+    processes: list[ProcessSpec]
 
 
 @dataclass(frozen=True)
@@ -294,6 +320,8 @@ class Playbook:
     policy: PolicySpec
     owner_rules: tuple[OwnerRule, ...]
     expressions: dict[str, Expression] = field(default_factory=dict)
+    # The lifecycle processes' owners and the SLA of each hand-off they receive (owners.yaml).
+    processes: tuple[ProcessSpec, ...] = ()
     # The customers' calendar: simulated days under ORCHESTRATOR_TIME_SCALE (time_scaled).
     calendar: Calendar = WALL_CLOCK
 
@@ -320,6 +348,15 @@ class Playbook:
         """The spend key of each budgeted segment's current period, to the segment's id."""
         return {budget_key(s, now): s.id for s in self.segments if s.budget is not None}
 
+    def receiving_process(self, kind: str, department: str | None) -> ProcessSpec | None:
+        """The process a hand-off of ``kind`` goes to: the one receiving that kind in
+        ``department`` (the new owner's, the action's), else the only one receiving it."""
+        receivers = [p for p in self.processes if p.sla(kind) is not None]
+        mine = [p for p in receivers if p.owner.department == department]
+        if mine:
+            return mine[0]
+        return receivers[0] if len(receivers) == 1 else None
+
     def play(self, play_id: str) -> PlaySpec | None:
         """The play with this id, if any."""
         return next((p for p in self.plays if p.id == play_id), None)
@@ -330,10 +367,10 @@ class Playbook:
         ``factor`` is simulated seconds per real second (``ORCHESTRATOR_TIME_SCALE``): against
         a simulated company running 1440 times faster than the wall clock, a 1h deadline is
         2.5 real seconds, so the orchestrator's real clock keeps the simulation's deadlines.
-        Action deadlines and expiries, owner hand-off deadlines, frequency-cap windows and
-        budget periods are all the durations a playbook has; its calendar counts days since and
-        until things (``customer.days_since_complaint``, the value model's windows) ``factor``
-        times faster. ``factor == 1`` returns the playbook unchanged.
+        Action deadlines and expiries, owner hand-off deadlines, process SLAs, frequency-cap
+        windows and budget periods are all the durations a playbook has; its calendar counts
+        days since and until things (``customer.days_since_complaint``, the value model's
+        windows) ``factor`` times faster. ``factor == 1`` returns the playbook unchanged.
         """
         if factor <= 0:
             raise ValueError(f"a time scale must be > 0, not {factor}")
@@ -368,7 +405,18 @@ class Playbook:
             }
         )
         owner_rules = tuple(
-            rule.model_copy(update={"deadline": scaled(rule.deadline)}) for rule in self.owner_rules
+            rule.model_copy(update={"deadline": scaled(rule.deadline) if rule.deadline else None})
+            for rule in self.owner_rules
+        )
+        processes = tuple(
+            process.model_copy(
+                update={
+                    "receives": [
+                        r.model_copy(update={"sla": scaled(r.sla)}) for r in process.receives
+                    ]
+                }
+            )
+            for process in self.processes
         )
 
         def with_scaled_period(segment: SegmentSpec) -> SegmentSpec:
@@ -387,6 +435,7 @@ class Playbook:
             policy=policy,
             owner_rules=owner_rules,
             expressions=self.expressions,
+            processes=processes,
             calendar=Calendar(self.calendar.time_scale * factor),
         )
 
@@ -547,6 +596,7 @@ def load_playbook(directory: Path | str = DEFAULT_PLAYBOOK_DIR) -> Playbook:
             )
     for i, rule in enumerate(owners.rules):
         check.compile(rule.when, "owners.yaml", owner_lines, ("rules", i, "when"))
+    _check_processes(owners, plays, owner_lines, play_lines, check)
     expressions = check.expressions
     if problems:
         raise PlaybookError(problems)
@@ -556,7 +606,52 @@ def load_playbook(directory: Path | str = DEFAULT_PLAYBOOK_DIR) -> Playbook:
         policy=policy,
         owner_rules=tuple(owners.rules),
         expressions=expressions,
+        processes=tuple(owners.processes),
     )
+
+
+def _check_processes(
+    owners: OwnersFile, plays: PlaysFile, owner_lines: Lines, play_lines: Lines, check: _Checker
+) -> None:
+    """Every lifecycle process named once, no hand-off kind received twice in one department,
+    and every hand-off the rules and plays start received by a process (a play's by a process
+    of its action's department)."""
+    named = [p.id for p in owners.processes]
+    missing = [stage.value for stage in LifecycleStage if stage not in named]
+    if missing:
+        check.problem(
+            "owners.yaml", owner_lines, ("processes",), f"no owner for process {', '.join(missing)}"
+        )
+    received: dict[tuple[str, str], str] = {}
+    for i, process in enumerate(owners.processes):
+        if process.id in named[:i]:
+            loc: Loc = ("processes", i, "id")
+            check.problem("owners.yaml", owner_lines, loc, f"duplicate process {process.id}")
+        for j, handoff in enumerate(process.receives):
+            key = (process.owner.department, handoff.handoff.value)
+            if key in received:
+                loc = ("processes", i, "receives", j, "handoff")
+                message = f"{key[1]} is received in {key[0]} already (by {received[key]})"
+                check.problem("owners.yaml", owner_lines, loc, message)
+            received.setdefault(key, process.id)
+    book = Playbook((), (), PolicySpec(), (), processes=tuple(owners.processes))
+    for i, rule in enumerate(owners.rules):
+        if book.receiving_process(rule.handoff, rule.owner.department) is None:
+            loc = ("rules", i, "handoff")
+            message = f"no process receives {rule.handoff} (add it to a process's receives)"
+            check.problem("owners.yaml", owner_lines, loc, message)
+    for i, play in enumerate(plays.plays):
+        for j, action in enumerate(play.actions):
+            if action.handoff is None:
+                continue
+            loc = ("plays", i, "actions", j, "handoff")
+            if (action.department, action.handoff.value) not in received:
+                message = f"no {action.department} process receives {action.handoff}"
+                check.problem("plays.yaml", play_lines, loc, message)
+            stated = action.parameters.get("handoff")
+            if isinstance(stated, str) and not stated.startswith("=") and stated != action.handoff:
+                message = f"the action's parameters say {stated}"
+                check.problem("plays.yaml", play_lines, loc, message)
 
 
 def _check_unique(ids: list[str], file: str, section: str, lines: Lines, check: _Checker) -> None:

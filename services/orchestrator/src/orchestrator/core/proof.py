@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lifecycle_schemas.vocabulary import HandoffKind
 from orchestrator.core.control import in_control_group
 from orchestrator.core.state import CustomerState
 
@@ -35,10 +36,20 @@ class GroupTally:
     # Seconds from the lead-to-sales hand-off to sales' first contact, one per customer.
     handoff_seconds: list[float] = field(default_factory=list)
     handoffs_waiting: int = 0
+    # Per hand-off kind: seconds from the start to the receiving department taking it up, the
+    # customer's first of that kind (core/handoffs.py), and the ones not taken up yet.
+    handoff_seconds_by_kind: dict[str, list[float]] = field(default_factory=dict)
+    handoffs_waiting_by_kind: dict[str, int] = field(default_factory=dict)
 
     def add(self, state: CustomerState) -> None:
         """Count one customer."""
         missed = state.deadlines_missed
+        for kind, handoff in state.handoffs.items():
+            if handoff.first_seconds is not None:
+                self.handoff_seconds_by_kind.setdefault(kind, []).append(handoff.first_seconds)
+            else:
+                waiting = self.handoffs_waiting_by_kind
+                waiting[kind] = waiting.get(kind, 0) + 1
         if state.handoff_started_at is not None:
             if state.first_sales_contact_at is None:
                 self.handoffs_waiting += 1
@@ -58,7 +69,12 @@ class GroupTally:
     def merge(self, other: GroupTally) -> None:
         """Add another tally's sums to this one."""
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, dict):
+                for key, value in theirs.items():
+                    mine[key] = mine[key] + value if key in mine else value
+            else:
+                setattr(self, f.name, mine + theirs)
 
 
 def tally(states: list[CustomerState], share: float) -> dict[str, GroupTally]:
@@ -167,6 +183,15 @@ def report(groups: dict[str, GroupTally], share: float, time_scale: float = 1.0)
             "missed_deadlines": t.missed_deadlines,
             "handoff_hours": _in_hours(median_interval(t.handoff_seconds), time_scale),
             "handoffs_waiting": t.handoffs_waiting,
+            "handoffs_by_kind": {
+                kind.value: {
+                    "hours": _in_hours(
+                        median_interval(t.handoff_seconds_by_kind.get(kind.value, [])), time_scale
+                    ),
+                    "waiting": t.handoffs_waiting_by_kind.get(kind.value, 0),
+                }
+                for kind in HandoffKind
+            },
         }
     return {
         "control_group_share": share,

@@ -14,7 +14,7 @@ from typing import Any
 
 from lifecycle_schemas.envelope import stable_id
 from lifecycle_schemas.events import DepartmentEvent
-from lifecycle_schemas.outcomes import ActionCompleted, Outcome
+from lifecycle_schemas.outcomes import ActionAccepted, ActionCompleted, Outcome
 from lifecycle_schemas.outputs import (
     CustomerMerged,
     CustomerProfile,
@@ -23,7 +23,7 @@ from lifecycle_schemas.outputs import (
     Verdict,
     decision_id,
 )
-from orchestrator.core import decide
+from orchestrator.core import decide, handoffs
 from orchestrator.core.control import hold_out, in_control_group
 from orchestrator.core.fold import fold
 from orchestrator.core.ltv import predicted_lifetime_value_minor
@@ -34,6 +34,8 @@ from orchestrator.core.messages import (
     EraseProfile,
     ForgetIdentifiers,
     Forward,
+    HandoffBreached,
+    HandoffTimed,
     MergeInto,
     Message,
     Publish,
@@ -41,10 +43,12 @@ from orchestrator.core.messages import (
 )
 from orchestrator.core.playbook import Playbook, short_type
 from orchestrator.core.state import (
+    LIVE,
     MAX_APPLIED_EVENT_IDS,
     MAX_DECISIONS,
     MAX_MERGED_IDS,
     MAX_TIMELINE,
+    ActionStatus,
     CustomerState,
     TimelineEntry,
 )
@@ -96,7 +100,7 @@ def apply(
     elif isinstance(message, DepartmentEvent):
         decisions = _department_event(new, message, now, playbook, spent)
     elif isinstance(message, Outcome):
-        fold(new, message)
+        facts = _take_up_outcome(new, message, now)
         _timeline(
             new,
             now,
@@ -111,10 +115,34 @@ def apply(
         decisions = _reevaluate(
             new, now, playbook, _trigger_of(message, None), spent=spent, sales_contact=called
         )
+        decisions += facts
     else:  # pragma: no cover - the Message union is closed
         raise TypeError(f"unknown message {type(message).__name__}")
     new.applied_event_ids = [*new.applied_event_ids, message.id][-MAX_APPLIED_EVENT_IDS:]
     return new, decisions
+
+
+def _take_up_outcome(state: CustomerState, outcome: Any, now: datetime) -> list[Decision]:
+    """Fold an outcome; the hand-offs it ends (the action's own, its department's)."""
+    action = state.open_actions.get(outcome.data.action_id)
+    before = action.status if action is not None else None
+    fold(state, outcome)
+    if action is None or before is None:
+        return []
+    facts = handoffs.action_taken_up(action, before, now)
+    if isinstance(outcome, ActionAccepted | ActionCompleted):
+        facts += _handoffs_ended(state, action.department, now)
+    return facts
+
+
+def _handoffs_ended(state: CustomerState, department: str, now: datetime) -> list[Decision]:
+    """End the hand-offs ``department`` takes up now, each with a timeline entry."""
+    facts = handoffs.take_up(state, department, now)
+    for fact in facts:
+        if isinstance(fact, HandoffTimed):
+            summary = f"{fact.handoff} hand-off taken up by {department} after {fact.seconds:g}s"
+            _timeline(state, now, "handoff", fact.handoff, summary, None)
+    return facts
 
 
 def _trigger_of(message: Any, event_short: str | None, **kwargs: Any) -> decide.Trigger:
@@ -152,6 +180,9 @@ def _department_event(
     fold(state, event)
     forgotten = tuple(key for key in known if key not in state.identifier_keys())
     event_short = short_type(event.type)
+    department = event.department.value
+    # Before the plays: the event's own hand-offs start after it, and it does not end them.
+    facts = _handoffs_ended(state, department, now)
     _timeline(
         state,
         event.time,
@@ -164,14 +195,14 @@ def _department_event(
         state,
         now,
         playbook,
-        _trigger_of(event, event_short),
+        _trigger_of(event, event_short, department=department),
         event=event_view(event),
         spent=spent,
         sales_contact=event_short in decide.SALES_CONTACT_EVENTS,
     )
     if forgotten:
         decisions.append(ForgetIdentifiers(forgotten))
-    return decisions
+    return decisions + facts
 
 
 def _reevaluate(
@@ -212,6 +243,7 @@ def _reevaluate(
             type=trigger.type,
             correlation_id=trigger.correlation_id,
             event_short_type=trigger.event_short_type,
+            department=trigger.department,
             entered=tuple(entered),
             exited=tuple(exited),
             missed_plays=trigger.missed_plays,
@@ -219,6 +251,7 @@ def _reevaluate(
         plays = decide.triggered_plays(playbook, trigger)
         proposals = decide.propose(state, playbook, plays, customer, context, now, trigger)
         decide.arbitrate(state, playbook, proposals, context, now, spent)
+        decide.start_play_handoffs(state, playbook, proposals, now, trigger)
         if control:
             hold_out(proposals)
         decide.record_winners(state, proposals, now, trigger, playbook)
@@ -378,8 +411,16 @@ def _deadline_check(
         event_short_type=None,
     )
     missed = decide.missed_deadlines(state, now, trigger)
+    breaches: list[Decision] = [
+        handoffs.action_missed(state.open_actions[r.data.action_id]) for r in missed
+    ]
+    for breach in handoffs.overdue(state, now):
+        assert isinstance(breach, HandoffBreached)
+        summary = f"{breach.handoff} hand-off to {breach.to_department} is past its SLA"
+        _timeline(state, now, "handoff", breach.handoff, summary, None)
+        breaches.append(breach)
     if not missed:
-        return []
+        return breaches
     for record in missed:
         _timeline(
             state,
@@ -401,7 +442,8 @@ def _deadline_check(
         "id": command.id,
         "plays": sorted({r.data.play_id for r in missed}),
     }
-    return _reevaluate(state, now, playbook, trigger, event=event, extra=missed, spent=spent)
+    decisions = _reevaluate(state, now, playbook, trigger, event=event, extra=missed, spent=spent)
+    return decisions + breaches
 
 
 def _merge_into(state: CustomerState, command: MergeInto) -> tuple[CustomerState, list[Decision]]:
@@ -523,6 +565,8 @@ def merge_states(survivor: CustomerState, other: CustomerState) -> None:
         spend = survivor.segment_spend_minor
         spend[segment_id] = spend.get(segment_id, 0) + minor
     survivor.open_actions = {**other.open_actions, **survivor.open_actions}
+    _one_voice(survivor)
+    handoffs.merge(survivor, other)
     survivor.contact_log = sorted([*survivor.contact_log, *other.contact_log], key=lambda c: c.at)[
         -100:
     ]
@@ -537,6 +581,17 @@ def merge_states(survivor: CustomerState, other: CustomerState) -> None:
         other.created_at is not None and other.created_at < survivor.created_at
     ):
         survivor.created_at = other.created_at
+
+
+def _one_voice(state: CustomerState) -> None:
+    """After a merge, one live action per type: the oldest stays, the others are superseded
+    (their departments may still answer them; the answers no longer reopen them)."""
+    kept: set[str] = set()
+    live = [a for a in state.open_actions.values() if a.status in LIVE]
+    for action in sorted(live, key=lambda a: (a.created_at, a.action_id)):
+        if action.action_type in kept:
+            action.status = ActionStatus.SUPERSEDED
+        kept.add(action.action_type)
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

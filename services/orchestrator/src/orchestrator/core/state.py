@@ -37,6 +37,9 @@ class ActionStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     MISSED = "missed"
+    # Missed, then replaced by a newer action of its type to its department (an escalation),
+    # or the younger of two such actions a merge brought together: one voice per type.
+    SUPERSEDED = "superseded"
 
 
 # An action in one of these states no longer waits for an acknowledgement.
@@ -50,6 +53,8 @@ ACKNOWLEDGED = frozenset(
     }
 )
 CLOSED = ACKNOWLEDGED - {ActionStatus.ACCEPTED}
+# Still with its department: at most one per action type (one voice, docs/orchestrator.md).
+LIVE = frozenset({ActionStatus.OPEN, ActionStatus.ACCEPTED})
 
 
 class StateModel(BaseModel):
@@ -100,6 +105,23 @@ class OpenAction(StateModel):
     exclusive_group: str | None = None
     decline_reason: str | None = None
     trigger_event_id: str
+
+
+class Handoff(StateModel):
+    """The customer's latest hand-off of one kind between lifecycle processes (core/handoffs.py).
+
+    Open until the receiving department takes it up (``ended_at``); ``breached`` once its SLA
+    passed (counted once); ``first_seconds``: how long the customer's first one of this kind
+    took (the proof-of-value report's one value per customer and kind).
+    """
+
+    from_department: str
+    to_department: str
+    started_at: datetime
+    due_at: datetime
+    ended_at: datetime | None = None
+    breached: bool = False
+    first_seconds: float | None = None
 
 
 class Contact(StateModel):
@@ -164,6 +186,8 @@ class CustomerState(StateModel):
     # first contacted them (a qualification, an opportunity, a completed call).
     handoff_started_at: datetime | None = None
     first_sales_contact_at: datetime | None = None
+    # The latest hand-off of each kind (lead-to-sales, sale-to-onboarding, ...), open or ended.
+    handoffs: dict[str, Handoff] = Field(default_factory=dict)
     # Actions sent to this customer that were not acknowledged by their deadline, ever.
     deadlines_missed: int = 0
     # The cost of actions sent to this customer, charged to each budgeted segment it was in.
@@ -195,8 +219,12 @@ class CustomerState(StateModel):
         return [f"{i.kind}:{i.value}" for i in self.identifiers]
 
     def next_deadline(self) -> datetime | None:
-        """The earliest deadline of an action still waiting for an acknowledgement."""
+        """The earliest deadline of an action still waiting for an acknowledgement, or SLA of
+        a hand-off still waiting for its receiving department."""
         waiting = [a.deadline for a in self.open_actions.values() if a.status is ActionStatus.OPEN]
+        waiting += [
+            h.due_at for h in self.handoffs.values() if h.ended_at is None and not h.breached
+        ]
         return min(waiting) if waiting else None
 
     def open_urgent_cases(self) -> int:

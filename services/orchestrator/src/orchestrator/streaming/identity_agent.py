@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
 
-from lifecycle_schemas.codec import KAFKA_HEADERS, RecordDecodeError, decode_event
+from lifecycle_schemas.codec import RecordDecodeError, decode_event
 from orchestrator.core.effects import OrchestratorTopics
 from orchestrator.core.identity import (
     Claim,
@@ -31,10 +31,13 @@ from orchestrator.core.messages import (
     read_identity_message,
 )
 from orchestrator.shredding import SealError, Unsealing
-from orchestrator.streaming.sending import Sender, utcnow
+from orchestrator.streaming.routing import NoLocalPartitions, Partitions
+from orchestrator.streaming.sending import VALIDATED_HEADERS, Sender, utcnow
 
 # Claims remembered per worker process (about 140 bytes each).
 CLAIMS_REMEMBERED = 200_000
+# First identifiers whose claim may still be in flight (about 400 bytes each: 2 MB at most).
+RESOLUTIONS_REMEMBERED = 5_000
 
 
 class SentClaims:
@@ -66,6 +69,35 @@ class SentClaims:
         return True
 
 
+class RecentResolutions:
+    """The customers this process resolved events to, by the event's first identifier.
+
+    A new customer's first identifier is claimed for it by a message on the identity topic;
+    until that claim is settled, every further event keyed by the identifier found no entry
+    and took a lookup hop (a record produced, consumed and resolved again) to reach the same
+    answer. This process already knows the answer: it resolved the first event itself. The
+    entry is used only while the table has none; the claim settles the table as before (an
+    older customer claiming the identifier first still wins, by a merge). Bounded: least
+    recently used forgotten; the race it covers lasts as long as a claim is in flight.
+    """
+
+    def __init__(self, limit: int = RESOLUTIONS_REMEMBERED) -> None:
+        self.limit = limit
+        self._entries: OrderedDict[str, IdentityEntry] = OrderedDict()
+
+    def remember(self, identifier: str, entry: IdentityEntry) -> None:
+        self._entries[identifier] = entry
+        self._entries.move_to_end(identifier)
+        if len(self._entries) > self.limit:
+            self._entries.popitem(last=False)
+
+    def entry(self, identifier: str) -> IdentityEntry | None:
+        return self._entries.get(identifier)
+
+    def forget(self, identifier: str) -> None:
+        self._entries.pop(identifier, None)
+
+
 class IdentityAgent:
     """Resolves department events and settles claims on the ``identities`` table."""
 
@@ -76,12 +108,16 @@ class IdentityAgent:
         shredder: Unsealing,
         topics: OrchestratorTopics,
         claims_sent: SentClaims | None = None,
+        resolved: RecentResolutions | None = None,
+        partitions: Partitions | None = None,
     ) -> None:
         self.identities = identities
         self.sender = sender
         self.shredder = shredder
         self.topics = topics
         self.claims_sent = claims_sent or SentClaims()
+        self.resolved = resolved or RecentResolutions()
+        self.partitions = partitions or NoLocalPartitions()
 
     async def resolve_department_events(self, stream: Any) -> None:
         """Resolve each department event's customer, starting at its record key's partition."""
@@ -124,6 +160,7 @@ class IdentityAgent:
                 # Erasure: the identifier (an e-mail, a phone) leaves the table and its
                 # changelog (a tombstone).
                 self.identities.pop(message.body.identifier.encode(), None)
+                self.resolved.forget(message.body.identifier)
         except (ValueError, TypeError, RecursionError) as error:  # ValidationError is a ValueError
             await self.sender.dead_letter(event.message, error)
 
@@ -135,25 +172,42 @@ class IdentityAgent:
         await self.resolve(lookup.identifier, lookup.event_identity(), event.value)
 
     async def resolve(self, identifier: str, event: EventIdentity, raw: bytes) -> None:
-        """One resolution step on this identifier's partition (see core.identity)."""
-        stored = self.identities.get(identifier.encode())
-        entry = IdentityEntry.model_validate_json(stored) if stored else None
-        resolution = resolve_step(entry, identifier, event)
+        """Resolution steps from this identifier's partition (see core.identity): the next
+        identifier is looked up here when this worker owns its partition too, else over Kafka."""
+        first = event.chain[0]
         send = self.sender.send
-        if resolution.next_lookup is not None:
-            lookup = Lookup.of(resolution.next_lookup, event)
-            headers = [(LOOKUP_HEADER, lookup.model_dump_json().encode())]
-            await send(self.topics.identity, resolution.next_lookup, raw, headers)
-        else:
-            assert resolution.customer_id is not None
-            await send(self.topics.events_by_customer, resolution.customer_id, raw, KAFKA_HEADERS)
-            for claim in resolution.claims:
-                if self.claims_sent.first_time(claim):
-                    await send(self.topics.identity, claim.identifier, claim_message(claim))
-        # Not waiting for the acks here is safe: faust flushes the producer before it commits
-        # the offset, and replaying this record re-sends the same messages from the same entry.
-        if resolution.entry is not None and resolution.entry != entry:
-            self.identities[identifier.encode()] = resolution.entry.model_dump_json().encode()
+        while True:
+            with self.partitions.on_partition_of(identifier):
+                stored = self.identities.get(identifier.encode())
+                entry = IdentityEntry.model_validate_json(stored) if stored else None
+                if entry is None and identifier == first:
+                    # Resolved here before, its claim not settled yet (see RecentResolutions).
+                    entry = self.resolved.entry(first)
+                resolution = resolve_step(entry, identifier, event)
+                if resolution.entry is not None and resolution.entry != entry:
+                    # Written before the sends below are acknowledged: faust flushes the
+                    # producer before it commits the offset, and a replay of this record
+                    # re-sends the same messages from the same entry.
+                    self.identities[identifier.encode()] = (
+                        resolution.entry.model_dump_json().encode()
+                    )
+            following = resolution.next_lookup
+            if following is None:
+                break
+            if not self.partitions.is_local(following):
+                lookup = Lookup.of(following, event)
+                headers = [(LOOKUP_HEADER, lookup.model_dump_json().encode())]
+                await send(self.topics.identity, following, raw, headers)
+                return
+            identifier = following
+        assert resolution.customer_id is not None
+        assert resolution.entry is not None
+        if identifier != first:
+            self.resolved.remember(first, resolution.entry)
+        await send(self.topics.events_by_customer, resolution.customer_id, raw, VALIDATED_HEADERS)
+        for claim in resolution.claims:
+            if self.claims_sent.first_time(claim):
+                await send(self.topics.identity, claim.identifier, claim_message(claim))
 
     async def settle(self, claim: Claim) -> None:
         """Settle a claim on an identifier; send the merge it proves."""

@@ -13,7 +13,7 @@ from lifecycle_schemas.outputs import (
     HandoffDeadlineMissed,
     Verdict,
 )
-from orchestrator.core.messages import Decision, Message, Publish
+from orchestrator.core.messages import Decision, HandoffBreached, HandoffTimed, Message, Publish
 from orchestrator.core.playbook import Playbook, short_type
 from orchestrator.core.state import CustomerState
 from orchestrator.metrics import OrchestratorMetrics
@@ -21,7 +21,8 @@ from orchestrator.observed import WorkerView
 
 
 class Observation:
-    """Counts what a state change did (events, outcomes, actions, suppressions, merges)."""
+    """Counts what a state change did (events, outcomes, actions, suppressions, merges,
+    hand-offs timed and past their SLA)."""
 
     def __init__(self, metrics: OrchestratorMetrics, view: WorkerView, playbook: Playbook) -> None:
         self.metrics = metrics
@@ -43,6 +44,18 @@ class Observation:
         for decision in decisions:
             if isinstance(decision, Publish):
                 self._published(decision)
+            elif isinstance(decision, HandoffTimed):
+                metrics.handoff_duration.labels(
+                    handoff=decision.handoff,
+                    from_department=decision.from_department,
+                    to_department=decision.to_department,
+                ).observe(decision.seconds)
+            elif isinstance(decision, HandoffBreached):
+                metrics.handoff_breaches.labels(
+                    handoff=decision.handoff,
+                    from_department=decision.from_department,
+                    to_department=decision.to_department,
+                ).inc()
 
     def _outcome(self, message: Outcome[Any], after: CustomerState) -> None:
         action = after.open_actions.get(message.data.action_id)

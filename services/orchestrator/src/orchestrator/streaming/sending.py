@@ -16,6 +16,12 @@ from orchestrator.metrics import OrchestratorMetrics
 
 log = logging.getLogger("orchestrator.streaming")
 Headers = Iterable[tuple[str, bytes]]
+# On an event the department agent decoded, validated and time-checked before it forwarded it
+# to events-by-customer: the customer agent then only parses it (the codec's limits and the
+# clock check were passed once). Internal topics are written by the orchestrator alone (ACLs
+# in production); a record without the header gets the full decode.
+VALIDATED_HEADER = "lifecycle-validated"
+VALIDATED_HEADERS: tuple[tuple[str, bytes], ...] = (*KAFKA_HEADERS, (VALIDATED_HEADER, b"1"))
 
 
 class UnappliableRecordError(Exception):

@@ -14,6 +14,7 @@ from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS, events_topic_for
 from orchestrator.core.effects import OrchestratorTopics
 from orchestrator.core.playbook import Playbook
+from orchestrator.kafka_access import faust_broker_credentials
 from orchestrator.kafka_setup import ClusterLayout
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
@@ -23,6 +24,7 @@ from orchestrator.streaming.customer_agent import CustomerAgent
 from orchestrator.streaming.identity_agent import IdentityAgent
 from orchestrator.streaming.observing import Observation
 from orchestrator.streaming.reads import TableReads
+from orchestrator.streaming.routing import LocalPartitions
 from orchestrator.streaming.sending import Sender
 from orchestrator.streaming.upkeep import SegmentSpend, Upkeep, keep_running
 
@@ -64,6 +66,8 @@ def broker_settings(settings: OrchestratorSettings) -> dict[str, Any]:
     they are built, so connection settings (security) are added here for every client."""
     return {
         "broker": broker_urls(settings.kafka_bootstrap_servers),
+        # TLS and SASL from KAFKA_SECURITY_* (None: PLAINTEXT), as every other client.
+        "broker_credentials": faust_broker_credentials(settings.kafka_security),
         "producer_acks": -1,
         # Outputs are queued, not awaited per event: a few ms of linger lets aiokafka send
         # them in fewer, larger requests (socket writes were 15 % of a profile without it).
@@ -138,7 +142,13 @@ class Topology:
         # Crypto-shredding (LIFECYCLE_SHREDDING); a no-op shredder when off.
         shredder = shredder_for(settings, metrics, app)
         self.spend = SegmentSpend()
-        self.identity_agent = IdentityAgent(self.identities, self.sender, shredder, topics)
+        self.identity_agent = IdentityAgent(
+            self.identities,
+            self.sender,
+            shredder,
+            topics,
+            partitions=LocalPartitions(app, topics.identity, cluster.partitions),
+        )
         self.customer_agent = CustomerAgent(
             self.customers,
             self.sender,

@@ -197,6 +197,64 @@ async function renderCustomer(card, key) {
   markLive("customer", true);
 }
 
+// A real duration in the customers' time (the report's time scale): minutes, hours or days.
+function customerTime(seconds, timeScale) {
+  if (seconds === null || seconds === undefined) return "–";
+  const hours = seconds * timeScale / 3600;
+  if (hours < 1) return `${fmt(hours * 60, 0)} min`;
+  return hours < 48 ? `${fmt(hours, 1)} h` : `${fmt(hours / 24, 1)} d`;
+}
+
+async function refreshProcesses() {
+  const view = await getJson("/v1/processes");
+  const scale = view.time_scale;
+  document.getElementById("process-note").textContent =
+    `SLA attainment: hand-offs taken up within their SLA / all taken up in the last ${view.window}` +
+    (scale === 1 ? "" : ` (the simulated company's time, ${fmt(scale)}x the wall clock)`);
+  const rows = document.getElementById("process-rows");
+  const offenders = document.getElementById("offender-rows");
+  rows.replaceChildren();
+  offenders.replaceChildren();
+  for (const p of view.processes) {
+    const oldest = new Map();
+    for (const o of p.oldest_open) if (!oldest.has(o.handoff)) oldest.set(o.handoff, o.age_seconds);
+    p.handoffs.forEach((h, i) => {
+      const cells = i > 0 ? [] : [
+        el("td", { rowspan: p.handoffs.length }, p.name),
+        el("td", { rowspan: p.handoffs.length }, p.owner.display_name || p.owner.owner_id)];
+      rows.append(el("tr", { "data-process": p.process, "data-handoff": h.handoff, "data-open": h.open,
+          "data-ended": h.ended, "data-attainment": h.sla_attainment ?? "" }, ...cells,
+        el("td", {}, `${h.handoff} → ${p.owner.department}`), el("td", {}, customerTime(h.sla_seconds, scale)),
+        el("td", { class: h.open_overdue ? "flag" : "" }, `${fmt(h.open)} (${fmt(h.open_overdue)})`),
+        el("td", {}, customerTime(oldest.get(h.handoff), scale)), el("td", {}, fmt(h.ended)),
+        el("td", {}, h.sla_attainment === null ? "–" : `${fmt(h.sla_attainment * 100, 0)} %`)));
+    });
+    for (const o of p.worst_offenders) {
+      const button = el("button", { type: "button", class: "link" }, o.customer_id);
+      button.addEventListener("click", () => showCustomer(`customer_id:${o.customer_id}`));
+      offenders.append(el("tr", { "data-process": p.process }, el("td", {}, p.process), el("td", {}, o.handoff),
+        el("td", {}, `${o.from_department} → ${o.to_department}`), el("td", {}, button),
+        el("td", { class: "flag" }, customerTime(o.overdue_seconds, scale)),
+        el("td", {}, o.open ? `open for ${customerTime(o.age_seconds, scale)}` : "taken up late")));
+    }
+  }
+  markLive("processes", view.processes.some(p => p.open + p.ended > 0));
+}
+
+// Hand-off time per kind, treated against control: the median of each customer's first one.
+function handoffKindsChart(t, c) {
+  const rows = [];
+  for (const kind of Object.keys(t.handoffs_by_kind)) {
+    for (const [group, g, colour] of [["treated", t, undefined], ["control", c, "#adb5bd"]]) {
+      const h = g.handoffs_by_kind[kind].hours;
+      if (h.n === 0) continue;
+      rows.push({ label: `${kind} ${group} (n ${fmt(h.n)})`, colour, value: h.median, low: h.low, high: h.high });
+    }
+  }
+  if (!rows.length) rows.push({ label: "no hand-off taken up yet", value: null });
+  return barChart("hand-off taken up, by kind (median, hours)", rows, " h", 1);
+}
+
 // Lead-to-sales hand-off: median with its 95 % interval, p90 and count in the labels.
 function handoffChart(t, c) {
   const groups = [["treated", t.handoff_hours, undefined], ["control", c.handoff_hours, "#adb5bd"]];
@@ -209,6 +267,16 @@ function handoffChart(t, c) {
     value: h.median === null ? null : h.median * scale,
     low: h.low === null ? null : h.low * scale, high: h.high === null ? null : h.high * scale }));
   return barChart("hand-off to first sales contact (median)", rows, unit, 1);
+}
+
+// The simulator's own clock of each hand-off kind, coordinated against siloed.
+function simHandoffKindsChart(sim, modes) {
+  const kinds = [...new Set(modes.flatMap(m => Object.keys(sim[m].median_handoff_hours_by_kind || {})))].sort();
+  const rows = kinds.flatMap(kind => modes.map(m => ({ label: `${kind} ${m}`,
+    value: (sim[m].median_handoff_hours_by_kind || {})[kind] ?? null,
+    colour: m === "siloed" ? "#e76f51" : "#2a9d8f" })));
+  if (!rows.length) rows.push({ label: "no hand-off taken up yet", value: null });
+  return barChart("hand-off taken up, by kind (median hours)", rows, " h", 1);
 }
 
 async function refreshProof() {
@@ -228,7 +296,8 @@ async function refreshProof() {
     barChart("customers with a conflicting contact", pair("conflicting_contact_rate", 100), " %", 1),
     barChart(`missed deadlines per customer (totals ${fmt(t.missed_deadlines)} / ${fmt(c.missed_deadlines)})`,
       pair("missed_deadlines_per_customer"), "", 2),
-    handoffChart(t, c));
+    handoffChart(t, c),
+    handoffKindsChart(t, c));
   const sim = report.simulation || {};
   const modes = Object.keys(sim);
   const sims = document.getElementById("sim-charts");
@@ -242,13 +311,15 @@ async function refreshProof() {
       barChart("conversion (hot lead to deal)", rows("conversion_rate", 100), " %", 1),
       barChart("churn rate", rows("churn_rate", 100), " %", 1),
       barChart("revenue per customer", rows("revenue_per_customer_eur"), " €"),
-      barChart("median hand-off (hours)", rows("median_handoff_hours"), " h", 1));
+      barChart("median hand-off (hours)", rows("median_handoff_hours"), " h", 1),
+      simHandoffKindsChart(sim, modes));
   }
   markLive("proof", t.customers + c.customers > 0);
 }
 
 async function refresh() {
-  const results = await Promise.allSettled([refreshFlow(), refreshFunnel(), refreshPlays(), refreshRecent(), refreshProof()]);
+  const results = await Promise.allSettled([refreshFlow(), refreshFunnel(), refreshPlays(), refreshRecent(),
+    refreshProcesses(), refreshProof()]);
   const failed = results.filter(r => r.status === "rejected").length;
   document.getElementById("updated").textContent =
     `updated ${new Date().toLocaleTimeString()}${failed ? ` (${failed} view(s) unavailable)` : ""}`;
