@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from integration.departments.service_helpers import dev_keys, start_service
-from integration.orchestrator.conftest import Kafka
 
 from lifecycle_admin.kafka_admin import create_topics
+from lifecycle_testing.department_services import dev_keys, start_service
 from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace, LocalBroker, started_broker
+from lifecycle_testing.orchestrator_io import Kafka
 from lifecycle_testing.orchestrator_worker import Worker, worker_starter
 from lifecycle_testing.playbooks import edited_playbook
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from integration.orchestrator.conftest import department_event
-from kafka import KafkaConsumer, TopicPartition
 
 from lifecycle_schemas.codec import encode_record
+from lifecycle_testing.kafka import read_topic
+from lifecycle_testing.orchestrator_io import department_event
+from lifecycle_testing.waiting import eventually
 from orchestrator.core.identity import new_customer_id
 
 
@@ -114,23 +115,32 @@ class IngestClients:
 
     def wait_for(self, status: int, at_least: int, after: float, timeout_s: float) -> None:
         """Until ``at_least`` answers with ``status`` came to attempts started after ``after``."""
-        deadline = time.monotonic() + timeout_s
-        while self.count(status, after) < at_least:
-            assert not self.failures, self.failures
-            assert time.monotonic() < deadline, (
-                f"{at_least} answers {status} did not come within {timeout_s}s "
-                f"(got {self.count(status, after)})"
-            )
-            time.sleep(0.1)
+        eventually(
+            lambda: self.count(status, after),
+            lambda answered: answered >= at_least,
+            timeout_s=timeout_s,
+            interval_s=0.1,
+            what=f"{at_least} answers {status}",
+            give_up=self._failed,
+        )
+
+    def _failed(self) -> str | None:
+        return f"a client failed: {self.failures}" if self.failures else None
 
     def finish(self, timeout_s: float = 60.0) -> None:
         """Wait until every event was accepted; fail when that does not happen in time."""
-        deadline = time.monotonic() + timeout_s
-        for worker in self._workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
-        self._stop.set()
+        try:
+            eventually(
+                lambda: [w.name for w in self._workers if w.is_alive()],
+                lambda posting: not posting,
+                timeout_s=timeout_s,
+                interval_s=0.1,
+                what="every client done (clients still posting)",
+                give_up=self._failed,
+            )
+        finally:
+            self._stop.set()
         assert not self.failures, self.failures
-        assert not any(w.is_alive() for w in self._workers), "clients still posting"
         assert self.accepted_ids() == {e["id"] for e in self.events}, "an event never accepted"
 
     def stop(self) -> None:
@@ -142,19 +152,5 @@ class IngestClients:
 
 def event_ids_on_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Counter[str]:
     """How many times each event id is on ``topic``: every record up to the current end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        assert partitions, f"{topic} has no partitions"
-        ends = consumer.end_offsets(partitions)
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        ids: Counter[str] = Counter()
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(p) < ends[p] for p in partitions):
-            assert time.monotonic() < deadline, f"{topic} not read to its end in {timeout_s}s"
-            for messages in consumer.poll(timeout_ms=300).values():
-                ids.update(json.loads(m.value)["id"] for m in messages if m.value is not None)
-        return ids
-    finally:
-        consumer.close()
+    records = read_topic(bootstrap, topic, timeout_s)
+    return Counter(json.loads(r.value)["id"] for r in records if r.value is not None)

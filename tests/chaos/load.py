@@ -14,13 +14,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from integration.orchestrator.conftest import Kafka
-
 from lifecycle_schemas.catalogue import action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import actions_topic_for
-from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.orchestrator_io import Kafka
+from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.processes import get_json, poll_json
+from lifecycle_testing.waiting import eventually
 from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.identity import new_customer_id
 from orchestrator.core.playbook import load_playbook
@@ -108,10 +108,13 @@ class Load:
 
 def wait_for_progress(worker: Worker, events: float = 3, timeout_s: float = 60) -> None:
     """Until this worker process applied ``events`` events."""
-    deadline = time.monotonic() + timeout_s
-    while events_processed(worker) < events and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert events_processed(worker) >= events, "the worker made no progress"
+    eventually(
+        lambda: events_processed(worker),
+        lambda applied: applied >= events,
+        timeout_s=timeout_s,
+        interval_s=0.1,
+        what=f"the worker applying {events:g} events",
+    )
 
 
 def assert_matches_the_oracle(
@@ -133,12 +136,13 @@ def assert_matches_the_oracle(
                 and body.get("purchases") == e.purchases
             ),
             90,
+            headers=TEST_KEYS.headers(),
         )
         assert served["revenue_to_date_minor"] == expected.revenue_to_date_minor
         assert served["purchases"] == expected.purchases == DEALS_PER_CUSTOMER
     # Nothing changes after the state has settled: no late duplicate is applied.
     for customer_id in list(customers)[:4]:
-        body = get_json(f"{worker.url}/v1/customers/{customer_id}")
+        body = get_json(f"{worker.url}/v1/customers/{customer_id}", headers=TEST_KEYS.headers())
         settled = oracle.resolve(customer_id)
         assert settled is not None
         assert body["revenue_to_date_minor"] == settled.revenue_to_date_minor

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from integration.orchestrator.conftest import Kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import MessageSizeTooLargeError
 
@@ -24,6 +23,7 @@ from lifecycle_schemas.dead_letter import (
 )
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.orchestrator_io import Kafka
 from orchestrator.streaming import LOOKUP_HEADER
 
 # Personal data inside a poison record: it must never reach a dead-letter header.

@@ -20,17 +20,17 @@ from pathlib import Path
 import httpx
 import pytest
 from chaos.poison import group_lag
-from integration.departments.service_helpers import (
+
+from lifecycle_schemas.catalogue import action_types_for
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.department_services import (
     DevKeys,
     ServiceProcess,
     fresh_action,
     poll_until,
     produce,
 )
-
-from lifecycle_schemas.catalogue import action_types_for
-from lifecycle_schemas.departments import Department
-from lifecycle_schemas.topics import actions_topic_for
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker
 
 pytestmark = pytest.mark.kafka

@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 from chaos.ingest import IngestClients, customer_id_of, deal_won, event_ids_on_topic
 from chaos.poison import group_lag
-from integration.departments.service_helpers import DevKeys, ServiceProcess
 
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS, events_topic_for
+from lifecycle_testing.department_services import DevKeys, ServiceProcess
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker
-from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.processes import poll_json
+from lifecycle_testing.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]
@@ -99,25 +100,33 @@ def test_a_20s_broker_outage_gives_503s_never_a_false_202_and_everything_is_appl
             f"{worker.url}/v1/customers/{customer_id_of(crm)}",
             lambda body, r=revenue: body.get("revenue_to_date_minor") == r,
             60,
+            headers=TEST_KEYS.headers(),
         )
         assert served["purchases"] == DEALS_PER_CUSTOMER
     # Its consumer group committed everything (the broker's view of the lag) ...
     group = f"{namespace.prefix}lifecycle-orchestrator"
     inputs = [namespace.topic(events_topic_for(Department.SALES))]
     inputs.append(namespace.topic(TOPICS.events_by_customer))
-    deadline = time.monotonic() + 60
-    while group_lag(namespace.bootstrap_servers, group, inputs) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert group_lag(namespace.bootstrap_servers, group, inputs) == 0
+    eventually(
+        lambda: group_lag(namespace.bootstrap_servers, group, inputs),
+        lambda behind: behind == 0,
+        timeout_s=60,
+        interval_s=0.5,
+        what="the orchestrator's group committing every input",
+    )
     # ... and the lag it reports drains to zero too (only for the topics it consumes: table
     # changelogs are read at recovery and never committed, fix F8 in docs/reliability.md).
-    deadline = time.monotonic() + 30
-    while True:
+
+    def reported_lag() -> dict[str, float]:
         lag = consumer_lag(worker)
         assert not [k for k in lag if "-changelog" in k], lag
-        behind = {labels: value for labels, value in lag.items() if value}
-        if lag and not behind:
-            break
-        assert time.monotonic() < deadline, f"reported lag did not drain: {behind or lag}"
-        time.sleep(0.5)
+        return lag
+
+    lag = eventually(
+        reported_lag,
+        lambda reported: bool(reported) and not any(reported.values()),
+        timeout_s=30,
+        interval_s=0.5,
+        what="the worker's reported lag drained",
+    )
     assert any(namespace.topic(events_topic_for(Department.SALES)) in k for k in lag), lag

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from chaos.ingest import IngestClients, deal_won, event_ids_on_topic
-from integration.departments.service_helpers import DevKeys, ServiceProcess
 
 from lifecycle_admin.kafka_admin import create_topics
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import events_topic_for
+from lifecycle_testing.department_services import DevKeys, ServiceProcess
 from lifecycle_testing.kafka_cluster import LocalCluster, started_cluster
 
 pytestmark = pytest.mark.kafka

@@ -20,12 +20,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 from chaos.ingest import customer_id_of, deal_won, event_ids_on_topic
-from integration.departments.service_helpers import DevKeys, ServiceProcess
 
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import events_topic_for
+from lifecycle_testing.department_services import DevKeys, ServiceProcess
 from lifecycle_testing.kafka import KafkaNamespace
-from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.processes import poll_json, wait_for_line
 
 pytestmark = pytest.mark.kafka
@@ -94,5 +94,6 @@ def test_a_kill_between_produce_and_answer_reports_nothing_false_and_a_retry_cou
         f"{worker.url}/v1/customers/{customer_id_of(crm)}",
         lambda body: body.get("purchases", 0) >= 2,
         60,
+        headers=TEST_KEYS.headers(),
     )
     assert (served["purchases"], served["revenue_to_date_minor"]) == (2, expected)

@@ -26,17 +26,16 @@ from typing import Any
 import httpx
 import pytest
 from chaos.injection_strings import INJECTIONS, free_text_fields
-from chaos.test_erasure import inbox, post
-from integration.departments.service_helpers import DevKeys, ServiceProcess, poll_until
-from integration.orchestrator.conftest import Kafka
 
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.events import DepartmentEvent
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.department_services import DevKeys, ServiceProcess, inbox, poll_until, post
 from lifecycle_testing.kafka import KafkaNamespace
-from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.orchestrator_io import Kafka
+from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.playbooks import NOBODY_HELD_OUT, edited_playbook
 from orchestrator.core.identity import new_customer_id
 from orchestrator.core.playbook import load_playbook, short_type
@@ -88,7 +87,9 @@ def customer_of(crm: str) -> tuple[dict[str, str], str]:
 
 def applied_events(worker: Worker, customer_id: str) -> int:
     """How many department events the worker has applied to the customer (0 while unknown)."""
-    answer = httpx.get(f"{worker.url}/v1/customers/{customer_id}/timeline", timeout=15)
+    answer = httpx.get(
+        f"{worker.url}/v1/customers/{customer_id}/timeline", timeout=15, headers=TEST_KEYS.headers()
+    )
     if answer.status_code == 404:
         return 0
     return sum(1 for entry in answer.json()["timeline"] if entry["kind"] == "event")
@@ -101,7 +102,11 @@ def wait_applied(worker: Worker, customer_id: str, count: int) -> None:
 
 def sent_action_ids(worker: Worker, customer_id: str) -> set[str]:
     """The ids of the actions the worker decided to send to the customer's departments."""
-    decisions = httpx.get(f"{worker.url}/v1/customers/{customer_id}/decisions", timeout=15)
+    decisions = httpx.get(
+        f"{worker.url}/v1/customers/{customer_id}/decisions",
+        timeout=15,
+        headers=TEST_KEYS.headers(),
+    )
     return {
         candidate["action_id"]
         for decision in decisions.json()["decisions"]
@@ -245,7 +250,9 @@ def test_injection_strings_through_the_services_stay_data(
 
     # Then both end with the same segments and the same (action type, play) in the inboxes.
     def segments(customer_id: str) -> list[str]:
-        answer = httpx.get(f"{worker.url}/v1/customers/{customer_id}", timeout=15).json()
+        answer = httpx.get(
+            f"{worker.url}/v1/customers/{customer_id}", timeout=15, headers=TEST_KEYS.headers()
+        ).json()
         return sorted(answer["segments"])
 
     assert segments(attacker_id) == segments(plain_id)

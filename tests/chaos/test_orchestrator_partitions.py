@@ -3,20 +3,20 @@ load, judged by the same oracle as the rebalance test (the pure core's replay of
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from chaos.load import Load, assert_matches_the_oracle, wait_for_progress
-from integration.orchestrator.conftest import Kafka
 from kafka import KafkaAdminClient, KafkaConsumer
 
 from lifecycle_admin.kafka_admin import create_topics
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace
+from lifecycle_testing.orchestrator_io import Kafka
 from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 16
@@ -43,18 +43,17 @@ def members_with_partitions(namespace: KafkaNamespace, timeout_s: float = 60) ->
     """How many members of the worker group hold partitions, once the group is stable."""
     group = f"{namespace.prefix}lifecycle-orchestrator"
     admin = KafkaAdminClient(bootstrap_servers=namespace.bootstrap_servers)
-    deadline = time.monotonic() + timeout_s
-    assigned: list[object] = []
     try:
-        while time.monotonic() < deadline:
-            description = admin.describe_groups([group]).get(group, {})
-            assigned = [m for m in description.get("members", []) if m.get("member_assignment")]
-            if description.get("group_state") == "Stable":
-                return len(assigned)
-            time.sleep(0.5)  # polling the group's state, with a deadline
+        description = eventually(
+            lambda: admin.describe_groups([group]).get(group, {}),
+            lambda found: found.get("group_state") == "Stable",
+            timeout_s=timeout_s,
+            interval_s=0.5,
+            what=f"the group {group} stable",
+        )
     finally:
         admin.close()
-    return len(assigned)
+    return len([m for m in description.get("members", []) if m.get("member_assignment")])
 
 
 def test_sixteen_partitions_and_three_workers_lose_and_double_nothing(

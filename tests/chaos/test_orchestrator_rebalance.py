@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from chaos.load import Load, assert_matches_the_oracle, wait_for_progress
-from integration.orchestrator.conftest import Kafka
 
+from lifecycle_testing.orchestrator_io import Kafka
 from lifecycle_testing.orchestrator_worker import Worker
 
 pytestmark = pytest.mark.kafka

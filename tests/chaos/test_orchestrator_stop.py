@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable
 
 import pytest
-from integration.departments.service_helpers import ServiceProcess
 
 from lifecycle_schemas.departments import Department
+from lifecycle_testing.department_services import ServiceProcess
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker
 from lifecycle_testing.orchestrator_worker import Worker
-from orchestrator.api import STOP_TIMED_OUT_EXIT_CODE
+from orchestrator.serving import STOP_TIMED_OUT_EXIT_CODE
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]
@@ -59,7 +59,7 @@ def test_with_kafka_up_a_worker_stops_cleanly_inside_the_bound(
 
     status, _ = terminated(worker.process)
 
-    # uvicorn re-raises the signal it caught once the app has stopped.
+    # The worker re-raises the signal it caught once it has stopped (as uvicorn did).
     assert status == -signal.SIGTERM, worker.log_path.read_text()[-2000:]
     assert TIMED_OUT_LOG_LINE not in worker.log_path.read_text()
 

@@ -14,19 +14,19 @@ from chaos.poison import (
     missing_dead_letters,
     produce_poison,
 )
-from integration.departments.service_helpers import (
+
+from lifecycle_schemas.catalogue import action_types_for
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.department_services import (
     DevKeys,
     ServiceProcess,
     fresh_action,
     poll_until,
     produce,
 )
-from integration.orchestrator.conftest import Kafka
-
-from lifecycle_schemas.catalogue import action_types_for
-from lifecycle_schemas.departments import Department
-from lifecycle_schemas.topics import actions_topic_for
 from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.orchestrator_io import Kafka
 
 pytestmark = pytest.mark.kafka
 

@@ -15,13 +15,13 @@ from chaos.poison import (
     produce_lookup_poison,
     produce_poison,
 )
-from integration.departments.service_helpers import poll_until
-from integration.orchestrator.conftest import Kafka
 
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import TOPICS, events_topic_for
+from lifecycle_testing.department_services import poll_until
 from lifecycle_testing.kafka import KafkaNamespace
-from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.orchestrator_io import Kafka
+from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
 from lifecycle_testing.processes import poll_json
 from orchestrator.core.identity import new_customer_id
 
@@ -54,6 +54,7 @@ def test_poison_on_every_input_topic_is_dead_lettered_and_the_stream_goes_on(
         f"{worker.url}/v1/customers/{customer_id}",
         lambda body: body.get("purchases") == 1,
         60,
+        headers=TEST_KEYS.headers(),
     )
     letters = dead_letters(kafka_io, poisons, 60)
     problems = missing_dead_letters(letters, poisons)

@@ -21,15 +21,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from integration.departments.service_helpers import (
-    DevKeys,
-    ServiceProcess,
-    fresh_action,
-    poll_until,
-    produce,
-)
-from integration.orchestrator import conftest as orchestrator_suite
-from integration.orchestrator.conftest import Kafka, department_event
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -41,14 +32,23 @@ from schemathesis.specs.openapi.checks import (
 from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT, action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    fresh_action,
+    poll_until,
+    produce,
+)
 from lifecycle_testing.kafka import KafkaNamespace
-from lifecycle_testing.orchestrator_worker import Worker
+from lifecycle_testing.orchestrator_io import Kafka, department_event
+from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
+from lifecycle_testing.playbooks import fast_handoff_playbook_dir
 from orchestrator.core.identity import new_customer_id
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]
 # Everyone treated (no control group): the customer's decisions and timeline are not empty.
-playbook_dir = orchestrator_suite.playbook_dir
+playbook_dir = fast_handoff_playbook_dir
 
 # What must hold for every answer; the other built-in checks judge API design choices
 # (e.g. ``positive_data_acceptance`` expects any object to be a valid event), not conformance.
@@ -127,7 +127,7 @@ def follow_links(schema: Any, headers: dict[str, str]) -> Counter[tuple[str, int
 
 def fill_inbox(namespace: KafkaNamespace, service: ServiceProcess, headers: dict[str, str]) -> None:
     """One action of every type of the department in its inbox, for the links to lead somewhere
-    (the erase action left out: storing it purges the customer's other actions)."""
+    (the erase action left out: once delivered it purges the customer's other actions)."""
     department = service.department
     erase = ERASE_ACTION_OF_DEPARTMENT[department].record_type()
     types = sorted(action_types_for(department))
@@ -169,7 +169,15 @@ def test_orchestrator_api_answers_every_generated_request_as_documented(
     crm = f"crm-schemathesis-{uuid.uuid4().hex[:8]}"
     customer_id = new_customer_id(f"crm_account_id:{crm}")
     kafka_io.publish(department_event("sales.deal.won", {"crm_account_id": crm}))
-    poll_until(lambda: httpx.get(f"{worker.url}/v1/customers/{customer_id}").status_code == 200, 60)
+    poll_until(
+        lambda: (
+            httpx.get(
+                f"{worker.url}/v1/customers/{customer_id}", headers=TEST_KEYS.headers()
+            ).status_code
+            == 200
+        ),
+        60,
+    )
     schema = schemathesis.openapi.from_url(f"{worker.url}/openapi.json")
 
     @schema.hook
@@ -182,9 +190,10 @@ def test_orchestrator_api_answers_every_generated_request_as_documented(
             return {**(path_parameters or {}), "key": customer_id}
         return path_parameters
 
-    alone = every_operation_alone(schema, {})
+    # The operator's key (every scope): refusals are tested in test_orchestrator_access.py.
+    alone = every_operation_alone(schema, TEST_KEYS.headers())
     assert alone[("GET /v1/customers/{key}", 200)] > 0, alone
-    linked = follow_links(schema, {})
+    linked = follow_links(schema, TEST_KEYS.headers())
     followed = linked[("GET /v1/customers/{key}/timeline", 200)]
     followed += linked[("GET /v1/customers/{key}/decisions", 200)]
     assert followed > 0, linked

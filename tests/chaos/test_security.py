@@ -7,21 +7,23 @@ events never shows in the service's logs or metric labels.
 from __future__ import annotations
 
 import json
+import socket
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from integration.departments.service_helpers import DevKeys, ServiceProcess
 from kafka import KafkaConsumer, TopicPartition
 
-from department_kit.api_keys import hash_key, new_key
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS, events_topic_for
+from lifecycle_testing.department_services import DevKeys, ServiceProcess, poll_until
 from lifecycle_testing.kafka import KafkaNamespace
+from service_kit.api_keys import hash_key, new_key
 
 pytestmark = pytest.mark.kafka
 StartService = Callable[..., ServiceProcess]
@@ -151,3 +153,81 @@ def test_canary_personal_data_never_reaches_logs_or_metric_labels(
     for canary_value in (CANARY_EMAIL, CANARY_PHONE):
         assert canary_value not in log, canary_value
         assert canary_value not in metrics, canary_value
+
+
+def raw_answer(base_url: str, chunks: list[bytes], pause_s: float = 0.0) -> bytes:
+    """Send a request as raw chunks; the first bytes of the answer (the status line)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        for index, chunk in enumerate(chunks):
+            if index and pause_s:
+                time.sleep(pause_s)  # a slow client, by design
+            connection.sendall(chunk)
+        return connection.recv(256)
+
+
+def test_huge_or_slow_request_heads_are_refused_before_any_route_runs(
+    namespace: KafkaNamespace, dev_keys: DevKeys, start_service: StartService
+) -> None:
+    sales = start_service(
+        Department.SALES,
+        namespace.bootstrap_servers,
+        namespace.prefix,
+        LIFECYCLE_HTTP_HEAD_TIMEOUT_S="2",
+        LIFECYCLE_HTTP_BODY_TIMEOUT_S="2",
+    )
+    sales.wait_ready()
+    key = f"Authorization: Bearer {dev_keys.plain[Department.SALES]}\r\n".encode()
+    host = b"Host: 127.0.0.1\r\n"
+    mib = 1024 * 1024
+    path = b"GET /v1/actions/" + b"A" * mib + b" HTTP/1.1\r\n" + host + key + b"\r\n"
+    assert raw_answer(sales.base_url, [path]).startswith(b"HTTP/1.1 414 ")
+    header = b"GET /v1/actions HTTP/1.1\r\n" + host + key + b"X-Pad: " + b"B" * mib + b"\r\n\r\n"
+    assert raw_answer(sales.base_url, [header]).startswith(b"HTTP/1.1 431 ")
+    # Slowloris: a head that never ends is cut off; so is a body that stops coming.
+    slow_head = [b"GET /v1/actions HTTP/1.1\r\n", host, key, b"X-Slow: 1\r\n"]
+    assert raw_answer(sales.base_url, slow_head, pause_s=1.0).startswith(b"HTTP/1.1 408 ")
+    slow_body = [
+        b"POST /v1/events HTTP/1.1\r\n" + host + key
+        + b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n[",
+    ]  # fmt: skip
+    before = end_offsets(namespace)
+    assert raw_answer(sales.base_url, slow_body).startswith(b"HTTP/1.1 408 ")
+    assert end_offsets(namespace) == before
+    # The service goes on answering, and its log says nothing failed.
+    accepted = httpx.post(
+        f"{sales.base_url}/v1/events", json=a_deal(), headers=dev_keys.headers(Department.SALES)
+    )
+    assert accepted.status_code == 202, accepted.text
+    sales.stop()
+    assert "Exception in ASGI application" not in sales.log_path.read_text()
+
+
+def test_a_key_holds_at_most_its_share_of_action_streams(
+    namespace: KafkaNamespace, dev_keys: DevKeys, start_service: StartService
+) -> None:
+    sales = start_service(
+        Department.SALES,
+        namespace.bootstrap_servers,
+        namespace.prefix,
+        DEPARTMENT_MAX_STREAMS_PER_KEY="2",
+    )
+    sales.wait_ready()
+    url = f"{sales.base_url}/v1/actions/stream"
+    headers = dev_keys.headers(Department.SALES)
+    with httpx.Client(timeout=30) as client:
+        first = client.stream("GET", url, headers=headers)
+        second = client.stream("GET", url, headers=headers)
+        with first as one, second as two:
+            assert (one.status_code, two.status_code) == (200, 200)
+            third = client.get(url, headers=headers)
+            assert third.status_code == 429
+            assert third.headers["content-type"].startswith("application/problem+json")
+            assert "Retry-After" in third.headers
+
+        # Both closed: their slots are given back (once the server has seen them go).
+        def opens() -> bool:
+            with client.stream("GET", url, headers=headers) as again:
+                return again.status_code == 200
+
+        poll_until(opens, 30)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,12 +30,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from integration.departments.service_helpers import (
-    DevKeys,
-    ServiceProcess,
-    dev_keys,
-    start_service,
-)
 from kafka import KafkaProducer
 
 from lifecycle_admin.kafka_admin import create_topics
@@ -44,11 +37,18 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    dev_keys,
+    start_service,
+)
 from lifecycle_testing.kafka import KafkaNamespace, LocalBroker, started_broker
 from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.paths import REPOSITORY_ROOT
-from lifecycle_testing.playbooks import NOBODY_HELD_OUT, edited_playbook
+from lifecycle_testing.playbooks import fast_handoff_playbook
 from lifecycle_testing.processes import free_port, get_json, poll_json
+from lifecycle_testing.waiting import eventually
 
 __all__ = ["dev_keys", "start_service"]  # fixtures used below
 pytestmark = pytest.mark.kafka
@@ -72,15 +72,6 @@ def shortened_rules(target: Path) -> Path:
                     rule["for"] = SHORT_FOR
         (target / source.name).write_text(yaml.safe_dump(document, sort_keys=False))
     return target
-
-
-def fast_playbook(target: Path) -> Path:
-    """The default playbook, hot-lead hand-off deadline 3 s, everyone treated."""
-    marker = "      - type: sales.assign-owner\n        priority: high\n        deadline: 4h"
-    return edited_playbook(
-        target,
-        {"plays.yaml": (marker, marker.replace("4h", "3s")), "policy.yaml": NOBODY_HELD_OUT},
-    )
 
 
 @pytest.fixture
@@ -146,17 +137,20 @@ def wait_firing(
 
     On timeout the failure shows the series of ``evidence`` (a PromQL query) as the server has it.
     """
-    deadline = time.monotonic() + ALERT_TIMEOUT_S
-    while time.monotonic() < deadline:
-        found = [labels for labels in firing(prometheus_url, alertname) if matches(labels)]
-        if found:
-            return found[0]
-        time.sleep(0.5)
-    query = urllib.parse.urlencode({"query": evidence})
-    series = get_json(f"{prometheus_url}/api/v1/query?{query}")["data"]["result"]
-    raise AssertionError(
-        f"{alertname} did not fire within {ALERT_TIMEOUT_S}s; {evidence}: {series}"
+
+    def with_the_evidence(found: list[dict[str, str]]) -> str:
+        query = urllib.parse.urlencode({"query": evidence})
+        series = get_json(f"{prometheus_url}/api/v1/query?{query}")["data"]["result"]
+        return f"{found}; {evidence}: {series}"
+
+    found = eventually(
+        lambda: [labels for labels in firing(prometheus_url, alertname) if matches(labels)],
+        timeout_s=ALERT_TIMEOUT_S,
+        interval_s=0.5,
+        what=f"{alertname} firing",
+        describe=with_the_evidence,
     )
+    return found[0]
 
 
 def any_labels(_: dict[str, str]) -> bool:
@@ -205,7 +199,10 @@ def test_alert_rules_fire_on_the_real_prometheus_server(
 ) -> None:
     marketing = start_service(Department.MARKETING, kafka.bootstrap_servers, kafka.prefix)
     worker = Worker(
-        kafka, tmp_path / "worker", tmp_path / "worker.log", fast_playbook(tmp_path / "playbook")
+        kafka,
+        tmp_path / "worker",
+        tmp_path / "worker.log",
+        fast_handoff_playbook(tmp_path / "playbook"),
     )
     try:
         worker.start()

@@ -5,10 +5,6 @@ through the department services into Prometheus, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,10 +19,10 @@ from company_simulator.cli import build_parser
 from lifecycle_admin.local_stack import LABEL_WIDTH, simulator_arguments, time_scale
 from lifecycle_admin.stack import SERVICES
 from lifecycle_testing.kafka import KafkaBroker
-from lifecycle_testing.paths import REPOSITORY_ROOT
-from lifecycle_testing.processes import free_port, poll_json, wait_for_line
+from lifecycle_testing.local_stack import local_stack
+from lifecycle_testing.processes import poll_json
+from lifecycle_testing.waiting import eventually
 
-STACK_READY_TIMEOUT_S = 60.0
 # The issue's promise: a dashboard full of live data within two minutes of make run.
 LIVE_DATA_WITHIN_S = 120.0
 EVENT = "com.customerlifecycle.{}.v1"
@@ -94,31 +90,14 @@ def test_the_simulator_and_the_orchestrator_get_one_speed(
 def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
     kafka_broker: KafkaBroker, tmp_path: Path
 ) -> None:
-    ports = {service.port_env: str(free_port()) for service in SERVICES}
-    prometheus_port = free_port()
-    log_path = tmp_path / "run.log"
-    environment = {
-        **os.environ,
-        **ports,
-        "PROMETHEUS_PORT": str(prometheus_port),
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
-        "LIFECYCLE_STATE_DIR": str(tmp_path / "state"),
-    }
     # make run's own defaults: whatever the developer's shell says, the simulator runs as shipped.
-    environment.pop("LIFECYCLE_SIMULATOR_ARGS", None)
-    environment.pop("ORCHESTRATOR_TIME_SCALE", None)
-    with log_path.open("wb") as log:
-        runner = subprocess.Popen(
-            [sys.executable, "-m", "lifecycle_admin", "run-local"],
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPOSITORY_ROOT,
-        )
-    try:
-        output = wait_for_line(log_path, "stack ready", runner, STACK_READY_TIMEOUT_S)
+    defaults = {"LIFECYCLE_SIMULATOR_ARGS": None, "ORCHESTRATOR_TIME_SCALE": None}
+    with local_stack(kafka_broker, tmp_path, defaults) as stack:
         ready_at = time.monotonic()
+        output = stack.output()
         assert f"{'kafka':<{LABEL_WIDTH}}{kafka_broker.bootstrap_servers}" in output
+        # The stack's topics (hence its consumer groups and changelogs) are its own.
+        assert f"prefix {stack.prefix!r}" in output
         # One speed for both: a simulated day per real minute, deadlines scaled to match.
         assert (
             f"{'simulator':<{LABEL_WIDTH}}--days-per-minute 1 --sim-days 365 --rate 200" in output
@@ -127,12 +106,11 @@ def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
         assert "DOWN" not in output
         for service in SERVICES:
             if service.is_installed():
-                url = f"http://127.0.0.1:{ports[service.port_env]}"
                 # A name and its URL never run together ("orchestratorhttp://...").
                 assert f"{service.name} " in output
-                assert f"{url}  [up  ]" in output
+                assert f"{stack.url(service.port_env)}  [up  ]" in output
 
-        prometheus = f"http://127.0.0.1:{prometheus_port}"
+        prometheus = stack.url("PROMETHEUS_PORT")
         rules = poll_json(
             f"{prometheus}/api/v1/rules", lambda body: bool(body["data"]["groups"]), 30
         )
@@ -145,12 +123,22 @@ def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
         )
         scrape_urls = {t["scrapeUrl"] for t in targets["data"]["activeTargets"]}
         for service in SERVICES:
-            assert f"http://127.0.0.1:{ports[service.port_env]}/metrics" in scrape_urls
+            assert f"{stack.url(service.port_env)}/metrics" in scrape_urls
         poll_json(
             f"{prometheus}/api/v1/query?query=up%7Bjob%3D%22prometheus%22%7D",
             lambda body: [r["value"][1] for r in body["data"]["result"]] == ["1"],
             30,
         )
+        # The simulator says what it does at once, then reports its progress every 2 s, its
+        # events all accepted by the department services.
+        simulator_log = eventually(
+            lambda: stack.simulator_log.read_text(errors="replace"),
+            lambda log: "events sent" in log,
+            timeout_s=60,
+            what="the simulator's first progress line",
+        )
+        said = simulator_log.find("simulate: 2000 customers (an existing base")
+        assert -1 < said < simulator_log.index("events sent"), simulator_log
         # The simulator's events reach Kafka through every department service, and Prometheus
         # sees them in the services' own metrics.
         published = poll_json(
@@ -164,21 +152,16 @@ def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
         )
         assert all(float(r["value"][1]) > 0 for r in published["data"]["result"])
         # Within two minutes of the stack being ready, the orchestrator has a living company.
-        orchestrator = f"http://127.0.0.1:{ports['ORCHESTRATOR_PORT']}"
-        missing: list[str] = ["(no answer yet)"]
-        while time.monotonic() - ready_at < LIVE_DATA_WITHIN_S:
-            try:
-                missing = living_company(orchestrator_counters(orchestrator))
-            except (urllib.error.URLError, OSError) as error:
-                missing = [f"(metrics unavailable: {error})"]
-            if not missing:
-                break
-            time.sleep(1.0)
-        assert missing == [], f"after {LIVE_DATA_WITHIN_S:.0f}s still missing: {missing}"
-        simulator_log = (tmp_path / "state" / "logs" / "simulator.log").read_text()
-        assert "rejected 0" in simulator_log
-    finally:
-        runner.send_signal(signal.SIGINT)
-        exit_code = runner.wait(timeout=60)
-    assert exit_code == 0, log_path.read_text()
-    assert "stopping" in log_path.read_text()
+        orchestrator = stack.url("ORCHESTRATOR_PORT")
+        eventually(
+            lambda: living_company(orchestrator_counters(orchestrator)),
+            lambda missing: missing == [],
+            timeout_s=LIVE_DATA_WITHIN_S - (time.monotonic() - ready_at),
+            interval_s=1.0,
+            what="a living company in the orchestrator's counters (still missing)",
+            retry_on=(urllib.error.URLError, OSError),
+        )
+        progress = [
+            line for line in stack.simulator_log.read_text().splitlines() if "events sent" in line
+        ]
+        assert all(" rejected 0 " in line for line in progress), progress

@@ -93,7 +93,12 @@ def test_pipelines_chooses_what_one_run_measures(
     assert set(report["figures"]) == {"ceiling-json"}
     assert not {"ingest", "scale_out", "state"} & set(report)
     # Without the orchestrator's saturation in this run, half of it is skipped, with a note.
-    assert [rate["offered_events_per_second"] for rate in report["latency"]["rates"]] == [20.0]
+    # The one fixed rate, then the same rate again while hostile HTTP clients hit the worker.
+    rates = report["latency"]["rates"]
+    assert [rate["offered_events_per_second"] for rate in rates] == [20.0, 20.0]
+    assert "hostile_answers" not in rates[0]
+    assert "hostile HTTP clients" in rates[1]["label"]
+    assert rates[1]["hostile_answers"]
     assert "skipped" in report["latency"]["note"]
     assert QUICK.latency_rates == (100.0,)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaConsumer, KafkaProducer
 
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.kafka import KafkaNamespace
+from lifecycle_testing.waiting import eventually, eventually_async
 
 RECORD_COUNT = 20
 DEADLINE_S = 30.0
@@ -49,11 +49,19 @@ def _consume_with_kafka_python(
     )
     received: list[tuple[int, bytes, bytes]] = []
     try:
-        deadline = time.monotonic() + DEADLINE_S
-        while len(received) < expected and time.monotonic() < deadline:
-            batches = consumer.poll(timeout_ms=500)
-            for records in batches.values():
+
+        def poll() -> list[tuple[int, bytes, bytes]]:
+            for records in consumer.poll(timeout_ms=500).values():
                 received.extend((r.partition, r.key, r.value) for r in records)
+            return received
+
+        eventually(
+            poll,
+            lambda got: len(got) >= expected,
+            timeout_s=DEADLINE_S,
+            interval_s=0,  # the poll itself waits
+            what=f"{expected} records on {topic} (kafka-python)",
+        )
         consumer.commit()
         committed_total = sum(consumer.committed(tp) or 0 for tp in consumer.assignment())
     finally:
@@ -86,11 +94,19 @@ async def _consume_with_aiokafka(
     await consumer.start()
     received: list[tuple[int, bytes, bytes]] = []
     try:
-        deadline = time.monotonic() + DEADLINE_S
-        while len(received) < expected and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
+
+        async def poll() -> list[tuple[int, bytes, bytes]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
                 received.extend((r.partition, r.key or b"", r.value or b"") for r in records)
+            return received
+
+        await eventually_async(
+            poll,
+            lambda got: len(got) >= expected,
+            timeout_s=DEADLINE_S,
+            interval_s=0,  # getmany itself waits
+            what=f"{expected} records on {topic} (aiokafka)",
+        )
         await consumer.commit()
     finally:
         await consumer.stop()

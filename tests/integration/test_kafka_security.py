@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,23 +22,24 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
-from integration.departments.service_helpers import (
-    PACKAGES,
-    ServiceProcess,
-    fresh_action,
-    poll_until,
-)
 
-from department_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 from lifecycle_schemas.catalogue import event_types_for
 from lifecycle_schemas.codec import encode_record, kafka_key
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
+from lifecycle_testing.department_services import (
+    PACKAGES,
+    ServiceProcess,
+    fresh_action,
+    poll_until,
+)
 from lifecycle_testing.kafka import KafkaNamespace
 from lifecycle_testing.orchestrator_worker import Worker
 from lifecycle_testing.paths import REPOSITORY_ROOT
 from lifecycle_testing.secure_kafka import ADMIN, SecureBroker, started_secure_broker
+from lifecycle_testing.waiting import eventually
+from service_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 from service_kit.kafka_security import KafkaSecurity
 
 pytestmark = pytest.mark.kafka
@@ -94,19 +94,29 @@ def first_read_error(
     seen: list[str] = []
     try:
         consumer.subscribe([name])
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
+
+        def answer() -> tuple[bool, Any]:
+            """(settled, the refusal or None): readable, refused, or not yet."""
             message = consumer.poll(0.5)
             if message is None:
-                continue
+                return False, None
             error = message.error()
             if error is None or error.code() == KafkaError._PARTITION_EOF:
-                return None
+                return True, None
             if error.retriable() or error.code() == KafkaError.NOT_COORDINATOR:
                 seen.append(error.str())
-                continue  # the group coordinator is still being elected
-            return error
-        raise AssertionError(f"{name}: neither readable nor refused in {DEADLINE_S} s: {seen}")
+                return False, None  # the group coordinator is still being elected
+            return True, error
+
+        _, refusal = eventually(
+            answer,
+            lambda settled_and_error: settled_and_error[0],
+            timeout_s=DEADLINE_S,
+            interval_s=0,  # the poll itself waits
+            what=f"{name} readable or refused",
+            describe=lambda _: f"retriable errors: {seen}",
+        )
+        return refusal
     finally:
         consumer.close()
 
@@ -185,7 +195,7 @@ def test_a_department_service_over_sasl_ssl_and_the_orchestrator_over_mtls_work_
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "LIFECYCLE_TOPIC_PREFIX": PREFIX,
             "DEPARTMENT_DATA_DIR": str(tmp_path / "marketing"),
-            "DEPARTMENT_API_KEYS_FILE": str(hashed),
+            "LIFECYCLE_API_KEYS_FILE": str(hashed),
             **broker.environment(broker.sasl(MARKETING)),
         },
         tmp_path / "marketing.log",
@@ -251,13 +261,19 @@ def test_a_department_service_over_sasl_ssl_and_the_orchestrator_over_mtls_work_
         )
         consumer.subscribe([by_customer])
         try:
-            deadline = time.monotonic() + 60
-            seen = False
-            while not seen and time.monotonic() < deadline:
+
+            def resolved() -> bool:
                 message = consumer.poll(0.5)
-                if message is not None and message.error() is None and message.value():
-                    seen = json.loads(message.value()).get("id") == new_id
-            assert seen, "the orchestrator did not resolve the event over mTLS"
+                if message is None or message.error() is not None or not message.value():
+                    return False
+                return bool(json.loads(message.value()).get("id") == new_id)
+
+            eventually(
+                resolved,
+                timeout_s=60,
+                interval_s=0,  # the poll itself waits
+                what="the orchestrator resolving the event over mTLS",
+            )
         finally:
             consumer.close()
     finally:

@@ -3,7 +3,6 @@ survive a hard-killed leader; with two brokers down, writes are refused rather t
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +13,7 @@ from kafka.errors import KafkaError
 from lifecycle_admin.kafka_admin import create_topics, describe_topic_configs
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.kafka_cluster import LocalCluster, started_cluster
+from lifecycle_testing.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +69,22 @@ def test_acknowledged_writes_survive_a_killed_leader_and_two_down_refuse_writes(
         leader = cluster.partition_state(topic, 0)[0]
         cluster.kill_node(leader)
         # Two of three in sync: writes go on once a new leader is elected.
-        deadline = time.monotonic() + 60
-        written_after_kill = 0
-        while written_after_kill < 20 and time.monotonic() < deadline:
-            value = f"after-kill-{written_after_kill}".encode()
+        written_after_kill: list[bytes] = []
+
+        def write_one_more() -> int:
+            value = f"after-kill-{len(written_after_kill)}".encode()
             if _send(producer, topic, value):
-                acknowledged.append(value)
-                written_after_kill += 1
-        assert written_after_kill == 20
+                written_after_kill.append(value)
+            return len(written_after_kill)
+
+        eventually(
+            write_one_more,
+            lambda written: written == 20,
+            timeout_s=60,
+            interval_s=0,  # each send waits for its acknowledgement or its error
+            what="20 records acknowledged after the leader's kill",
+        )
+        acknowledged += written_after_kill
 
         second = cluster.partition_state(topic, 0)[0]
         assert second != leader
@@ -93,14 +101,20 @@ def test_acknowledged_writes_survive_a_killed_leader_and_two_down_refuse_writes(
     )  # fmt: skip
     try:
         seen: set[bytes] = set()
-        deadline = time.monotonic() + 90
-        while not set(acknowledged) <= seen and time.monotonic() < deadline:
-            try:
-                batch = consumer.poll(timeout_ms=1000)
-            except KafkaError:  # a restarted node not accepting connections yet: ask again
-                continue
-            for records in batch.values():
+
+        def missing() -> set[bytes]:
+            # A restarted node not accepting connections yet raises: asked again.
+            for records in consumer.poll(timeout_ms=1000).values():
                 seen.update(record.value for record in records)
+            return set(acknowledged) - seen
+
+        eventually(
+            missing,
+            lambda lost: not lost,
+            timeout_s=90,
+            interval_s=0,  # the poll itself waits
+            what="every acknowledged record read back (an acknowledged record was lost)",
+            retry_on=(KafkaError,),
+        )
     finally:
         consumer.close()
-    assert set(acknowledged) <= seen, "an acknowledged record was lost"

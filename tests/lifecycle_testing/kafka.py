@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from lifecycle_schemas.topics import TopicSpec
 from lifecycle_testing.paths import KAFKA_SCRIPT
 from lifecycle_testing.processes import run_kafka_script
+from lifecycle_testing.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,26 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 30.0) -> l
         consumer.seek_to_beginning()
         ends = consumer.end_offsets(partitions)
         records: list[TopicRecord] = []
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(p) < ends[p] for p in partitions):
-            assert time.monotonic() < deadline, f"{topic}: could not read to the end"
+
+        def behind() -> list[TopicPartition]:
+            """The partitions not read to their end yet (after one more poll)."""
             for messages in consumer.poll(timeout_ms=300).values():
                 records.extend(TopicRecord(m.partition, m.key, m.value) for m in messages)
+            return [p for p in partitions if consumer.position(p) < ends[p]]
+
+        if any(consumer.position(p) < ends[p] for p in partitions):
+            eventually(
+                behind,
+                lambda left: not left,
+                timeout_s=timeout_s,
+                interval_s=0,  # the poll itself waits
+                what=f"{topic} read to its end ({len(records)} records so far)",
+            )
         return records
     finally:
         consumer.close()
+
+
+def read_whole_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every (key, value) on the topic now, tombstones included, by a fresh consumer."""
+    return [(record.key, record.value) for record in read_topic(bootstrap, topic)]

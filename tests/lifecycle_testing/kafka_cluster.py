@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from kafka import KafkaAdminClient
 
 from lifecycle_testing.paths import DEPLOY_DIR
 from lifecycle_testing.processes import run_kafka_script
+from lifecycle_testing.waiting import eventually
 
 CLUSTER_SCRIPT = DEPLOY_DIR / "local" / "kafka-cluster"
 
@@ -72,15 +73,12 @@ class LocalCluster:
         """
         for node in nodes:
             self._must("start-node", "--node", str(node))
-        deadline = time.monotonic() + timeout_s
         for node in nodes:
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port_of(node)), timeout=1).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, f"node {node} did not listen in time"
-                    time.sleep(0.2)
+            eventually(
+                partial(takes_connections, self.port_of(node)),
+                timeout_s=timeout_s,
+                what=f"node {node} taking connections",
+            )
 
     def port_of(self, node: int) -> int:
         """The client port of a node (from its server.properties)."""
@@ -105,16 +103,19 @@ class LocalCluster:
         The answers come from whichever broker the admin client picks, and a just-restarted
         broker can still serve its metadata from before the kill; one answer is not enough.
         """
-        deadline = time.monotonic() + timeout_s
-        agreeing = 0
-        while agreeing < 3:
-            in_sync = self.partition_state(topic, partition)[1]
-            agreeing = agreeing + 1 if len(in_sync) >= replicas else 0
-            assert time.monotonic() < deadline, (
-                f"{topic}/{partition} not back to {replicas} in-sync replicas in {timeout_s}s"
-                f" (last: {in_sync})"
-            )
-            time.sleep(0.5)
+        answers: list[list[int]] = []
+
+        def in_sync_replicas() -> list[list[int]]:
+            answers.append(self.partition_state(topic, partition)[1])
+            return answers[-3:]
+
+        eventually(
+            in_sync_replicas,
+            lambda last: len(last) == 3 and all(len(isr) >= replicas for isr in last),
+            timeout_s=timeout_s,
+            interval_s=0.5,
+            what=f"{topic}/{partition} back to {replicas} in-sync replicas in 3 answers in a row",
+        )
 
 
 @contextmanager
@@ -134,3 +135,12 @@ def started_cluster(directory: Path, nodes: int = 3) -> Iterator[LocalCluster]:
         yield cluster
     finally:
         cluster.kill()
+
+
+def takes_connections(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port`` now."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True

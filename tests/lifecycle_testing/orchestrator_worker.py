@@ -6,10 +6,12 @@ own playbook directory and topic namespace.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,9 +21,51 @@ from typing import Any
 import pytest
 
 from lifecycle_testing.kafka import KafkaNamespace
-from lifecycle_testing.processes import free_port, get_json, poll_json
+from lifecycle_testing.processes import free_port, get_json
+from lifecycle_testing.waiting import eventually
+from service_kit.api_keys import ORCHESTRATOR_SCOPES, Scope, hash_key, new_key
 
 START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class OperatorKeys:
+    """The keys test workers accept: an operator with every orchestrator scope, and one key per
+    single scope (a key without the scope a route needs gets 403); one cluster secret."""
+
+    operator: str = field(default_factory=new_key)
+    by_scope: dict[Scope, str] = field(
+        default_factory=lambda: {scope: new_key() for scope in ORCHESTRATOR_SCOPES}
+    )
+    cluster_secret: str = field(default_factory=lambda: new_key().replace("lk_op_", "cluster-"))
+
+    def keys_json(self) -> str:
+        """``LIFECYCLE_API_KEYS`` for the workers."""
+        entries = [
+            {
+                "id": "test-operator",
+                "scopes": sorted(s.value for s in ORCHESTRATOR_SCOPES),
+                "sha256": hash_key(self.operator),
+            },
+            *(
+                {
+                    "id": f"test-{scope.value.replace(':', '-')}",
+                    "scopes": [scope.value],
+                    "sha256": hash_key(key),
+                }
+                for scope, key in self.by_scope.items()
+            ),
+        ]
+        return json.dumps({"keys": entries})
+
+    def headers(self, scope: Scope | None = None) -> dict[str, str]:
+        """Authorization for the operator (every scope), or for a key holding ``scope`` only."""
+        key = self.operator if scope is None else self.by_scope[scope]
+        return {"Authorization": f"Bearer {key}"}
+
+
+# One set per test process: every worker it starts accepts them.
+TEST_KEYS = OperatorKeys()
 
 
 @dataclass
@@ -34,7 +78,7 @@ class Worker:
     playbook_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
-    # More variables for the process (KAFKA_SECURITY_*, ...).
+    # More variables for the process (KAFKA_SECURITY_*, a test's own limits, ...).
     environment: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -51,6 +95,10 @@ class Worker:
             "ORCHESTRATOR_DATA_DIR": str(self.data_dir),
             "ORCHESTRATOR_PLAYBOOK_DIR": str(self.playbook_dir),
             "ORCHESTRATOR_DEADLINE_CHECK_S": "1",
+            "LIFECYCLE_API_KEYS": TEST_KEYS.keys_json(),
+            "ORCHESTRATOR_CLUSTER_SECRET": TEST_KEYS.cluster_secret,
+            # Tests poll as fast as they like; test_orchestrator_access.py sets a tight limit.
+            "ORCHESTRATOR_RATE_LIMIT": "10000/second",
             **self.environment,
         }
         log = self.log_path.open("ab")
@@ -60,7 +108,23 @@ class Worker:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        poll_json(f"{self.url}/readyz", lambda body: body.get("status") == "ready", START_TIMEOUT_S)
+        process = self.process
+
+        def exited() -> str | None:
+            code = process.poll()
+            if code is None:
+                return None
+            return f"the worker exited with {code}:\n{self.log_path.read_text(errors='replace')}"
+
+        eventually(
+            lambda: get_json(f"{self.url}/readyz"),
+            lambda body: body.get("status") == "ready",
+            timeout_s=START_TIMEOUT_S,
+            interval_s=0.25,
+            what=f"the worker's /readyz (log {self.log_path})",
+            retry_on=(urllib.error.URLError, OSError, ValueError),
+            give_up=exited,
+        )
         return self
 
     def stop(self) -> None:
@@ -74,8 +138,13 @@ class Worker:
             self.process.kill()
             self.process.wait(timeout=10)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The test operator's key (every orchestrator scope)."""
+        return TEST_KEYS.headers()
+
     def get(self, path: str) -> Any:
-        return get_json(f"{self.url}{path}")
+        return get_json(f"{self.url}{path}", headers=self.headers)
 
 
 @contextmanager
@@ -85,13 +154,19 @@ def worker_starter(
     """A function starting workers on ``namespace`` with ``playbook_dir``; all stopped at exit.
 
     ``make(data_dir)`` reuses a data directory (a restart after a crash); without one each
-    worker gets a fresh directory.
+    worker gets a fresh directory. Keyword arguments are more environment variables.
     """
     started: list[Worker] = []
 
-    def make(data_dir: Path | None = None) -> Worker:
+    def make(data_dir: Path | None = None, **environment: str) -> Worker:
         base = tmp_path_factory.mktemp("worker")
-        worker = Worker(namespace, data_dir or base / "data", base / "worker.log", playbook_dir)
+        worker = Worker(
+            namespace,
+            data_dir or base / "data",
+            base / "worker.log",
+            playbook_dir,
+            environment=environment,
+        )
         started.append(worker)
         return worker.start()
 

@@ -6,11 +6,13 @@ import json
 import os
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from lifecycle_testing.waiting import eventually
 
 
 def free_port() -> int:
@@ -41,35 +43,43 @@ def run_kafka_script(
 def wait_for_line(
     log_path: Path, text: str, process: subprocess.Popen[Any], timeout_s: float
 ) -> str:
-    """Poll a log file until a line contains `text`; fail early when the process exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        content = log_path.read_text(errors="replace") if log_path.exists() else ""
-        if text in content:
-            return content
-        if process.poll() is not None:
-            raise AssertionError(f"process exited with {process.returncode}:\n{content}")
-        time.sleep(0.2)
-    content = log_path.read_text(errors="replace") if log_path.exists() else ""
-    raise AssertionError(f"{text!r} did not appear within {timeout_s}s:\n{content}")
+    """Poll a log file until it holds ``text``; return the whole log. Fail at once when the
+    process exits first; a timeout shows the log's last lines."""
+
+    def exited() -> str | None:
+        code = process.poll()
+        return None if code is None else f"the process exited with {code}"
+
+    return eventually(
+        lambda: log_path.read_text(errors="replace") if log_path.exists() else "",
+        lambda content: text in content,
+        timeout_s=timeout_s,
+        what=f"{text!r} in {log_path.name}",
+        give_up=exited,
+        describe=lambda content: "the log's last lines:\n" + "\n".join(content.splitlines()[-40:]),
+    )
 
 
-def get_json(url: str, timeout_s: float = 5.0) -> Any:
-    """GET a URL and decode its JSON body."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+def get_json(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None) -> Any:
+    """GET a URL (with ``headers``: an API key) and decode its JSON body."""
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 
-def poll_json(url: str, accept: Any, timeout_s: float) -> Any:
-    """GET a JSON URL until `accept(body)` is true; return that body."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = get_json(url)
-            if accept(last):
-                return last
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            last = error
-        time.sleep(0.25)
-    raise AssertionError(f"{url} did not reach the expected state within {timeout_s}s: {last!r}")
+def poll_json(
+    url: str,
+    accept: Callable[..., object],
+    timeout_s: float,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """GET a JSON URL (with ``headers``: an API key) until ``accept(body)`` is true; return
+    that body."""
+    return eventually(
+        lambda: get_json(url, headers=headers),
+        accept,
+        timeout_s=timeout_s,
+        interval_s=0.25,
+        what=f"the expected answer from {url}",
+        retry_on=(urllib.error.URLError, OSError, ValueError),
+    )

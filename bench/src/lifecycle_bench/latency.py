@@ -32,6 +32,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from lifecycle_admin.kafka_admin import create_topics
+from lifecycle_bench.hostile import hostile_clients
 from lifecycle_bench.orchestrator_run import (
     POLL_S,
     START_TIMEOUT_S,
@@ -237,8 +238,11 @@ def run_latency(
     repeats: int,
     drain_s: float,
     timeout_s: float,
+    hostile: int = 0,
 ) -> dict[float, list[dict[str, Any]]]:
-    """One worker on its own namespace; every rate offered `repeats` times, lowest first."""
+    """One worker on its own namespace; every rate offered `repeats` times, lowest first;
+    with `hostile` > 0, that many hostile HTTP clients hit the worker's API meanwhile
+    (lifecycle_bench.hostile; their answers by status go into each run's result)."""
     create_topics(bootstrap, prefix=prefix)
     runs: dict[float, list[dict[str, Any]]] = {rate: [] for rate in rates}
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as directory:
@@ -252,7 +256,11 @@ def run_latency(
                     # A rate the worker fell behind on leaves a backlog: let it finish first, or
                     # the next rate would measure the queue it left.
                     wait_for_processed(worker, offered, timeout_s)
-                    result = offer(worker, rate, seconds, drain_s)
+                    with hostile_clients(worker.url, hostile) as answers:
+                        result = offer(worker, rate, seconds, drain_s)
+                    if hostile:
+                        result["hostile_clients"] = hostile
+                        result["hostile_answers"] = {str(k): n for k, n in answers.items()}
                     offered += result["events"]
                     runs[rate].append(result)
                     action = result["event_to_action"]

@@ -33,6 +33,7 @@ from lifecycle_bench.workload import Workload, preload_by_topic
 from lifecycle_schemas.catalogue import department_of
 from lifecycle_schemas.codec import decode_event
 from lifecycle_schemas.topics import events_topic_for
+from service_kit.api_keys import hash_key, new_key
 
 _PROCESSED = re.compile(r"^lifecycle_events_processed_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
 POLL_S = 0.25
@@ -87,6 +88,7 @@ class OrchestratorWorker:
         self.log_path = data_dir.parent / f"{data_dir.name}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
+        self.api_key = new_key()
 
     @property
     def url(self) -> str:
@@ -107,6 +109,19 @@ class OrchestratorWorker:
             "ORCHESTRATOR_PORT": str(self.port),
             "ORCHESTRATOR_DATA_DIR": str(self.data_dir),
             "ORCHESTRATOR_LOG_LEVEL": "WARNING",
+            # The bench's own reader key, and no rate limit worth the name (it polls freely).
+            "LIFECYCLE_API_KEYS": json.dumps(
+                {
+                    "keys": [
+                        {
+                            "id": "bench",
+                            "scopes": ["customers:read", "reports:read"],
+                            "sha256": hash_key(self.api_key),
+                        }
+                    ]
+                }
+            ),
+            "ORCHESTRATOR_RATE_LIMIT": "100000/second",
         }
         self.started_at = time.perf_counter()
         with self.log_path.open("ab") as log:
@@ -133,7 +148,10 @@ class OrchestratorWorker:
     def get_json(self, path: str) -> tuple[int | None, Any]:
         """GET a path of its API: (status, JSON body or None)."""
         try:
-            with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:  # noqa: S310
+            request = urllib.request.Request(  # noqa: S310 (a local URL)
+                f"{self.url}{path}", headers={"Authorization": f"Bearer {self.api_key}"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, None

@@ -85,6 +85,10 @@ def _latency_lines(latency: dict[str, Any]) -> list[str]:
             f"{_cell(action, 'p95_ms', spread)} | {_cell(action, 'p99_ms', spread)} | "
             f"{_cell(action, 'max_ms', spread)} | {_cell(log, 'p99_ms', spread)} |"
         )
+    for rate in latency["rates"]:
+        if rate.get("hostile_answers"):
+            counts = ", ".join(f"{s}: {n:,}" for s, n in sorted(rate["hostile_answers"].items()))
+            lines += ["", f"Hostile requests during {rate['label']}, answers by status: {counts}."]
     if latency.get("note"):
         lines += ["", f"Note: {latency['note']}."]
     return lines

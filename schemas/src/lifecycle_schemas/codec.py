@@ -20,7 +20,6 @@ Limits (module constants, documented in docs/contracts.md):
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
+from lifecycle_schemas import guarded_json
 from lifecycle_schemas.catalogue import (
     ACTION_TYPES,
     DEPARTMENT_EVENT_TYPES,
@@ -63,8 +63,6 @@ KAFKA_HEADERS: tuple[tuple[str, bytes], ...] = (
 # Errors listed in the exception's message (all of them stay in `.errors`).
 _MAX_ERRORS_IN_MESSAGE = 5
 _MAX_PATH_LENGTH = 200
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 
 __all__ = [
@@ -138,63 +136,6 @@ class _RejectedError(Exception):
         self.error = FieldError(path, rule, message)
 
 
-def _parse_int(text: str) -> int:
-    # Checked before int(): Python refuses >4300 digits with ValueError, and is slow before that.
-    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
-        raise _RejectedError(
-            "", "integer_too_large", f"integers have at most {MAX_INTEGER_DIGITS} digits"
-        )
-    return int(text)
-
-
-def _parse_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _RejectedError("", "number_not_finite", "numbers must be finite")
-    return value
-
-
-def _parse_constant(_name: str) -> Any:
-    raise _RejectedError("", "number_not_finite", "NaN and Infinity are not allowed")
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two readers may disagree on which duplicate wins; refuse the ambiguity.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _RejectedError("", "duplicate_key", "a key appears twice in one object")
-        result[key] = value
-    return result
-
-
-def _check_depth(document: Any) -> None:
-    """Reject nesting deeper than MAX_NESTING_DEPTH, without recursion."""
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING_DEPTH:
-            raise _RejectedError("", "nesting_too_deep", f"nesting deeper than {MAX_NESTING_DEPTH}")
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
-
-
-def _check_surrogates(document: Any) -> None:
-    """Reject unpaired surrogates (they cannot be encoded as UTF-8 again)."""
-    stack: list[Any] = [document]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if _SURROGATE.search(node):
-                raise _RejectedError("", "invalid_unicode", "text holds an unpaired surrogate")
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-
-
 def _compact_size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
@@ -225,30 +166,11 @@ def _parse(raw: bytes | str) -> tuple[bytes, dict[str, Any]]:
     except UnicodeDecodeError:
         raise _RejectedError("", "not_utf8", "a record is UTF-8 encoded JSON") from None
     try:
-        document = json.loads(
-            text,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_parse_constant,
-            object_pairs_hook=_object_without_duplicates,
+        document = guarded_json.loads(
+            text, max_depth=MAX_NESTING_DEPTH, max_integer_digits=MAX_INTEGER_DIGITS
         )
-    except RecursionError:
-        raise _RejectedError(
-            "", "nesting_too_deep", f"nesting deeper than {MAX_NESTING_DEPTH}"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise _RejectedError(
-            "", "json_invalid", f"not JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-    except ValueError:
-        raise _RejectedError("", "json_invalid", "not JSON") from None
-    # Cheap counts first: a text with few brackets cannot nest deeply, and a surrogate can only
-    # arrive as a \uD800-\uDFFF escape (the bytes were valid UTF-8).
-    if isinstance(document, dict | list):
-        if text.count("{") + text.count("[") > MAX_NESTING_DEPTH:
-            _check_depth(document)
-        if _SURROGATE_ESCAPE.search(text):
-            _check_surrogates(document)
+    except guarded_json.JsonGuardError as refused:
+        raise _RejectedError(_path(refused.location), refused.rule, refused.message) from None
     if not isinstance(document, dict):
         raise _RejectedError("", "record_not_object", "a record is a JSON object")
     may_be_too_large = len(raw) > _SMALL_RECORD_BYTES and "data" in document

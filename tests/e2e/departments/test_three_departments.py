@@ -13,7 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.departments.service_helpers import (
+
+from lifecycle_schemas.catalogue import event_types_for
+from lifecycle_schemas.codec import encode_record
+from lifecycle_schemas.departments import Department
+from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
+from lifecycle_testing.department_services import (
     DevKeys,
     ServiceProcess,
     fresh_action,
@@ -21,12 +27,6 @@ from integration.departments.service_helpers import (
     produce,
     read_topic,
 )
-
-from lifecycle_schemas.catalogue import event_types_for
-from lifecycle_schemas.codec import encode_record
-from lifecycle_schemas.departments import Department
-from lifecycle_schemas.examples import EXAMPLES
-from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
 from lifecycle_testing.kafka import KafkaNamespace
 
 pytestmark = pytest.mark.kafka

@@ -1,5 +1,5 @@
 """Fixtures of the department services' integration tests: dev keys, services as processes."""
 
-from integration.departments.service_helpers import dev_keys, start_service
+from lifecycle_testing.department_services import dev_keys, start_service
 
 __all__ = ["dev_keys", "start_service"]

@@ -11,13 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.departments.service_helpers import (
-    DevKeys,
-    ServiceProcess,
-    fresh_action,
-    poll_until,
-    produce,
-)
 
 from lifecycle_admin.kafka_admin import create_topics
 from lifecycle_schemas.catalogue import event_types_for
@@ -25,6 +18,13 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import actions_topic_for
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    fresh_action,
+    poll_until,
+    produce,
+)
 from lifecycle_testing.kafka import LocalBroker, started_broker
 from lifecycle_testing.processes import free_port
 
@@ -61,7 +61,7 @@ def test_stopping_the_broker_mid_test_gives_503_and_no_false_202_and_loses_no_ac
     create_topics(bootstrap, prefix=prefix)
     services = {d: start_service(d, bootstrap, prefix) for d in Department}
     before_outage = {d: fresh_action(d) for d in Department}
-    # Index 2: never an erase action (storing one purges the example customer's others).
+    # Index 2: never an erase action (once delivered it purges the example customer's others).
     after_outage = {d: fresh_action(d, index=2) for d in Department}
     for department, service in services.items():
         service.wait_ready()

@@ -14,15 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.departments.service_helpers import (
-    DevKeys,
-    ServiceProcess,
-    TopicRecord,
-    fresh_action,
-    poll_until,
-    produce,
-    read_topic,
-)
 
 from department_kit.webhooks import (
     IDEMPOTENCY_HEADER,
@@ -35,6 +26,15 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
+from lifecycle_testing.department_services import (
+    DevKeys,
+    ServiceProcess,
+    TopicRecord,
+    fresh_action,
+    poll_until,
+    produce,
+    read_topic,
+)
 from lifecycle_testing.kafka import KafkaNamespace
 from lifecycle_testing.processes import free_port
 

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration.departments.service_helpers import DevKeys, read_topic
 
 from lifecycle_schemas.catalogue import event_types_for
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import events_topic_for
+from lifecycle_testing.department_services import DevKeys, read_topic
 from lifecycle_testing.kafka import KafkaNamespace
 
 pytestmark = pytest.mark.kafka

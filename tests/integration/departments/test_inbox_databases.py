@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from integration.departments.service_helpers import fresh_action
 
 from department_kit.actions import ActionStatus
 from department_kit.inbox_db import create_inbox_engine, current_revision
 from department_kit.store import AcceptedEvent, DepartmentStore, EventClaim, WebhookState
 from lifecycle_schemas.departments import Department
+from lifecycle_testing.department_services import fresh_action
 
 NOW = datetime.now(UTC)
 WINDOW_START = NOW - timedelta(days=7)

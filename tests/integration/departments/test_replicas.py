@@ -16,14 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.departments.service_helpers import (
-    PACKAGES,
-    DevKeys,
-    ServiceProcess,
-    fresh_action,
-    poll_until,
-    read_topic,
-)
 from kafka import KafkaProducer
 
 from lifecycle_schemas.catalogue import AnyAction, event_types_for
@@ -31,6 +23,14 @@ from lifecycle_schemas.codec import encode_record, kafka_key
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
+from lifecycle_testing.department_services import (
+    PACKAGES,
+    DevKeys,
+    ServiceProcess,
+    fresh_action,
+    poll_until,
+    read_topic,
+)
 from lifecycle_testing.kafka import KafkaNamespace
 from lifecycle_testing.postgres import LocalPostgres
 

@@ -15,7 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
+from lifecycle_testing.orchestrator_worker import TEST_KEYS
 from lifecycle_testing.processes import poll_json
+from lifecycle_testing.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -33,21 +35,25 @@ def phone_of(n: int) -> tuple[str, str]:
     return f"+44 20 7946 {n:04d}", f"+44207946{n:04d}"
 
 
-def problem_of(url: str) -> Any:
+def problem_of(url: str, headers: dict[str, str]) -> Any:
     """The problem details of a 404 (polled: a worker may still be settling its partitions)."""
-    deadline = time.monotonic() + SEARCH_TIMEOUT_S
-    last = None
-    while time.monotonic() < deadline:
+
+    def answer() -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                last = f"{response.status} {response.read()!r}"
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, response.read()
         except urllib.error.HTTPError as error:
-            body = error.read()
-            if error.code == 404:
-                return json.loads(body)
-            last = f"{error.code} {body!r}"
-        time.sleep(0.25)
-    raise AssertionError(f"{url} never answered 404: {last}")
+            return error.code, error.read()
+
+    _, body = eventually(
+        answer,
+        lambda status_and_body: status_and_body[0] == 404,
+        timeout_s=SEARCH_TIMEOUT_S,
+        interval_s=0.25,
+        what=f"a 404 from {url}",
+    )
+    return json.loads(body)
 
 
 def test_any_identifier_typed_bare_finds_the_customer_on_either_worker(
@@ -79,6 +85,7 @@ def test_any_identifier_typed_bare_finds_the_customer_on_either_worker(
             f"{workers[0].url}/v1/customers/crm_account_id:{ids['crm']}",
             lambda b: len(b.get("identifiers", [])) == 5,
             max(1.0, deadline - time.monotonic()),
+            headers=TEST_KEYS.headers(),
         )
         customer_id = linked["customer_id"]
         typed = [ids["crm"], ids["desk"], ids["mkt"], customer_id, ids["email"].upper()]
@@ -88,6 +95,7 @@ def test_any_identifier_typed_bare_finds_the_customer_on_either_worker(
                     f"{worker.url}/v1/customers/{quote(key, safe='')}",
                     lambda b, cid=customer_id: b.get("customer_id") == cid,
                     max(1.0, deadline - time.monotonic()),
+                    headers=TEST_KEYS.headers(),
                 )
                 served_by.add(body["served_by"])
             # The sub-resources resolve a bare key the same way.
@@ -105,6 +113,7 @@ def test_decisions_carry_the_facts_behind_the_chosen_actions(
         f"{workers[0].url}/v1/customers/{ids['crm']}/decisions",
         lambda b: any(d.get("facts") for d in b.get("decisions", [])),
         SEARCH_TIMEOUT_S,
+        headers=TEST_KEYS.headers(),
     )
     assert body["customer_id"] == customer_id
     onboarding = next(
@@ -119,9 +128,13 @@ def test_a_key_nothing_matches_is_a_404_that_says_what_was_tried(
     workers: tuple[Any, Any],
 ) -> None:
     for worker in workers:
-        problem = problem_of(f"{worker.url}/v1/customers/acc-nobody-has-this")
+        problem = problem_of(
+            f"{worker.url}/v1/customers/acc-nobody-has-this", headers=TEST_KEYS.headers()
+        )
         for kind in ("customer_id", "crm_account_id", "helpdesk_requester_id"):
             assert kind in problem["detail"]
         assert "marketing_contact_id" in problem["detail"]
-        problem = problem_of(f"{worker.url}/v1/customers/nobody%40example.com")
+        problem = problem_of(
+            f"{worker.url}/v1/customers/nobody%40example.com", headers=TEST_KEYS.headers()
+        )
         assert problem["detail"].endswith("tried it as email")

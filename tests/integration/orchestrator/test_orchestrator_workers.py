@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.orchestrator_worker import TEST_KEYS
 from lifecycle_testing.processes import poll_json
 from orchestrator.core.identity import new_customer_id
 
@@ -30,6 +31,7 @@ def test_restarted_worker_keeps_every_customer(
         f"{restarted.url}/v1/customers/{customer_id}",
         lambda body: body.get("customer_id") == customer_id,
         30,
+        headers=TEST_KEYS.headers(),
     )
     assert after["revenue_to_date_minor"] == before["revenue_to_date_minor"] > 0
     assert after["segments"] == before["segments"]
@@ -83,6 +85,7 @@ def test_two_workers_both_serve_every_customer(
                     f"{worker.url}/v1/customers/{key}",
                     lambda b, cid=customer_id: b.get("customer_id") == cid,
                     max(1.0, deadline - time.monotonic()),
+                    headers=TEST_KEYS.headers(),
                 )
                 served_by.add(body["served_by"])
     # Both workers own some partitions, and each answered for the other's customers.

@@ -53,40 +53,41 @@ def _deal_won(example_json: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("raw", "rule"),
+    ("raw", "path", "rule"),
     [
-        (b"", "json_invalid"),
-        (b"   ", "json_invalid"),
-        (b"{", "json_invalid"),
-        (b"{'type': 1}", "json_invalid"),
-        (b"[]", "record_not_object"),
-        (b"42", "record_not_object"),
-        (b'"text"', "record_not_object"),
-        (b"null", "record_not_object"),
-        (b"\xff\xfe{}", "not_utf8"),
-        (b"\xef\xbb\xbf{}", "json_invalid"),
-        (b'{"a": NaN}', "number_not_finite"),
-        (b'{"a": Infinity}', "number_not_finite"),
-        (b'{"a": -Infinity}', "number_not_finite"),
-        (b'{"a": 1e999}', "number_not_finite"),
-        (b'{"a": -1e999}', "number_not_finite"),
-        (b'{"a": 1, "a": 2}', "duplicate_key"),
-        (b'{"a": "\\ud800"}', "invalid_unicode"),
-        (b'{"\\udfff": 1}', "invalid_unicode"),
-        (b'{"a": "\x01"}', "json_invalid"),
-        ("{\ud800}", "invalid_unicode"),
+        (b"", "", "json_invalid"),
+        (b"   ", "", "json_invalid"),
+        (b"{", "", "json_invalid"),
+        (b"{'type': 1}", "", "json_invalid"),
+        (b"[]", "", "record_not_object"),
+        (b"42", "", "record_not_object"),
+        (b'"text"', "", "record_not_object"),
+        (b"null", "", "record_not_object"),
+        (b"\xff\xfe{}", "", "not_utf8"),
+        (b"\xef\xbb\xbf{}", "", "json_invalid"),
+        (b'{"a": NaN}', "a", "number_not_finite"),
+        (b'{"a": Infinity}', "a", "number_not_finite"),
+        (b'{"a": -Infinity}', "a", "number_not_finite"),
+        (b'{"a": 1e999}', "a", "number_not_finite"),
+        (b'{"a": -1e999}', "a", "number_not_finite"),
+        (b'{"a": 1, "a": 2}', "a", "duplicate_key"),
+        (b'{"a": "\\ud800"}', "a", "invalid_unicode"),
+        (b'{"\\udfff": 1}', "", "invalid_unicode"),
+        (b'{"a": "\x01"}', "", "json_invalid"),
+        ("{\ud800}", "", "invalid_unicode"),
     ],
 )
-def test_malformed_bytes_are_rejected(raw: bytes | str, rule: str) -> None:
-    assert _rules(raw) == {("", rule)}
+def test_malformed_bytes_are_rejected(raw: bytes | str, path: str, rule: str) -> None:
+    # A guard names the place where it failed ("" is the whole record).
+    assert _rules(raw) == {(path, rule)}
 
 
 @pytest.mark.parametrize("digits", [MAX_INTEGER_DIGITS + 1, 4301, 100_000])
 def test_huge_integers_are_rejected_before_conversion(digits: int) -> None:
     raw = b'{"a": ' + b"9" * digits + b"}"
-    expected = "record_too_large" if len(raw) > MAX_RECORD_BYTES else "integer_too_large"
-    assert _rules(raw) == {("", expected)}
-    assert _rules(b'{"a": -' + b"9" * min(digits, 5000) + b"}") == {("", "integer_too_large")}
+    too_large = len(raw) > MAX_RECORD_BYTES
+    assert _rules(raw) == {("", "record_too_large") if too_large else ("a", "integer_too_large")}
+    assert _rules(b'{"a": -' + b"9" * min(digits, 5000) + b"}") == {("a", "integer_too_large")}
 
 
 def test_largest_allowed_integer_reaches_the_model(example_json: Any, now: datetime) -> None:
@@ -99,8 +100,11 @@ def test_largest_allowed_integer_reaches_the_model(example_json: Any, now: datet
 @pytest.mark.parametrize("depth", [MAX_NESTING_DEPTH + 1, 500, 5000, 200_000])
 def test_deep_nesting_is_rejected(depth: int) -> None:
     raw = "[" * depth + "]" * depth
-    expected = "record_too_large" if len(raw) > MAX_RECORD_BYTES else "nesting_too_deep"
-    assert _rules(raw) == {("", expected)}
+    if len(raw) > MAX_RECORD_BYTES:
+        assert _rules(raw) == {("", "record_too_large")}
+    else:
+        # The place of the first array past the limit, found without parsing the rest.
+        assert _rules(raw) == {("[0]" * MAX_NESTING_DEPTH, "nesting_too_deep")}
 
 
 def test_deep_nesting_inside_a_valid_record(example_json: Any, now: datetime) -> None:
@@ -109,7 +113,9 @@ def test_deep_nesting_inside_a_valid_record(example_json: Any, now: datetime) ->
     for _ in range(MAX_NESTING_DEPTH):
         nested = {"x": nested}
     document["data"]["products"][0]["sku"] = nested
-    assert _rules(json.dumps(document), now) == {("", "nesting_too_deep")}
+    # root, data, products, [0] and sku are 5 levels: the 13th nested object is the 17th.
+    too_deep = "data.products[0].sku" + ".x" * (MAX_NESTING_DEPTH - 4)
+    assert _rules(json.dumps(document), now) == {(too_deep, "nesting_too_deep")}
 
 
 def test_oversized_record_is_rejected_before_parsing() -> None:

@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from unit.orchestrator.conftest import T0, build_event
 
 from lifecycle_schemas.outputs import CustomerProfile, DecisionRecorded
+from lifecycle_testing.core_events import T0, build_event
 from orchestrator.core.control import control_bucket, in_control_group
 from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.playbook import Playbook, PolicySpec, load_playbook

@@ -102,3 +102,15 @@ def test_merged_away_and_erased_customers_are_left_out() -> None:
         processes.report(processes.tally([alias, erased], PLAYBOOK, NOW, WEEK), PLAYBOOK, WEEK, 1.0)
     )
     assert body["transact"]["open"] == 0
+
+
+def test_a_window_reaching_back_before_the_calendars_first_day_counts_every_hand_off() -> None:
+    longest = timedelta(days=999_999_999)  # NOW minus this is before year 1
+    states = [
+        customer("long-ago", "lead-to-sales", 30 * 24 * HOUR, 9 * HOUR),
+        customer("on-time", "lead-to-sales", 10 * HOUR, 2 * HOUR),
+    ]
+    body = by_process(
+        processes.report(processes.tally(states, PLAYBOOK, NOW, longest), PLAYBOOK, longest, 1.0)
+    )
+    assert (body["transact"]["ended"], body["transact"]["within_sla"]) == (2, 1)

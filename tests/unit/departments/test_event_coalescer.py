@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from department_kit.store import AcceptedEvent
 from lifecycle_schemas.catalogue import AnyDepartmentEvent, event_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_testing.waiting import eventually_async
 from service_kit.problems import ProblemError, broker_unavailable
 
 DEADLINE_S = 10.0
@@ -59,10 +59,10 @@ async def one(coalescer: EventCoalescer, records: list[AnyDepartmentEvent]) -> l
 
 
 async def until(condition: Any) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)  # yields to the loop; polled with a deadline
+    async def holds() -> Any:
+        return condition()
+
+    await eventually_async(holds, timeout_s=DEADLINE_S, interval_s=0.005)
 
 
 def test_requests_arriving_while_a_group_waits_are_published_as_the_next_group() -> None:

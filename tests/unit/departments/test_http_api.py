@@ -14,7 +14,6 @@ import pytest
 from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
 
-from department_kit.api_keys import Scope, hash_key
 from department_kit.app import create_app
 from department_kit.kafka_io import BrokerUnavailableError, Delivery, OutgoingRecord
 from department_kit.runtime import DepartmentRuntime
@@ -24,6 +23,7 @@ from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from marketing_service.department import SPEC as MARKETING
+from service_kit.api_keys import Scope, hash_key
 from service_kit.http import install_problem_handlers
 
 KEYS = {
@@ -322,7 +322,62 @@ def test_outcomes_are_published_once_per_change_and_invalid_transitions_are_409(
         client.post("/v1/actions/nope/outcome", json=declined, headers=auth("actor")).status_code
         == 404
     )
-    assert client.post(url, content=b"{", headers=auth("actor")).status_code == 400
+    json_type = {**auth("actor"), "Content-Type": "application/json"}
+    assert client.post(url, content=b"{", headers=json_type).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "pointer", "rule"),
+    [
+        (
+            b'{"outcome": "failed", "error_code": "x", "retryable": "yes"}',
+            "application/json",
+            422,
+            "/retryable",
+            "bool_type",
+        ),
+        (
+            b'{"outcome": "accepted", "outcome": "declined"}',
+            "application/json",
+            400,
+            "/outcome",
+            "duplicate_key",
+        ),
+        (
+            b'{"outcome": "completed", '
+            b'"value_realised": {"amount_minor": 1e999, "currency": "EUR"}}',
+            "application/json",
+            400,
+            "/value_realised/amount_minor",
+            "number_not_finite",
+        ),
+        (
+            b'{"outcome": "completed", "note": NaN}',
+            "application/json",
+            400,
+            "/note",
+            "number_not_finite",
+        ),
+        (b'{"outcome": "completed"}', "text/plain", 415, None, None),
+        (b'{"outcome": "completed"}', None, 415, None, None),
+    ],
+)
+def test_the_outcome_endpoint_is_as_strict_as_events(
+    client: TestClient,
+    runtime: DepartmentRuntime,
+    body: bytes,
+    content_type: str | None,
+    status: int,
+    pointer: str | None,
+    rule: str | None,
+) -> None:
+    url = f"/v1/actions/{stored_action(runtime).id}/outcome"
+    headers = {**auth("actor"), **({"Content-Type": content_type} if content_type else {})}
+    answer = client.post(url, content=body, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    if pointer is not None:
+        assert (pointer, rule) in {(e["pointer"], e["rule"]) for e in answer.json()["errors"]}
 
 
 def test_an_unknown_native_format_is_404_and_a_bad_payload_names_its_field(
@@ -360,7 +415,8 @@ def test_docs_and_openapi_are_served(client: TestClient) -> None:
 def test_unfinished_actions_past_expiry_are_published_expired_once(
     client: TestClient, runtime: DepartmentRuntime, publisher: MemoryPublisher
 ) -> None:
-    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[1]]
+    # Not the erase action (index 1): once delivered it would purge the example customer's others.
+    example: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[2]]
     runtime.store.add_action(example, datetime.now(UTC), "not-configured")  # expired long ago
     live = stored_action(runtime)
 
@@ -441,3 +497,19 @@ def test_per_item_is_read_as_a_query_parameter_of_fastapi_would_be(
         assert answer.status_code == (207 if expected.json()["per_item"] else 202)
     else:
         assert _problem(answer) == _problem(expected)
+
+
+def test_an_erase_action_purges_the_customers_other_actions_once_delivered(
+    client: TestClient, runtime: DepartmentRuntime
+) -> None:
+    live = stored_action(runtime)  # the example customer's, as the erase action's below
+    erase: Any = EXAMPLES[sorted(action_types_for(Department.MARKETING))[1]]
+    assert erase.type.endswith("erase-personal-data.v1")
+    runtime.store.add_action(erase, datetime.now(UTC), "not-configured")
+    # Stored, not delivered: the department still finds its earlier actions (and identifiers).
+    assert client.get(f"/v1/actions/{live.id}", headers=auth("reader")).status_code == 200
+    listed = client.get("/v1/actions", params={"limit": 200}, headers=auth("reader")).json()
+    assert erase.id in [i["action_id"] for i in listed["items"]]
+    # Delivered with that page: the rest of the customer's inbox is gone, the erase action stays.
+    assert client.get(f"/v1/actions/{live.id}", headers=auth("reader")).status_code == 404
+    assert client.get(f"/v1/actions/{erase.id}", headers=auth("reader")).status_code == 200

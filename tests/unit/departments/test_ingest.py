@@ -59,7 +59,11 @@ def test_ndjson_lines_are_a_batch_and_blank_lines_are_skipped() -> None:
     [
         (b'{"a": ', "application/json", 400, "json_invalid"),
         (b'{"a": 1, "a": 2}', "application/json", 400, "duplicate_key"),
-        (b'{"a": NaN}', "application/json", 400, "json_invalid"),
+        (b'{"a": NaN}', "application/json", 400, "number_not_finite"),
+        (b'{"a": 1e999}', "application/json", 400, "number_not_finite"),
+        (b'{"a": ' + b"9" * 400 + b"}", "application/json", 400, "integer_too_large"),
+        (b"[" * 10_000 + b"]" * 10_000, "application/json", 400, "nesting_too_deep"),
+        (b"[" * 10_000 + b"]" * 10_000, "application/x-ndjson", 400, "nesting_too_deep"),
         (b"\xff\xfe", "application/json", 400, "not_utf8"),
         (b'{"a": 1}\n{"b": ', "application/x-ndjson", 400, "json_invalid"),
         (b"[]", "application/json", 422, "empty_batch"),
@@ -73,6 +77,27 @@ def test_bodies_that_cannot_be_split_are_refused_with_a_rule(
         parse_body(body, content_type, 2)
     assert refused.value.status == status
     assert [e.rule for e in refused.value.errors] == [rule]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "pointer"),
+    [
+        (b'{"data": {"amount": [1, 2, Infinity]}}', "application/json", "/data/amount/2"),
+        (b'[{"a": 1}, {"a": {"b": 1, "b": 2}}]', "application/json", "/1/a/b"),
+        (b'{"a": 1}\n{"x": {"y": -' + b"1" * 30 + b"}}", "application/x-ndjson", "/1/x/y"),
+        (
+            b'{"a": 1}\n' + b'{"k": ' * 40 + b"1" + b"}" * 40,
+            "application/x-ndjson",
+            "/1" + "/k" * 16,
+        ),
+    ],
+)
+def test_a_guard_names_the_place_where_its_limit_was_crossed(
+    body: bytes, content_type: str, pointer: str
+) -> None:
+    with pytest.raises(ProblemError) as refused:
+        parse_body(body, content_type, 10)
+    assert [e.pointer for e in refused.value.errors] == [pointer]
 
 
 def test_a_bad_ndjson_line_is_named_by_its_item_index() -> None:
@@ -193,7 +218,8 @@ def test_values_json_cannot_carry_are_refused_by_the_codec_rule(value: Any, rule
     document["data"]["customer"]["email"] = value
     problems = validate_item(document, Department.MARKETING, NOW)
     assert isinstance(problems, list)
-    assert [(p.pointer, p.rule) for p in problems] == [("", rule)]
+    where = "" if rule == "invalid_unicode" else "/data/customer/email"  # surrogates: the writer
+    assert [(p.pointer, p.rule) for p in problems] == [(where, rule)]
 
 
 def test_a_record_near_the_size_limit_is_measured_as_before() -> None:

@@ -10,17 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from department_kit.api_keys import (
+from department_kit.webhooks import backoff, sign, verify_signature
+from lifecycle_schemas.departments import Department
+from service_kit.api_keys import (
+    DEPARTMENT_SCOPES,
+    KEYS_FILE_NAME,
+    OPERATOR_KEY_ID,
+    ORCHESTRATOR_SCOPES,
     PLAIN_KEYS_FILE_NAME,
     ApiKeyConfigError,
-    Scope,
     hash_key,
     load_keys,
     parse_keys,
     write_development_keys,
 )
-from department_kit.webhooks import backoff, sign, verify_signature
-from lifecycle_schemas.departments import Department
 from service_kit.logs import JsonFormatter, mask_personal_data
 
 
@@ -37,9 +40,33 @@ def test_development_keys_are_stored_hashed_and_the_plain_ones_are_private(tmp_p
     assert {d: e.department if e else None for d, e in identified.items()} == {
         d: d for d in Department
     }
-    assert all(e is not None and e.scopes == frozenset(Scope) for e in identified.values())
+    assert all(e is not None and e.scopes == DEPARTMENT_SCOPES for e in identified.values())
+    operator = ring.identify(plain[OPERATOR_KEY_ID])
+    assert operator is not None
+    assert (operator.department, operator.scopes) == (None, ORCHESTRATOR_SCOPES)
     assert write_development_keys(tmp_path / "keys") == hashed_file
     assert json.loads(plain_file.read_text())["keys"] == plain, "keys stay stable across runs"
+
+
+def test_an_older_key_file_gains_the_operator_key_and_keeps_its_department_keys(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "keys"
+    hashed_file = write_development_keys(directory)
+    plain_file = directory / PLAIN_KEYS_FILE_NAME
+    plain = json.loads(plain_file.read_text())["keys"]
+    # As written before the orchestrator had keys: department keys only.
+    older = {k: v for k, v in plain.items() if k != OPERATOR_KEY_ID}
+    plain_file.write_text(json.dumps({"keys": older}))
+    entries = json.loads((directory / KEYS_FILE_NAME).read_text())["keys"]
+    (directory / KEYS_FILE_NAME).write_text(
+        json.dumps({"keys": [e for e in entries if e["id"] != OPERATOR_KEY_ID]})
+    )
+
+    write_development_keys(directory)
+    now = json.loads(plain_file.read_text())["keys"]
+    assert {k: now[k] for k in older} == older
+    assert load_keys(hashed_file, None).identify(now[OPERATOR_KEY_ID]) is not None
 
 
 def test_an_unknown_key_is_not_identified_and_no_keys_means_nobody_is() -> None:
@@ -101,6 +128,61 @@ def test_webhook_backoff_doubles_up_to_its_cap() -> None:
 )
 def test_emails_and_phones_are_masked_but_ids_and_addresses_kept(text: str, masked: str) -> None:
     assert mask_personal_data(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/v1/customers/ann.fischer%40example.com",  # encodeURIComponent
+        "/v1/customers/ann.fischer%2540example.com",  # encoded twice
+        "/v1/customers/%2B4915550001234",
+        "/v1/customers/phone%3A%2B49%20155%20500%2001234",
+        "q=ann.fischer%u0040example.com",
+        "ann.fischer&#64;example.com",
+        "ann.fischer&#x40;example&#46;com",
+        "ann.fischer&commat;example&period;com",
+        "ann.fischer\\u0040example.com",  # a JSON escape, as text
+        "ann.fischer\\x40example.com",
+        "ann.fischer\uff20example\uff0ecom",  # fullwidth
+        "+\uff14\uff19\uff11\uff15\uff15\uff15\uff10\uff10\uff10\uff11\uff12\uff13\uff14",
+        "mailto:ann.fischer@example.com?subject=x",
+        "a12 4915550001234",
+        "+4915550001234,+4915550001235",
+        "J\u00f6rg.M\u00fcller@b\u00fccher.example",
+    ],
+)
+def test_personal_data_is_masked_in_any_encoding(text: str) -> None:
+    masked = mask_personal_data(text)
+    for secret in ("ann.fischer", "4915550001234", "4915550001235", "M\u00fcller"):
+        assert secret not in masked, masked
+    assert "***" in masked
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "A" * 1_000_000,
+        "a@" * 500_000,
+        "1 " * 500_000,
+        "%41" * 300_000,
+        "&#64;" * 200_000,
+        "\\u0040" * 200_000,
+        "[" * 1_000_000,
+        "9" * 1_000_000,
+    ],
+)
+def test_a_megabyte_of_hostile_text_is_masked_and_cut_short(hostile: str) -> None:
+    # Linear time by construction (single character classes, bounded decoding rounds); what is
+    # logged of it is bounded too.
+    masked = mask_personal_data(hostile)
+    assert len(masked) < 10_000
+
+
+def test_a_long_text_is_cut_where_no_address_straddles_the_cut() -> None:
+    text = "x " * 2040 + "ann.fischer@example.com " + "y" * 10_000
+    masked = mask_personal_data(text)
+    assert "ann.fischer" not in masked
+    assert "characters cut]" in masked
 
 
 def test_log_lines_are_json_with_personal_fields_masked() -> None:

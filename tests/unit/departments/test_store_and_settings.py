@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from department_kit.actions import ActionStatus
 from department_kit.cli import main as department_main
-from department_kit.inbox_db import HEAD_REVISION, MIGRATIONS, parse_inbox_url
+from department_kit.inbox_db import (
+    HEAD_REVISION,
+    MIGRATIONS,
+    create_inbox_engine,
+    parse_inbox_url,
+)
 from department_kit.settings import load_settings
 from department_kit.store import (
     AcceptedEvent,
@@ -24,6 +31,7 @@ from department_kit.store import (
 from lifecycle_schemas.catalogue import AnyAction, action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_testing.waiting import eventually
 from sales_service.department import SPEC as SALES
 from service_kit.settings_errors import BAD_SETTINGS_EXIT_CODE
 
@@ -152,6 +160,40 @@ def test_postgresql_urls_use_psycopg() -> None:
     parsed = parse_inbox_url("postgresql://inbox:secret@db.internal:5433/sales")
     assert parsed.drivername == "postgresql+psycopg"
     assert (parsed.host, parsed.port, parsed.database) == ("db.internal", 5433, "sales")
+
+
+def test_a_connection_to_a_new_inbox_file_being_written_waits_to_switch_it_to_wal(
+    tmp_path: Path,
+) -> None:
+    # Switching a file to WAL takes its exclusive lock, and SQLite answers "database is locked"
+    # at once instead of waiting for it: two replicas (or a pool's first two connections)
+    # opening a new file together had one of them fail.
+    path = tmp_path / "inbox.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE first_write (x)")
+    writer.execute("BEGIN IMMEDIATE")  # a write under way; the file not in WAL mode yet
+    engine = create_inbox_engine(f"sqlite:///{path}")
+    switches: list[str] = []
+
+    @sa.event.listens_for(engine, "connect", insert=True)  # before the engine's own pragmas
+    def trace_switches(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(
+            lambda sql: switches.append(sql) if "journal_mode=WAL" in sql else None
+        )
+
+    with ThreadPoolExecutor(1) as pool:
+        connecting = pool.submit(engine.connect)
+        # The switch was refused once and is being asked again (or the connect gave up).
+        eventually(
+            lambda: len(switches) >= 2 or connecting.done(),
+            timeout_s=30,
+            what="a second attempt to switch the file to WAL",
+        )
+        writer.execute("COMMIT")
+        with connecting.result(timeout=60) as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+    writer.close()
 
 
 def test_an_inbox_made_before_versioned_migrations_is_adopted_with_its_rows(

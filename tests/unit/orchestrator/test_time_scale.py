@@ -7,9 +7,8 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from unit.orchestrator.conftest import T0, EventFactory
-from unit.orchestrator.test_plays import DESK, actions, feed
 
+from lifecycle_testing.core_events import DESK, T0, EventFactory, actions, feed
 from orchestrator.core.engine import LocalEngine
 from orchestrator.core.ltv import predicted_lifetime_value_minor
 from orchestrator.core.playbook import (

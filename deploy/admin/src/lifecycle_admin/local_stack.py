@@ -1,6 +1,7 @@
 """`make run`: the whole system on this machine, with a real broker and a real Prometheus.
 
-Starts (or reuses) the local Kafka broker, creates the registry's topics, starts Prometheus
+Starts (or reuses) the local Kafka broker, creates the registry's topics (under
+`LIFECYCLE_TOPIC_PREFIX`, which the services it starts read too), starts Prometheus
 and every service that exists, prints where each listens, and on Ctrl-C stops them all in
 reverse order. Logs go to .cache/logs/.
 """
@@ -38,6 +39,8 @@ from lifecycle_admin.stack import (
 )
 from service_kit.kafka_security import KafkaSecurity
 
+# How long the runner waits for an outside broker, then for each process it started to answer.
+BROKER_TIMEOUT_S = 30.0
 HEALTH_TIMEOUT_S = 60.0
 STOP_GRACE_S = 15.0
 
@@ -99,14 +102,14 @@ def time_scale(arguments: list[str]) -> float:
 
 
 def development_keys(directory: Path) -> tuple[Path, Path] | None:
-    """Local API keys for the department services: (hashed file, plain file), if they exist.
+    """Local API keys for every service: (hashed file, plain file), if they exist.
 
-    The department services' library writes them; the runner only asks for them, so this tool
-    does not depend on the services it starts.
+    The services' shared library writes them (a key per department and ``local-operator``);
+    the runner only asks for them, so this tool does not depend on the services it starts.
     """
-    if not module_exists("department_kit.api_keys"):
+    if not module_exists("service_kit.api_keys"):
         return None
-    api_keys = importlib.import_module("department_kit.api_keys")
+    api_keys = importlib.import_module("service_kit.api_keys")
     hashed = Path(api_keys.write_development_keys(directory))
     return hashed, hashed.parent / str(api_keys.PLAIN_KEYS_FILE_NAME)
 
@@ -200,7 +203,7 @@ def run_local_stack(with_simulator: bool = True, security: KafkaSecurity | None 
     try:
         if external:
             bootstrap = external
-            wait_for_broker(bootstrap, 30, security=security)
+            wait_for_broker(bootstrap, BROKER_TIMEOUT_S, security=security)
         else:
             env = {**os.environ, "KAFKA_PORT": os.environ.get("KAFKA_PORT", str(KAFKA_PORT))}
             result = subprocess.run(
@@ -217,13 +220,18 @@ def run_local_stack(with_simulator: bool = True, security: KafkaSecurity | None 
                 return 1
             bootstrap = result.stdout.strip().splitlines()[-1]
             started_kafka = True
+        # The services read the same variable: every topic, consumer group and changelog of
+        # this stack lives under it, apart from any other stack on the same cluster.
+        prefix = os.environ.get("LIFECYCLE_TOPIC_PREFIX", "")
         created = create_topics(
-            bootstrap, partitions=partitions_from_environment(), security=security
+            bootstrap, prefix=prefix, partitions=partitions_from_environment(), security=security
         )
         topics_created = sum(t.created for t in created)
+        namespace = f", prefix {prefix!r}" if prefix else ""
         status_line(
             "kafka",
-            f"{bootstrap}  ({topics_created} topics created, {len(created)} in the registry)",
+            f"{bootstrap}  ({topics_created} topics created, {len(created)} in the registry"
+            f"{namespace})",
         )
 
         # The simulator's live and siloed summaries, read by the orchestrator's dashboard.
@@ -239,9 +247,14 @@ def run_local_stack(with_simulator: bool = True, security: KafkaSecurity | None 
             service_env[service.port_env] = str(port_of(service))
         keys = development_keys(cache / "keys")
         if keys is not None:
-            service_env["DEPARTMENT_API_KEYS_FILE"] = str(keys[0])
+            # One key file for every service: the departments' keys and local-operator's.
+            service_env["LIFECYCLE_API_KEYS_FILE"] = str(keys[0])
             service_env["SIMULATOR_API_KEYS_FILE"] = str(keys[1])
-            status_line("api keys", f"{keys[1]}  (plain development keys, one per department)")
+            status_line(
+                "api keys",
+                f"{keys[1]}  (plain development keys: one per department, and local-operator "
+                "for the orchestrator's API and dashboard)",
+            )
         simulating = with_simulator and keys is not None and module_exists(SIMULATOR_MODULE)
         if simulating:
             # The orchestrator's deadlines run on the simulated company's clock.

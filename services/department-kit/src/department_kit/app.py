@@ -15,21 +15,28 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from department_kit.actions import ActionStatus, OutcomeRequest
-from department_kit.api_keys import ApiKeyEntry, Scope
 from department_kit.department import NativePayloadError
-from department_kit.ingest import Validation, parse_body, validate_items
+from department_kit.ingest import Validation, media_type, parse_body, validate_items
 from department_kit.runtime import BatchOutcome, DepartmentRuntime, IdReused
 from department_kit.store import AcceptedEvent, StoredAction
+from lifecycle_schemas import guarded_json
 from lifecycle_schemas.catalogue import AnyDepartmentEvent
+from lifecycle_schemas.codec import MAX_INTEGER_DIGITS, MAX_NESTING_DEPTH
+from service_kit.api_keys import ApiKeyEntry, Scope
 from service_kit.http import (
+    RATE_LIMIT_HEADERS,
     inline_json_schema,
     install_problem_handlers,
     install_request_metrics,
     problem_responses,
 )
 from service_kit.problems import FieldProblem, ProblemError, forbidden, unauthorized
+from service_kit.rate_limits import RateLimits, StreamSlots
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +248,23 @@ def _accepted_view(event: AcceptedEvent) -> dict[str, Any]:
     }
 
 
+class _HeldStream(StreamingResponse):
+    """A stream that gives its key's stream slot back when it ends, however it ends (a
+    generator never started would never run its own ``finally``)."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None]) -> None:
+        super().__init__(
+            content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+        self._release = release
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
 def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAPI:
     """The department service's FastAPI app over ``runtime``.
 
@@ -268,9 +292,14 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
     install_problem_handlers(app)
     install_request_metrics(app, runtime.metrics)
     coalescer = EventCoalescer(runtime.accept_batches, runtime.settings.max_batch_events)
+    rate_limits = RateLimits(runtime.settings.rate_limit)
+    stream_slots = StreamSlots(runtime.settings.max_streams_per_key)
 
     def check_key(
-        bearer: HTTPAuthorizationCredentials | None, header_key: str | None, scope: Scope
+        request: Request,
+        bearer: HTTPAuthorizationCredentials | None,
+        header_key: str | None,
+        scope: Scope,
     ) -> ApiKeyEntry:
         presented = bearer.credentials if bearer is not None else header_key
         if not presented:
@@ -278,20 +307,25 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         entry = runtime.keys.identify(presented)
         if entry is None:
             raise unauthorized("the API key is not known")
+        if entry.department is None:
+            raise forbidden("this key belongs to no department (an orchestrator key)")
         if entry.department != department:
             raise forbidden(f"this key belongs to the {entry.department.value} department")
         if scope not in entry.scopes:
             raise forbidden(f"this key lacks the {scope.value} scope")
+        # Counted once the key is known: the answer carries the key's RateLimit headers.
+        request.scope.setdefault("state", {})[RATE_LIMIT_HEADERS] = rate_limits.hit(entry.id)
         return entry
 
     def require(scope: Scope) -> Callable[..., Awaitable[ApiKeyEntry]]:
         # async: a plain function would be run in a worker thread, one thread hop per request
         # for a hash and a comparison (docs/benchmarks.md, "Ingest").
         async def authorise(
+            request: Request,
             bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
             header_key: Annotated[str | None, Depends(_api_key_header)],
         ) -> ApiKeyEntry:
-            return check_key(bearer, header_key, scope)
+            return check_key(request, bearer, header_key, scope)
 
         return authorise
 
@@ -299,7 +333,9 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         """What ``Depends(require(EVENTS_WRITE))`` and the ``per_item`` query parameter gave
         ``POST /v1/events``, in the same order with the same errors, without FastAPI's
         dependency solving: a seventh of a single event's CPU (docs/benchmarks.md, "Ingest")."""
-        check_key(await _bearer(request), await _api_key_header(request), Scope.EVENTS_WRITE)
+        check_key(
+            request, await _bearer(request), await _api_key_header(request), Scope.EVENTS_WRITE
+        )
         value = request.query_params.get("per_item")
         if value is None:
             return False
@@ -328,12 +364,18 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             raise too_large
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                runtime.metrics.events_rejected.labels(reason="body_too_large").inc()
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    runtime.metrics.events_rejected.labels(reason="body_too_large").inc()
+                    raise too_large
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # Gone, or cut off by the server's body timeout: nothing to answer, nothing accepted.
+            raise ProblemError(
+                408, "request-timeout", "Request timeout", "the body did not arrive"
+            ) from None
         return b"".join(chunks)
 
     def reject(validation: Validation) -> ProblemError:
@@ -475,6 +517,24 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
                 f"Not a {vendor} payload we can read",
                 errors=error.errors,
             ) from None
+        except Exception as error:  # an adapter's gap must be a 4xx, never a 500
+            logger.warning(
+                "native payload unreadable",
+                extra={"vendor": vendor, "error": type(error).__name__},
+            )
+            runtime.metrics.events_rejected.labels(reason="native_payload_invalid").inc()
+            raise ProblemError(
+                422,
+                "invalid-native-payload",
+                f"Not a {vendor} payload we can read",
+                errors=[
+                    FieldProblem(
+                        pointer="",
+                        rule="payload_unreadable",
+                        detail="a field has an unexpected shape",
+                    )
+                ],
+            ) from None
         if len(mapping.events) > runtime.settings.max_batch_events:
             raise ProblemError(422, "too-many-events", "Too many events")
         validation = validate_items(mapping.events, department, runtime.clock(), True)
@@ -507,6 +567,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         """The inbox, in arrival order, a page at a time (``next_after`` is the next cursor)."""
         actions = runtime.store.list_actions(runtime.clock(), status, type, after, limit)
         runtime.metrics.actions_delivered.labels(channel="inbox").inc(len(actions))
+        runtime.delivered(actions)
         return {
             "items": [action_view(runtime, a) for a in actions],
             "next_after": actions[-1].seq if len(actions) == limit else None,
@@ -519,12 +580,12 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         response_class=StreamingResponse,
         responses={
             200: {"description": "Server-sent events", "content": {"text/event-stream": {}}},
-            **problem_responses(401, 403, 422),
+            **problem_responses(401, 403, 422, 429),
         },
     )
     async def stream_actions(
         request: Request,
-        _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))],
+        key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_READ))],
         after: Annotated[int | None, Query(ge=0, le=MAX_CURSOR)] = None,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
@@ -559,6 +620,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
                                 runtime.metrics.actions_delivered.labels(channel="stream").inc()
                                 data = json.dumps(action_view(runtime, action), ensure_ascii=False)
                                 yield f"id: {action.seq}\nevent: action\ndata: {data}\n\n"
+                                await run_in_threadpool(runtime.delivered, [action])
                                 last_sent = time.monotonic()
                         if len(batch) == 100:
                             seen_version = -1
@@ -570,9 +632,8 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
             finally:
                 runtime.metrics.open_streams.dec()
 
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
+        stream_slots.claim(key.id)  # 429 past DEPARTMENT_MAX_STREAMS_PER_KEY
+        return _HeldStream(events(), lambda: stream_slots.release(key.id))
 
     @app.get(
         "/v1/actions/{action_id}",
@@ -590,7 +651,9 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         action = runtime.store.get_action(action_id)
         if action is None:
             raise ProblemError(404, "action-not-found", "No such action")
-        return action_view(runtime, action)
+        view = action_view(runtime, action)
+        runtime.delivered([action])
+        return view
 
     @app.post(
         "/v1/actions/{action_id}/outcome",
@@ -602,7 +665,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
                 "The action with its outcome",
                 {"GetAction": _action_links("/action/action_id")["GetAction"]},
             ),
-            **problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+            **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
         },
     )
     async def post_outcome(
@@ -611,9 +674,36 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_WRITE))],
     ) -> dict[str, Any]:
         """Record accepted, completed, declined (reason required) or failed; publish it."""
+        if media_type(request.headers.get("content-type")) != "application/json":
+            raise ProblemError(
+                415, "unsupported-media-type", "Unsupported content type", "send application/json"
+            )
         body = await read_body(request)
         try:
-            outcome = OutcomeRequest.model_validate_json(body)
+            # The guards of /v1/events (duplicate keys, finite numbers, depth), then strict types.
+            guarded_json.loads(
+                body.decode("utf-8"),
+                max_depth=MAX_NESTING_DEPTH,
+                max_integer_digits=MAX_INTEGER_DIGITS,
+            )
+        except UnicodeDecodeError:
+            raise ProblemError(
+                400,
+                "invalid-outcome",
+                "Invalid outcome",
+                errors=[FieldProblem(pointer="", rule="not_utf8", detail="the body is not UTF-8")],
+            ) from None
+        except guarded_json.JsonGuardError as refused:
+            raise ProblemError(
+                400,
+                "invalid-outcome",
+                "Invalid outcome",
+                errors=[
+                    FieldProblem(pointer=refused.pointer, rule=refused.rule, detail=refused.message)
+                ],
+            ) from None
+        try:
+            outcome = OutcomeRequest.model_validate_json(body, strict=True)
         except ValidationError as error:
             problems = [
                 FieldProblem(

@@ -20,6 +20,7 @@ from department_kit.kafka_io import broker_refusal
 from department_kit.runtime import DepartmentRuntime
 from department_kit.settings import DepartmentSettings, load_settings
 from service_kit.logs import configure_logging
+from service_kit.server import HttpServerSettings, server_config
 from service_kit.settings_errors import report_bad_settings
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def _runtime(spec: DepartmentSpec, settings: DepartmentSettings) -> DepartmentRu
         return None
 
 
-def serve(spec: DepartmentSpec, settings: DepartmentSettings) -> int:
+def serve(spec: DepartmentSpec, settings: DepartmentSettings, http: HttpServerSettings) -> int:
     """Run the HTTP service in this process until SIGINT/SIGTERM (then shut down gracefully)."""
     configure_logging(settings.log_level)
     refused = broker_refusal(
@@ -60,14 +61,8 @@ def serve(spec: DepartmentSpec, settings: DepartmentSettings) -> int:
         "starting",
         extra={"department": spec.department.value, "host": settings.host, "port": settings.port},
     )
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    config = server_config(app, settings.host, settings.port, http, timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run()
     return 0
 
 
@@ -96,8 +91,9 @@ def main(spec: DepartmentSpec, argv: Sequence[str] | None = None) -> int:
         parser.error(f"no such file: {arguments.file}")
     try:
         settings = load_settings(spec.department)
+        http = HttpServerSettings()
     except ValidationError as error:
         return report_bad_settings(error, f"the {name} service")
     if arguments.command == "serve":
-        return serve(spec, settings)
+        return serve(spec, settings, http)
     return import_events(spec, settings, arguments.file)

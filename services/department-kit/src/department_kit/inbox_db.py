@@ -10,7 +10,9 @@ revision when the store opens.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ HEAD_REVISION = "0002"
 POSTGRESQL_DRIVER = "postgresql+psycopg"
 # How long a SQLite writer waits for another connection's transaction before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How often a connection asks again to switch a SQLite file to WAL while another holds it.
+SQLITE_WAL_RETRY_S = 0.01
 # Execution options the store sets on a connection (read by the SQLite begin hook).
 WRITING = "lifecycle_writing"
 DURABILITY = "lifecycle_durability"
@@ -129,8 +133,8 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _switch_to_wal(cursor)
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -140,6 +144,26 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         durability = "NORMAL" if options.get(DURABILITY) == "NORMAL" else "FULL"
         connection.exec_driver_sql(f"PRAGMA synchronous={durability}")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITING) else "BEGIN")
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the file in WAL mode (kept in the file: later connections find it so).
+
+    The switch takes the file's exclusive lock and SQLite does not wait for it (no busy
+    handler): two connections opening a new file at once, two replicas starting or a pool's
+    first connections, had one fail at once with "database is locked". It waits here as long
+    as a writer would, until the other has switched the file.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(SQLITE_WAL_RETRY_S)
 
 
 def upsert_of(engine: sa.Engine) -> Callable[[sa.Table], Any]:

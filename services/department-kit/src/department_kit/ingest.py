@@ -18,14 +18,18 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
+from lifecycle_schemas import guarded_json
 from lifecycle_schemas.catalogue import DEPARTMENT_EVENT_TYPES, AnyDepartmentEvent, department_of
 from lifecycle_schemas.codec import (
+    MAX_INTEGER_DIGITS,
+    MAX_NESTING_DEPTH,
     MAX_RECORD_BYTES,
     RecordDecodeError,
     decode_event,
     decode_event_object,
 )
 from lifecycle_schemas.departments import Department, department_source
+from lifecycle_schemas.guarded_json import JsonGuardError
 from lifecycle_schemas.identifiers import CustomerRef
 from service_kit.problems import FieldProblem, ProblemError
 
@@ -63,29 +67,10 @@ class Validation:
     invalid: list[InvalidItem]
 
 
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKeyError(key)
-        result[key] = value
-    return result
-
-
-def _reject_constant(_name: str) -> Any:
-    raise ValueError("NaN and Infinity are not JSON")
-
-
-# One decoder for every body: `json.loads` with options builds a new one on each call.
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-
-
-def _loads(text: str) -> Any:
-    return _DECODER.decode(text)
+def _loads(text: str, max_depth: int = MAX_NESTING_DEPTH) -> Any:
+    """One JSON document, guarded as the contracts' codec guards a record (the same limits),
+    a batch one level deeper; :class:`JsonGuardError` names where a guard failed."""
+    return guarded_json.loads(text, max_depth=max_depth, max_integer_digits=MAX_INTEGER_DIGITS)
 
 
 def _malformed(pointer: str, rule: str, detail: str) -> ProblemError:
@@ -124,22 +109,17 @@ def parse_body(body: bytes, content_type: str | None, max_items: int) -> ParsedB
                 continue
             try:
                 items.append(_loads(line))
-            except _DuplicateKeyError:
-                raise _malformed(
-                    f"/{len(items)}", "duplicate_key", f"line {number + 1}: a key appears twice"
-                ) from None
-            except ValueError as error:
-                raise _malformed(
-                    f"/{len(items)}", "json_invalid", f"line {number + 1}: {_reason(error)}"
-                ) from None
+            except JsonGuardError as error:
+                where = f"/{len(items)}{error.pointer}"
+                raise _malformed(where, error.rule, f"line {number + 1}: {error.message}") from None
+            if len(items) > max_items:
+                break  # refused below; the rest is not parsed
         parsed = ParsedBody(items, is_batch=True)
     else:
         try:
-            document = _loads(text)
-        except _DuplicateKeyError:
-            raise _malformed("", "duplicate_key", "a key appears twice in one object") from None
-        except (ValueError, RecursionError) as error:
-            raise _malformed("", "json_invalid", _reason(error)) from None
+            document = _loads(text, MAX_NESTING_DEPTH + 1)  # an array of events is one deeper
+        except JsonGuardError as error:
+            raise _malformed(error.pointer, error.rule, error.message) from None
         if isinstance(document, list):
             parsed = ParsedBody(document, is_batch=True)
         else:
@@ -161,12 +141,6 @@ def parse_body(body: bytes, content_type: str | None, max_items: int) -> ParsedB
             [FieldProblem(pointer="", rule="too_many_items", detail=f"at most {max_items} events")],
         )
     return parsed
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, json.JSONDecodeError):
-        return f"{error.msg} at line {error.lineno} column {error.colno}"
-    return "not JSON"
 
 
 def _subject_of(data: Any) -> str | None:

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -22,7 +22,6 @@ from department_kit.actions import (
     build_outcome,
     check_transition,
 )
-from department_kit.api_keys import KeyRing, load_keys
 from department_kit.department import DepartmentSpec
 from department_kit.kafka_io import (
     ActionConsumer,
@@ -50,6 +49,7 @@ from lifecycle_schemas.codec import RecordDecodeError, decode_action, encode_rec
 from lifecycle_schemas.dead_letter import dead_letter_headers
 from lifecycle_schemas.departments import SERVICE_OF_DEPARTMENT
 from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
+from service_kit.api_keys import KeyRing, load_keys
 from service_kit.problems import ProblemError, broker_unavailable
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ class DepartmentRuntime:
         self.spec = spec
         self.settings = settings
         self.department = spec.department
+        self.erase_type = ERASE_ACTION_OF_DEPARTMENT[spec.department].record_type()
         self.clock = clock
         self.metrics = DepartmentMetrics()
         self.keys: KeyRing = load_keys(settings.api_keys_file, settings.api_keys_json)
@@ -161,6 +162,7 @@ class DepartmentRuntime:
                 settings.webhook_backoff_max_s,
                 settings.webhook_timeout_s,
                 self.clock,
+                on_delivered=lambda action: self.delivered([action]),
             )
             self.pusher.start()
         self.consumer = ActionConsumer(
@@ -370,16 +372,25 @@ class DepartmentRuntime:
             logger.info(
                 "action received", extra={"action_id": action.id, "action_type": action.type}
             )
-        if action.type == ERASE_ACTION_OF_DEPARTMENT[self.department].record_type():
-            # Right to erasure: the customer's earlier actions leave the inbox (tests/chaos).
-            purged = self.store.purge_customer(action.data.customer_id, action.data.action_id)
-            self.feed_version += 1
-            if self.sealer is not None:
-                # The orchestrator tombstoned these subjects' keys; later events get new ones.
-                self.sealer.forget_subjects(
-                    f"{kind}:{value}" for kind, value in action.data.customer.identifiers()
-                )
-            logger.info("inbox purged for erasure", extra={"actions_deleted": purged})
+        # Right to erasure: the customer's other actions leave the inbox once the erase action
+        # has been delivered (`delivered`). The orchestrator tombstoned the subjects' sealing
+        # keys already; later events get new ones.
+        if action.type == self.erase_type and self.sealer is not None:
+            self.sealer.forget_subjects(
+                f"{kind}:{value}" for kind, value in action.data.customer.identifiers()
+            )
+
+    def delivered(self, actions: Iterable[StoredAction]) -> None:
+        """Actions the department has now been handed (inbox, stream, webhook). An erase action
+        among them purges the customer's other inbox rows: the department has the identifiers
+        it needs from the erase action itself, so nothing else of the customer stays here."""
+        for action in actions:
+            if action.action_type != self.erase_type:
+                continue
+            purged = self.store.purge_customer(action.customer_id, action.action_id)
+            if purged:
+                self.feed_version += 1
+                logger.info("inbox purged for erasure", extra={"actions_deleted": purged})
 
     def record_outcome(self, action_id: str, request: OutcomeRequest) -> OutcomeResult:
         """Publish what the department did with an action, then store it; 404, 409, 422 or 503.

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from department_kit.inbox_db import InboxUrlError, parse_inbox_url
 from lifecycle_schemas.access import department_group
 from lifecycle_schemas.departments import Department
 from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
+from service_kit.rate_limits import check_rate_limit
 
 DEFAULT_PORTS: dict[Department, int] = {
     Department.MARKETING: 8101,
@@ -28,6 +29,9 @@ DEFAULT_MAX_BATCH_EVENTS = 500
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # An event id accepted once is answered as a duplicate for this long (the topic's retention).
 DEFAULT_IDEMPOTENCY_WINDOW_S = 7 * 24 * 60 * 60
+# Per key: far above what a department's systems send (the simulator, the soak), low enough
+# that one runaway client cannot take a service's whole CPU.
+DEFAULT_RATE_LIMIT = "2000/second"
 
 
 def env_prefix(department: Department) -> str:
@@ -62,8 +66,22 @@ class DepartmentSettings(BaseSettings):
         "(replicas) of the action inbox and idempotency log",
     )
     consumer_group: str | None = Field(default=None, validation_alias="DEPARTMENT_CONSUMER_GROUP")
-    api_keys_file: Path | None = Field(default=None, validation_alias="DEPARTMENT_API_KEYS_FILE")
-    api_keys_json: str | None = Field(default=None, validation_alias="DEPARTMENT_API_KEYS")
+    # One key file for every service (service_kit.api_keys); the older names are still read.
+    api_keys_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LIFECYCLE_API_KEYS_FILE", "DEPARTMENT_API_KEYS_FILE"),
+    )
+    api_keys_json: str | None = Field(
+        default=None, validation_alias=AliasChoices("LIFECYCLE_API_KEYS", "DEPARTMENT_API_KEYS")
+    )
+    rate_limit: str = Field(
+        default=DEFAULT_RATE_LIMIT,
+        validation_alias="DEPARTMENT_RATE_LIMIT",
+        description="requests per key, in the limits notation (50/second;1000/minute)",
+    )
+    max_streams_per_key: int = Field(
+        default=4, ge=1, le=1000, validation_alias="DEPARTMENT_MAX_STREAMS_PER_KEY"
+    )
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_max_attempts: int = Field(
@@ -112,6 +130,11 @@ class DepartmentSettings(BaseSettings):
     fault_pause_before_commit_s: float = Field(
         default=0.0, ge=0, le=300, validation_alias="LIFECYCLE_FAULT_PAUSE_BEFORE_COMMIT_S"
     )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        return check_rate_limit(value)
 
     @field_validator("inbox_url")
     @classmethod

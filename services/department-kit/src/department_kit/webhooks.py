@@ -81,7 +81,9 @@ class WebhookPusher:
         max_backoff_s: float,
         timeout_s: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_delivered: Callable[[StoredAction], None] = lambda _action: None,
     ) -> None:
+        self._on_delivered = on_delivered
         self._store = store
         self._metrics = metrics
         self._url = url
@@ -154,6 +156,7 @@ class WebhookPusher:
             self._store.record_webhook_attempt(
                 action.action_id, WebhookState.DELIVERED, attempts, now
             )
+            self._on_delivered(action)
             return
         self._metrics.webhook_attempts.labels(result="failed").inc()
         if attempts >= self._max_attempts:

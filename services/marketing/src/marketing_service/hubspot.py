@@ -18,17 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 from department_kit.department import NativeMapping
-from department_kit.native import canonical_event, field, invalid, iso_from_epoch_ms, slug
+from department_kit.native import canonical_event, field, finite_number, iso_from_epoch_ms, slug
 
 VENDOR = "hubspot"
 SCORE_PROPERTIES = frozenset({"hubspotscore", "hs_lead_score"})
 
 
 def _score(value: Any, pointer: str) -> int:
-    try:
-        return max(0, min(100, round(float(value))))
-    except (TypeError, ValueError):
-        raise invalid(pointer, "number_expected", "a lead score is a number") from None
+    return max(0, min(100, round(finite_number(value, pointer, "a lead score"))))
 
 
 def map_hubspot(payload: Any) -> NativeMapping:

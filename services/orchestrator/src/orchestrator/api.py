@@ -1,4 +1,6 @@
-"""The orchestrator's HTTP API (FastAPI, co-hosted with the faust worker on one event loop).
+"""The orchestrator's HTTP API (FastAPI), served on a thread and event loop of its own beside the
+faust worker's (``orchestrator.serving``); it reads the worker's state through a
+:class:`~orchestrator.worker_port.WorkerPort`, and calls other workers with its own HTTP client.
 
 A customer request is answered by the worker that owns the customer's table partition: another
 worker proxies it there (``app.router.key_store``). Lookups by identifier go first to the
@@ -7,25 +9,28 @@ worker owning the identifier's partition.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-import faust
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from faust.contrib.asgi import bind_to_running_loop
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lifecycle_schemas.identifiers import IdentifierKind, normalise_email, normalise_phone
+from orchestrator import erasure_marks
+from orchestrator.access import Access, Caller, HostAllowList
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
-from orchestrator.reporting import install_reporting
+from orchestrator.peers import PeerClient
+from orchestrator.reporting import Reading, install_reporting
+from orchestrator.sessions import install_sessions
 from orchestrator.streaming import Topology
+from orchestrator.worker_port import WorkerPort
+from service_kit.api_keys import Scope
 from service_kit.http import install_problem_handlers, install_request_metrics, problem_responses
 from service_kit.problems import ProblemError
 
@@ -33,8 +38,6 @@ log = logging.getLogger("orchestrator.api")
 ROUTED_HEADER = "X-Orchestrator-Routed"
 MAX_ALIAS_HOPS = 8
 MAX_ROUTING_HOPS = 3
-# Exit status of a worker whose stop outlived ORCHESTRATOR_STOP_TIMEOUT_S (EX_SOFTWARE).
-STOP_TIMED_OUT_EXIT_CODE = 70
 # OpenAPI links (stateful clients, tests/chaos/test_schemathesis.py): a customer's record leads
 # to its timeline and decisions by the customer id it answers with.
 CUSTOMER_LINKS = {
@@ -46,8 +49,18 @@ CUSTOMER_LINKS = {
 }
 CUSTOMER_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The customer (answered by the worker owning it)"},
-    **problem_responses(404, 502),
+    **problem_responses(400, 401, 403, 404, 429, 502),
 }
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = problem_responses(400, 401, 403, 429)
+
+
+def routed_hops(request: Request, access: Access) -> int:
+    """How many workers routed this request already: from another worker (the cluster secret)
+    only, and a number only; anything else counts as none."""
+    text = request.headers.get(ROUTED_HEADER, "")
+    if not access.from_cluster(request) or not (text.isascii() and text.isdigit()):
+        return 0
+    return min(int(text[:3]), MAX_ROUTING_HOPS)
 
 
 def not_found(what: str) -> ProblemError:
@@ -95,55 +108,39 @@ def _normalised(kind: IdentifierKind, value: str) -> str:
     return value
 
 
-async def stop_within(app: faust.App, timeout_s: float) -> None:
-    """Stop the faust app; exit the process when that takes longer than ``timeout_s``.
-
-    With Kafka gone, faust's stop waits a minute per consumer thread and can wait for good on a
-    client retrying a dead broker, so a worker told to stop would live on until SIGKILL. Exiting
-    here is no worse than that SIGKILL: offsets not committed are read again by the next owner.
-    """
-    stopping = asyncio.ensure_future(app.stop())
-    # asyncio.wait, not wait_for: wait_for would also wait for the cancelled stop to unwind.
-    done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
-    if done:
-        return
-    log.error(
-        "orchestrator did not stop in time; exiting without a clean stop",
-        extra={"stop_timeout_s": timeout_s, "exit_code": STOP_TIMED_OUT_EXIT_CODE},
-    )
-    logging.shutdown()
-    # The consumer threads are not daemons: a normal exit would wait for them to finish.
-    os._exit(STOP_TIMED_OUT_EXIT_CODE)
-
-
-def create_api(topology: Topology) -> FastAPI:
-    """The FastAPI app; its lifespan starts and stops the faust app on the same loop."""
+def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
+    """The FastAPI app; its lifespan opens and closes the client it calls other workers with."""
     app = topology.app
     metrics = topology.metrics
+    customers_read = Depends(access.require(Scope.CUSTOMERS_READ))
+    reports_read = Depends(access.require(Scope.REPORTS_READ))
+    cluster_only = [Depends(access.require_cluster)]
+    peers = PeerClient()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        bind_to_running_loop(app)
-        app.finalize()
-        # Started in the background so /healthz answers while faust connects and recovers.
-        starting = asyncio.ensure_future(app.maybe_start())
         try:
             yield
         finally:
-            if not starting.done():
-                starting.cancel()
-            await stop_within(app, topology.settings.stop_timeout_s)
+            await peers.close()
 
     api = FastAPI(title="Customer lifecycle orchestrator", lifespan=lifespan)
 
     install_problem_handlers(api)
+    api.add_middleware(HostAllowList, allowed_hosts=topology.settings.host_allow_list)
     install_request_metrics(api, metrics)
+    install_sessions(api, access)
 
     reads = topology.reads
 
-    async def proxied(url: str, path: str, hops: int) -> Any:
-        headers = {ROUTED_HEADER: str(hops + 1)}
-        async with app.http_client.get(f"{url}{path}", headers=headers) as reply:
+    def owner_and_state(customer_id: str) -> tuple[str | None, CustomerState | None]:
+        """Who owns the customer, and its state here (run on the worker's loop)."""
+        return reads.customer_owner(customer_id), reads.customer(customer_id)
+
+    async def proxied(url: str, path: str, hops: int, caller: Caller) -> Any:
+        # The owner checks the caller's key again and writes the audit line.
+        headers = {ROUTED_HEADER: str(hops + 1), **access.cluster_headers(caller.key_id)}
+        async with peers.session().get(f"{url}{path}", headers=headers) as reply:
             body = await reply.json(content_type=None)
             if reply.status == 404:
                 raise not_found("customer")
@@ -156,13 +153,15 @@ def create_api(topology: Topology) -> FastAPI:
                 )
             return body
 
-    async def find_state(request: Request, key: str) -> CustomerState | dict[str, Any]:
+    async def find_state(
+        request: Request, key: str, caller: Caller
+    ) -> CustomerState | dict[str, Any]:
         """The customer matching ``key``, from this worker or (as a JSON body) from its owner.
 
         ``key`` is what a person typed (see :func:`lookup_keys`): each reading is tried in turn
         until one matches; a 404 says which kinds of identifier were tried.
         """
-        hops = int(request.headers.get(ROUTED_HEADER, "0") or 0)
+        hops = routed_hops(request, access)
         suffix = (
             request.url.path.rsplit("/", 1)[1]
             if request.url.path.endswith(("/timeline", "/decisions"))
@@ -172,7 +171,7 @@ def create_api(topology: Topology) -> FastAPI:
         readings = lookup_keys(key)
         for reading in readings:
             try:
-                return await find_exactly(reading, suffix, hops)
+                return await find_exactly(reading, suffix, hops, caller)
             except ProblemError as error:
                 if error.status != 404:
                     raise
@@ -184,27 +183,31 @@ def create_api(topology: Topology) -> FastAPI:
             + ", ".join(reading.partition(":")[0] for reading in readings),
         )
 
-    async def find_exactly(key: str, suffix: str, hops: int) -> CustomerState | dict[str, Any]:
+    async def find_exactly(
+        key: str, suffix: str, hops: int, caller: Caller
+    ) -> CustomerState | dict[str, Any]:
         """The customer by ``customer_id:<id>`` or ``<kind>:<value>``, following merges."""
         may_route = hops < MAX_ROUTING_HOPS
         if key.startswith("customer_id:"):
             customer_id = key.removeprefix("customer_id:")
         else:
-            url = reads.identity_owner(key)
+            url, found = await port.read(
+                lambda: (reads.identity_owner(key), reads.customer_of(key))
+            )
             if url is not None and may_route:
                 path = f"/v1/customers/{quote(key, safe=':@+')}{suffix}"
-                return await proxied(url, path, hops)  # type: ignore[no-any-return]
-            found = reads.customer_of(key)
+                return await proxied(url, path, hops, caller)  # type: ignore[no-any-return]
             if found is None:
                 raise not_found("customer")
             customer_id = found
         for _ in range(MAX_ALIAS_HOPS):
-            url = reads.customer_owner(customer_id)
+            if erasure_marks.is_mark(customer_id.encode()):
+                raise not_found("customer")
+            url, state = await port.read(partial(owner_and_state, customer_id))
             if url is not None and may_route:
                 # Explicit, so the owner does not try the other readings of a bare key again.
                 path = f"/v1/customers/customer_id:{quote(customer_id, safe=':')}{suffix}"
-                return await proxied(url, path, hops)  # type: ignore[no-any-return]
-            state = reads.customer(customer_id)
+                return await proxied(url, path, hops, caller)  # type: ignore[no-any-return]
             if state is None:
                 raise not_found("customer")
             if state.alias_of is None:
@@ -215,6 +218,14 @@ def create_api(topology: Topology) -> FastAPI:
     def served_by() -> str:
         return topology.settings.canonical_url
 
+    def other_workers() -> list[str]:
+        """The other workers of the group (run on the worker's loop)."""
+        try:
+            urls = {str(u).rstrip("/") for u in app.router.tables_metadata()}
+        except Exception:  # no assignment yet: this worker only
+            return []
+        return sorted(urls - {served_by()})
+
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -224,8 +235,16 @@ def create_api(topology: Topology) -> FastAPI:
         responses={503: {"description": "Starting: faust has not recovered its tables yet"}},
     )
     async def readyz() -> JSONResponse:
-        recovery = getattr(app.tables, "recovery", None)
-        ready = bool(app.started and recovery is not None and recovery.completed.is_set())
+        def recovered() -> bool:
+            # On the worker's loop: faust makes its services (and their events) on first use,
+            # bound to the loop that touches them.
+            recovery = getattr(app.tables, "recovery", None)
+            return bool(app.started and recovery is not None and recovery.completed.is_set())
+
+        try:
+            ready = await port.read(recovered)
+        except ProblemError:  # the worker is busy or stopping: not ready
+            ready = False
         return JSONResponse(
             {"status": "ready" if ready else "starting"}, status_code=200 if ready else 503
         )
@@ -234,11 +253,12 @@ def create_api(topology: Topology) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def customer_part(request: Request, key: str, part: str) -> Any:
+    async def customer_part(request: Request, key: str, part: str, caller: Caller) -> Any:
         """One part of a customer's record (answered here or by the owning worker)."""
-        state = await find_state(request, key)
+        state = await find_state(request, key, caller)
         if isinstance(state, dict):
             return state
+        access.audit(caller, request, [state.customer_id])
         items = state.model_dump(mode="json", include={part})[part]
         return {"customer_id": state.customer_id, "served_by": served_by(), part: items}
 
@@ -247,26 +267,29 @@ def create_api(topology: Topology) -> FastAPI:
         operation_id="customer_timeline",
         responses=CUSTOMER_RESPONSES,
     )
-    async def customer_timeline(key: str, request: Request) -> Any:
-        return await customer_part(request, key, "timeline")
+    async def customer_timeline(key: str, request: Request, caller: Caller = customers_read) -> Any:
+        return await customer_part(request, key, "timeline", caller)
 
     @api.get(
         "/v1/customers/{key:path}/decisions",
         operation_id="customer_decisions",
         responses=CUSTOMER_RESPONSES,
     )
-    async def customer_decisions(key: str, request: Request) -> Any:
-        return await customer_part(request, key, "decisions")
+    async def customer_decisions(
+        key: str, request: Request, caller: Caller = customers_read
+    ) -> Any:
+        return await customer_part(request, key, "decisions", caller)
 
     @api.get(
         "/v1/customers/{key:path}",
         operation_id="get_customer",
         responses={**CUSTOMER_RESPONSES, 200: {**CUSTOMER_RESPONSES[200], "links": CUSTOMER_LINKS}},
     )
-    async def customer(key: str, request: Request) -> Any:
-        state = await find_state(request, key)
+    async def customer(key: str, request: Request, caller: Caller = customers_read) -> Any:
+        state = await find_state(request, key, caller)
         if isinstance(state, dict):
             return state
+        access.audit(caller, request, [state.customer_id])
         body = state.model_dump(
             mode="json", exclude={"timeline", "decisions", "applied_event_ids", "contact_log"}
         )
@@ -275,15 +298,13 @@ def create_api(topology: Topology) -> FastAPI:
 
     async def all_worker_stats() -> tuple[Any, dict[str, Any], list[str]]:
         """Segment and play counts summed over every worker of the group."""
-        exports = [topology.view.export()]
+        exports = [await port.read(topology.view.export)]
         workers = [served_by()]
-        try:
-            others = [str(u).rstrip("/") for u in app.router.tables_metadata()]
-        except Exception:  # no assignment yet: this worker's counts only
-            others = []
-        for url in sorted(set(others) - {served_by()}):
+        for url in await port.read(other_workers):
             try:
-                async with app.http_client.get(f"{url}/internal/worker-stats") as reply:
+                async with peers.session().get(
+                    f"{url}/internal/worker-stats", headers=access.cluster_headers()
+                ) as reply:
                     exports.append(await reply.json(content_type=None))
                     workers.append(url)
             except Exception:  # a worker that is gone leaves its counts out, not the answer
@@ -291,11 +312,11 @@ def create_api(topology: Topology) -> FastAPI:
         counts, plays = merge_exports(exports)
         return counts, plays, workers
 
-    @api.get("/internal/worker-stats")
+    @api.get("/internal/worker-stats", include_in_schema=False, dependencies=cluster_only)
     async def worker_stats() -> dict[str, Any]:
-        return topology.view.export()
+        return await port.read(topology.view.export)
 
-    @api.get("/v1/segments")
+    @api.get("/v1/segments", responses=REPORT_RESPONSES, dependencies=[reports_read])
     async def segments() -> dict[str, Any]:
         counts, _, workers = await all_worker_stats()
         return {
@@ -314,7 +335,7 @@ def create_api(topology: Topology) -> FastAPI:
             ],
         }
 
-    @api.get("/v1/plays")
+    @api.get("/v1/plays", responses=REPORT_RESPONSES, dependencies=[reports_read])
     async def plays() -> dict[str, Any]:
         playbook = topology.playbook
         _, stats, workers = await all_worker_stats()
@@ -324,5 +345,5 @@ def create_api(topology: Topology) -> FastAPI:
             item["name"], item["version"] = names[item["play_id"]]
         return {"workers": workers, "plays": report}
 
-    install_reporting(api, topology)
+    install_reporting(api, topology, access, Reading(port, peers, other_workers))
     return api

@@ -35,11 +35,11 @@ log = logging.getLogger("orchestrator")
 def serve() -> int:
     """Run the faust worker with its HTTP API until interrupted."""
     # Imported here so that check and replay start without faust, Kafka or uvicorn.
-    import uvicorn
     from aiokafka.errors import KafkaConnectionError
     from pydantic import ValidationError
 
     from orchestrator import faust_fixes
+    from orchestrator.access import Access
     from orchestrator.api import create_api
     from orchestrator.kafka_setup import (
         KafkaRefusedError,
@@ -47,13 +47,17 @@ def serve() -> int:
         prepare_cluster,
     )
     from orchestrator.metrics import OrchestratorMetrics
+    from orchestrator.serving import serve as run_worker_and_api
     from orchestrator.settings import load_settings
     from orchestrator.streaming import Topology
+    from orchestrator.worker_port import WorkerPort
     from service_kit.logs import configure_logging
+    from service_kit.server import HttpServerSettings, server_config
     from service_kit.settings_errors import report_bad_settings
 
     try:
         settings = load_settings()
+        http = HttpServerSettings()
     except ValidationError as error:
         return report_bad_settings(error, "the orchestrator")
     configure_logging(settings.log_level)
@@ -93,7 +97,13 @@ def serve() -> int:
     # Before faust builds its producer and consumer: the fixes patch their classes.
     faust_fixes.install()
     topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), cluster)
-    api = create_api(topology)
+    access = Access(settings)
+    if not access.keys.entries:
+        log.warning("no API keys configured: every read of the API is refused (401)")
+    if not access.cluster_secret_configured:
+        log.warning("no ORCHESTRATOR_CLUSTER_SECRET: other workers cannot reach this one's routes")
+    port = WorkerPort()
+    api = create_api(topology, access, port)
     log.info(
         "orchestrator starting",
         extra={
@@ -104,10 +114,8 @@ def serve() -> int:
             "time_scale": settings.time_scale,
         },
     )
-    uvicorn.run(
-        api, host=settings.host, port=settings.port, log_config=None, loop="asyncio", lifespan="on"
-    )
-    return 0
+    config = server_config(api, settings.host, settings.port, http, loop="asyncio", lifespan="on")
+    return run_worker_and_api(topology.app, port, config, settings.stop_timeout_s)
 
 
 def _report_playbook_problems(error: PlaybookError, directory: Path) -> int:

@@ -138,8 +138,9 @@ class WorkerFigures(Collector):
             "Declines applied, per play, department and reason code (since the worker started)",
             labels=["play", "department", "reason"],
         )
-        for play_id, stats in sorted(self.view.plays.items()):
-            for (department, reason), count in sorted(stats.declines.items()):
+        # Scraped on the API's thread while the worker changes these: dict() copies at once.
+        for play_id, stats in sorted(dict(self.view.plays).items()):
+            for (department, reason), count in sorted(dict(stats.declines).items()):
                 declines.add_metric([play_id, department, reason], count)
         yield declines
         budget = GaugeMetricFamily(

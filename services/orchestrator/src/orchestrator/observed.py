@@ -52,7 +52,7 @@ class WorkerView:
         else:
             self.stages[key] = self._share(tuple(sorted(state.stages.items())))
             self.segments[key] = self._share(tuple(state.segments))
-        deadline = state.next_deadline()
+        deadline = None if state.erased else state.next_deadline()
         if deadline is None:
             self.deadlines.pop(key, None)
         else:

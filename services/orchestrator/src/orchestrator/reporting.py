@@ -11,20 +11,26 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
+from pydantic import AfterValidator
 
+from orchestrator.access import Access, Caller
 from orchestrator.core import processes, proof
 from orchestrator.core.playbook import DURATION_PATTERN, parse_duration
 from orchestrator.core.state import ActionStatus, CustomerState
+from orchestrator.peers import PeerClient
 from orchestrator.streaming import Topology
+from orchestrator.worker_port import WorkerPort
+from service_kit.api_keys import Scope
 from service_kit.http import problem_responses
 
 log = logging.getLogger("orchestrator.reporting")
@@ -32,8 +38,23 @@ DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 TALLY_TTL_S = 5.0
 SAMPLE_CUSTOMERS = 25
 SIMULATION_MODES = ("coordinated", "siloed")
-# The process view's SLA attainment window, on the customers' calendar.
+# The process view's SLA attainment window, on the customers' calendar, and its longest.
 DEFAULT_PROCESS_WINDOW = "7d"
+MAX_PROCESS_WINDOW = timedelta(days=36_500)
+# The longest window in real time (whole days: exact in the seconds a peer is asked for).
+LONGEST_REAL_WINDOW = timedelta(days=timedelta.max.days)
+
+
+def bounded_window(window: str) -> str:
+    """A process view window of at most 100 years (a longer one is refused with a 422 naming
+    ``window``, not left to overflow the calendar)."""
+    try:
+        too_long = parse_duration(window) > MAX_PROCESS_WINDOW
+    except OverflowError:  # beyond what a timedelta holds
+        too_long = True
+    if too_long:
+        raise ValueError(f"a window is at most {MAX_PROCESS_WINDOW.days}d")
+    return window
 
 
 def metric_sums(registry: CollectorRegistry, name: str, label: str | None) -> dict[str, float]:
@@ -131,24 +152,33 @@ def _customer_card(state: CustomerState) -> dict[str, Any]:
     }
 
 
-def install_reporting(api: FastAPI, topology: Topology) -> None:
+@dataclass(frozen=True)
+class Reading:
+    """How the reporting routes read: the worker through its port, other workers over HTTP."""
+
+    port: WorkerPort
+    peers: PeerClient
+    other_workers: Callable[[], list[str]]  # run on the worker's loop
+
+
+def install_reporting(api: FastAPI, topology: Topology, access: Access, reading: Reading) -> None:
     """Add the dashboard page, its static files and the reporting routes to ``api``."""
-    app = topology.app
+    port = reading.port
+    reports_read = [Depends(access.require(Scope.REPORTS_READ))]
+    customers_read = Depends(access.require(Scope.CUSTOMERS_READ))
+    cluster_only = [Depends(access.require_cluster)]
+    refusals = problem_responses(400, 401, 403, 429)
     settings = topology.settings
     cache: dict[str, Any] = {"at": 0.0, "states": []}
 
-    def local_states() -> list[CustomerState]:
-        """This worker's customers, re-read at most every few seconds."""
+    async def local_states() -> list[CustomerState]:
+        """This worker's customers, re-read at most every few seconds (the bytes on the
+        worker's loop, a few hundred per turn; decoded here, on the API's)."""
         if time.monotonic() - cache["at"] > TALLY_TTL_S:
-            cache.update(at=time.monotonic(), states=list(topology.reads.local_customers()))
+            # On the worker's loop a few dozen at a time (orchestrator.worker_port).
+            states = await port.collect(topology.reads.local_customers)
+            cache.update(at=time.monotonic(), states=states)
         return list(cache["states"])
-
-    def other_workers() -> list[str]:
-        try:
-            urls = {str(u).rstrip("/") for u in app.router.tables_metadata()}
-        except Exception:  # no assignment yet: this worker only
-            return []
-        return sorted(urls - {settings.canonical_url})
 
     def share() -> float:
         return topology.playbook.policy.control_group_share
@@ -172,16 +202,18 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
     async def dashboard() -> FileResponse:
         return FileResponse(DASHBOARD_DIR / "index.html", media_type="text/html")
 
-    @api.get("/internal/proof-tally")
+    @api.get("/internal/proof-tally", include_in_schema=False, dependencies=cluster_only)
     async def proof_tally() -> dict[str, Any]:
-        return proof.export(proof.tally(local_states(), share()))
+        return proof.export(proof.tally(await local_states(), share()))
 
     async def from_other_workers(path: str) -> list[Any]:
         """What every other worker of the group answers on ``path`` (JSON)."""
         answers = []
-        for url in other_workers():
+        for url in await port.read(reading.other_workers):
             try:
-                async with app.http_client.get(f"{url}{path}") as reply:
+                async with reading.peers.session().get(
+                    f"{url}{path}", headers=access.cluster_headers()
+                ) as reply:
                     answers.append(await reply.json(content_type=None))
             except Exception:  # a worker that is gone leaves its customers out, not the answer
                 log.warning("worker tally unavailable", extra={"worker": url, "path": path})
@@ -190,13 +222,13 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
     def budget_keys() -> dict[str, str]:
         return topology.playbook.current_budget_keys(datetime.now(UTC))
 
-    @api.get("/internal/portfolio-tally")
+    @api.get("/internal/portfolio-tally", include_in_schema=False, dependencies=cluster_only)
     async def portfolio() -> dict[str, dict[str, Any]]:
-        return portfolio_tally(local_states(), budget_keys())
+        return portfolio_tally(await local_states(), budget_keys())
 
-    @api.get("/v1/reports/proof-of-value")
+    @api.get("/v1/reports/proof-of-value", responses=refusals, dependencies=reports_read)
     async def proof_of_value() -> dict[str, Any]:
-        exports = [proof.export(proof.tally(local_states(), share()))]
+        exports = [proof.export(proof.tally(await local_states(), share()))]
         exports += await from_other_workers("/internal/proof-tally")
         body = proof.report(proof.merge(exports), share(), settings.time_scale)
         body["simulation"] = simulation_summaries(settings.simulation_dir)
@@ -204,32 +236,43 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
 
     def window_of(window: str) -> timedelta:
         """A window on the customers' calendar (``7d``: simulated days under a time scale), in
-        real time."""
-        return parse_duration(window) / topology.playbook.calendar.time_scale
+        real time (at most the longest a timedelta holds, under a very slow time scale)."""
+        try:
+            return parse_duration(window) / topology.playbook.calendar.time_scale
+        except OverflowError:
+            return LONGEST_REAL_WINDOW
 
-    @api.get("/internal/process-tally")
-    async def process_tally(window_s: Annotated[float, Query(gt=0)]) -> dict[str, Any]:
+    @api.get("/internal/process-tally", include_in_schema=False, dependencies=cluster_only)
+    async def process_tally(
+        window_s: Annotated[float, Query(gt=0, le=LONGEST_REAL_WINDOW.total_seconds())],
+    ) -> dict[str, Any]:
         playbook = topology.playbook
         return processes.tally(
-            local_states(), playbook, datetime.now(UTC), timedelta(seconds=window_s)
+            await local_states(), playbook, datetime.now(UTC), timedelta(seconds=window_s)
         )
 
-    @api.get("/v1/processes", responses=problem_responses(422))
+    @api.get(
+        "/v1/processes",
+        responses=problem_responses(400, 401, 403, 422, 429),
+        dependencies=reports_read,
+    )
     async def process_view(
-        window: Annotated[str, Query(pattern=DURATION_PATTERN)] = DEFAULT_PROCESS_WINDOW,
+        window: Annotated[
+            str, Query(pattern=DURATION_PATTERN), AfterValidator(bounded_window)
+        ] = DEFAULT_PROCESS_WINDOW,
     ) -> dict[str, Any]:
         """Per lifecycle process: its owner, the SLA of each hand-off it receives, the open
         hand-offs with their age, SLA attainment over ``window`` and the worst offenders."""
         playbook = topology.playbook
         real = window_of(window)
-        tallies = [processes.tally(local_states(), playbook, datetime.now(UTC), real)]
+        tallies = [processes.tally(await local_states(), playbook, datetime.now(UTC), real)]
         tallies += await from_other_workers(
             f"/internal/process-tally?window_s={real.total_seconds()}"
         )
         body = processes.report(processes.merge(tallies), playbook, real, settings.time_scale)
         return {"window": window, **body}
 
-    @api.get("/v1/dashboard/flow")
+    @api.get("/v1/dashboard/flow", responses=refusals, dependencies=reports_read)
     async def flow() -> dict[str, Any]:
         registry = topology.metrics.registry
         lag = metric_sums(registry, "lifecycle_consumer_lag", None).get("all", 0.0)
@@ -250,13 +293,13 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
             "lag": lag,
         }
 
-    @api.get("/v1/dashboard/funnel")
+    @api.get("/v1/dashboard/funnel", responses=refusals, dependencies=reports_read)
     async def funnel() -> dict[str, Any]:
-        counts = topology.view.stage_counts()
+        counts = await port.read(topology.view.stage_counts)
         stages: dict[str, dict[str, int]] = {}
         for (stage, status), n in sorted(counts.items()):
             stages.setdefault(stage, {})[status] = n
-        tallies = [portfolio_tally(local_states(), budget_keys())]
+        tallies = [portfolio_tally(await local_states(), budget_keys())]
         tallies += await from_other_workers("/internal/portfolio-tally")
         segments = merge_portfolios(tallies)
         return {
@@ -267,12 +310,16 @@ def install_reporting(api: FastAPI, topology: Topology) -> None:
             "segment_open_actions": {s: e["open_actions"] for s, e in segments.items()},
         }
 
-    @api.get("/v1/dashboard/customers")
-    async def recent_customers() -> dict[str, Any]:
-        live = [s for s in local_states() if s.alias_of is None and not s.erased and s.identifiers]
+    @api.get("/v1/dashboard/customers", responses=refusals)
+    async def recent_customers(request: Request, caller: Caller = customers_read) -> dict[str, Any]:
+        live = [
+            s for s in await local_states() if s.alias_of is None and not s.erased and s.identifiers
+        ]
         # Customers with decisions first: their 360 view has a "why" to show.
         live.sort(
             key=lambda s: (bool(s.decisions), s.last_event_at is not None, s.last_event_at),
             reverse=True,
         )
-        return {"customers": [_customer_card(s) for s in live[:SAMPLE_CUSTOMERS]]}
+        shown = live[:SAMPLE_CUSTOMERS]
+        access.audit(caller, request, [s.customer_id for s in shown])
+        return {"customers": [_customer_card(s) for s in shown]}

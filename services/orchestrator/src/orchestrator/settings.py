@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle_schemas.access import ORCHESTRATOR_APP_ID
 from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
 from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
+from service_kit.rate_limits import check_rate_limit
 
 
 class OrchestratorSettings(BaseSettings):
@@ -50,6 +51,24 @@ class OrchestratorSettings(BaseSettings):
         default=None, min_length=16, alias="LIFECYCLE_SHREDDING_SECRET"
     )
 
+    # Access (docs/security.md): one key file for every service, a cluster secret between
+    # workers, the Host names this API answers to, the dashboard's session and rate limits.
+    api_keys_file: Path | None = Field(default=None, alias="LIFECYCLE_API_KEYS_FILE")
+    api_keys_json: str | None = Field(default=None, alias="LIFECYCLE_API_KEYS")
+    cluster_secret: SecretStr | None = Field(
+        default=None, min_length=16, alias="ORCHESTRATOR_CLUSTER_SECRET"
+    )
+    allowed_hosts: str | None = Field(default=None, alias="ORCHESTRATOR_ALLOWED_HOSTS")
+    session_ttl_s: int = Field(
+        default=8 * 3600, ge=60, le=30 * 86400, alias="ORCHESTRATOR_SESSION_TTL_S"
+    )
+    rate_limit: str = Field(default="50/second;1000/minute", alias="ORCHESTRATOR_RATE_LIMIT")
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        return check_rate_limit(value)
+
     @model_validator(mode="after")
     def _shredding_needs_a_secret(self) -> OrchestratorSettings:
         if self.shredding and self.shredding_secret is None:
@@ -60,6 +79,18 @@ class OrchestratorSettings(BaseSettings):
     def app_id(self) -> str:
         """The faust app id (consumer group, changelog topic names): namespaced by the prefix."""
         return f"{self.lifecycle_topic_prefix}{ORCHESTRATOR_APP_ID}"
+
+    @property
+    def host_allow_list(self) -> list[str]:
+        """Host names the API answers to: the setting (else the local names), and always this
+        worker's own host, which other workers use to reach it."""
+        if self.allowed_hosts is not None:
+            names = [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
+        else:
+            names = ["localhost", "127.0.0.1", "::1"]
+        if self.host not in ("0.0.0.0", "::", *names):
+            names.append(self.host)
+        return names
 
     @property
     def canonical_url(self) -> str:

@@ -45,7 +45,7 @@ def map_pipedrive(payload: Any) -> NativeMapping:
     if entity != "deal" or action not in ("create", "change"):
         return NativeMapping([], [f"{action}.{entity}"])
     deal = object_at(field(body, "data", ""), "/data")
-    previous = body.get("previous") or {}
+    previous = object_at(body.get("previous") or {}, "/previous")
     deal_id = str(field(deal, "id", "/data"))
     when = deal.get("update_time") or meta.get("timestamp")
     time = iso_time(when, "/data/update_time")

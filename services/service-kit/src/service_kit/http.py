@@ -17,6 +17,9 @@ from service_kit.metrics import ServiceMetrics
 from service_kit.problems import PROBLEM_CONTENT_TYPE, FieldProblem, Problem, ProblemError
 
 logger = logging.getLogger(__name__)
+# Where a route's key check leaves the key's RateLimit headers (``scope["state"]``); the request
+# middleware adds them to whatever the route answers.
+RATE_LIMIT_HEADERS = "rate_limit_headers"
 
 
 def problem_response(error: ProblemError, request: Request) -> JSONResponse:
@@ -81,6 +84,10 @@ class _RequestMetrics:
                 # Timed to the response's start, as before: a stream's lifetime is not latency.
                 answered = True
                 self._observe(scope, int(message["status"]), started)
+                limits = scope.get("state", {}).get(RATE_LIMIT_HEADERS)
+                if limits:
+                    extra = [(k.lower().encode(), v.encode()) for k, v in limits.items()]
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         try:
@@ -127,10 +134,14 @@ _PROBLEM_TITLES = {
     401: "No API key, or a key nobody issued",
     403: "The key belongs to another department or lacks the scope",
     404: "Not found",
+    408: "The request did not arrive in time",
     409: "The request conflicts with the resource's current state",
     413: "The body is too large",
+    414: "The request line is too long",
     415: "Unsupported content type",
     422: "Invalid request, with the failing field paths",
+    429: "Too many requests for this key: Retry-After and RateLimit headers say when to retry",
+    431: "The request headers are too large",
     502: "Another worker did not answer",
     503: "A dependency (Kafka, table recovery) is unavailable; retry later",
 }

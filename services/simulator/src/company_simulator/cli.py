@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from company_simulator.population import build_population
-from company_simulator.runner import DepartmentEndpoint, RunCounters, Runner, load_api_keys
+from company_simulator.runner import (
+    PROGRESS_INTERVAL_S,
+    DepartmentEndpoint,
+    RunCounters,
+    Runner,
+    load_api_keys,
+)
 from company_simulator.world import Mode, Tally, World
 from lifecycle_schemas.departments import Department
 
@@ -152,6 +158,18 @@ def siloed_twin(customers: int, seed: int, start: datetime, *, existing_base: bo
     )
 
 
+def starting_line(args: argparse.Namespace, mode: Mode, endpoints: list[DepartmentEndpoint]) -> str:
+    """What the run is about to do: the company, its speed and where it posts."""
+    base = "a new company" if args.fresh_start else "an existing base"
+    targets = ", ".join(f"{e.department.value} {e.base_url}" for e in endpoints)
+    return (
+        f"simulate: {args.customers} customers ({base}, seed {args.seed}, {mode.value}), "
+        f"{args.days_per_minute:g} simulated days per real minute for {args.sim_days:g} days, "
+        f"at most {args.rate:g} events/s to {targets}; progress every "
+        f"{PROGRESS_INTERVAL_S:g} s"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `simulate`."""
     args = build_parser().parse_args(argv)
@@ -202,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         endpoints = [DepartmentEndpoint(d, _endpoint_url(d), keys[d]) for d in Department]
         speed = args.days_per_minute * 24 * 60  # simulated seconds per real second
+        # Said at once: whoever tails the log knows what runs before the first events go out.
+        print(starting_line(args, mode, endpoints), flush=True)
         runner = Runner(
             world,
             endpoints,

@@ -7,6 +7,12 @@ staff's outcomes. Records are stamped with the real time they are sent, so the s
 clock-skew check holds whatever the speed. An action's deadline comes on the real clock (the
 orchestrator divides its playbook's durations by the same speed, ORCHESTRATOR_TIME_SCALE) and is
 mapped onto the simulated clock before the staff see it, so late staff really answer after it.
+
+Each job runs in a task of its own: the clock (advancing the world), one event sender and one
+outcome sender per department, the inbox poller and the progress report. A backlog of events
+(the opening of an existing base is thousands of events in the first seconds, against the
+rate limit) therefore never holds back the staff's outcomes, the inbox polls or the progress
+line an operator tails.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import httpx
@@ -29,6 +36,9 @@ from lifecycle_schemas.departments import Department
 BATCH_SIZE = 100
 TICK_S = 0.2
 MAX_BACKOFF_S = 10.0
+UNREACHABLE_BACKOFF_S = 1.0
+PROGRESS_INTERVAL_S = 2.0
+REQUEST_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,8 @@ class Runner:
         simulated_seconds_per_second: float,
         events_per_second: float,
         poll_interval_s: float = 1.0,
+        progress_interval_s: float = PROGRESS_INTERVAL_S,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
         progress: Callable[[str], None] = print,
     ) -> None:
         self.world = world
@@ -135,44 +147,61 @@ class Runner:
         self._speed = simulated_seconds_per_second
         self._bucket = TokenBucket(events_per_second)
         self._poll_interval_s = poll_interval_s
+        self._progress_interval_s = progress_interval_s
         self._progress = progress
+        self._request_timeout_s = request_timeout_s
         self.clock = SimulatedClock(datetime.now(UTC), world.now, simulated_seconds_per_second)
+        self._sim_now = world.now
 
     async def run(self, duration_s: float, simulated_days: float) -> RunCounters:
-        """Run until `duration_s` of real time or `simulated_days` of simulated time pass."""
-        started = time.monotonic()
+        """Run until `duration_s` of real time pass, or `simulated_days` of simulated time
+        did and everything the world produced has been posted."""
         sim_start = self.world.now
         self.clock = SimulatedClock(datetime.now(UTC), sim_start, self._speed)
         sim_end = sim_start + timedelta(days=simulated_days)
-        last_poll = last_progress = 0.0
-        async with httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as client:
-            while True:
-                elapsed = time.monotonic() - started
-                sim_now = min(sim_end, sim_start + timedelta(seconds=elapsed * self._speed))
-                for step in self.world.advance(sim_now):
-                    lane = self._lanes[step.department]
-                    if isinstance(step, OutgoingEvent):
-                        lane.events.append(step)
-                    else:
-                        lane.outcomes.append(step)
-                await asyncio.gather(*(self._drain(client, lane) for lane in self._lanes.values()))
-                if (
-                    self.world.mode is Mode.COORDINATED
-                    and elapsed - last_poll >= self._poll_interval_s
-                ):
-                    last_poll = elapsed
-                    await asyncio.gather(
-                        *(self._poll_inbox(client, lane) for lane in self._lanes.values())
-                    )
-                if elapsed - last_progress >= 2.0:
-                    last_progress = elapsed
-                    self._progress(self.progress_line(sim_now))
-                backlog = sum(len(lane.events) for lane in self._lanes.values())
-                if elapsed >= duration_s or (sim_now >= sim_end and backlog == 0):
-                    break
-                await asyncio.sleep(TICK_S)  # pacing of the simulated clock, not synchronisation
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(self._request_timeout_s)) as client,
+            asyncio.TaskGroup() as tasks,
+        ):
+            self._advance(sim_start)
+            self._progress(self.progress_line(self._sim_now))  # at once, then every interval
+            workers = [tasks.create_task(self._report_progress())]
+            for lane in self._lanes.values():
+                workers.append(tasks.create_task(self._send_events(client, lane)))
+                workers.append(tasks.create_task(self._send_outcomes(client, lane)))
+            if self.world.mode is Mode.COORDINATED:
+                workers.append(tasks.create_task(self._poll_inboxes(client)))
+            await self._keep_time(duration_s, sim_end)
+            for worker in workers:
+                worker.cancel()
         self._progress(self.progress_line(self.world.now))
         return self.counters
+
+    async def _keep_time(self, duration_s: float, sim_end: datetime) -> None:
+        """Advance the world with the wall clock until the run is over."""
+        started = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - started
+            self._advance(
+                min(sim_end, self.clock.simulated_start + timedelta(seconds=elapsed * self._speed))
+            )
+            if elapsed >= duration_s or (self._sim_now >= sim_end and self._all_sent()):
+                return
+            await asyncio.sleep(TICK_S)  # pacing of the simulated clock, not synchronisation
+
+    def _advance(self, sim_now: datetime) -> None:
+        """Move the world on to `sim_now`; queue what its people did on their lanes."""
+        self._sim_now = sim_now
+        for step in self.world.advance(sim_now):
+            lane = self._lanes[step.department]
+            if isinstance(step, OutgoingEvent):
+                lane.events.append(step)
+            else:
+                lane.outcomes.append(step)
+
+    def _all_sent(self) -> bool:
+        # A batch or an outcome leaves its lane only once it was posted: nothing is in flight.
+        return not any(lane.events or lane.outcomes for lane in self._lanes.values())
 
     def progress_line(self, sim_now: datetime) -> str:
         """One line of progress for the terminal."""
@@ -186,22 +215,38 @@ class Runner:
             f"{t.cases_opened} churned {t.churned} conflicts {t.conflicting_contacts}"
         )
 
-    async def _drain(self, client: httpx.AsyncClient, lane: _Lane) -> None:
-        # Outcomes first: the rate limit is for events, and staff answer on time even while
-        # the opening backlog of events is still going out.
-        while lane.outcomes:
-            report = lane.outcomes[0]
-            if not await self._post_outcome(client, lane.endpoint, report):
-                break
-            lane.outcomes.popleft()
-        while lane.events:
-            granted = self._bucket.take(min(BATCH_SIZE, len(lane.events)))
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(self._progress_interval_s)  # the report's cadence
+            self._progress(self.progress_line(self._sim_now))
+
+    async def _send_events(self, client: httpx.AsyncClient, lane: _Lane) -> None:
+        """Post the lane's events in order, in batches, within the shared rate limit."""
+        while True:
+            wanted = min(BATCH_SIZE, len(lane.events))
+            granted = self._bucket.take(wanted) if wanted else 0
             if granted == 0:
-                return
-            batch = [lane.events.popleft() for _ in range(granted)]
-            if not await self._post_events(client, lane.endpoint, batch):
-                lane.events.extendleft(reversed(batch))  # keep order; retried next tick
-                return
+                await asyncio.sleep(TICK_S)  # nothing queued, or the rate limit is spent
+                continue
+            batch = list(islice(lane.events, granted))
+            if await self._post_events(client, lane.endpoint, batch):
+                for _ in batch:
+                    lane.events.popleft()
+
+    async def _send_outcomes(self, client: httpx.AsyncClient, lane: _Lane) -> None:
+        """Post the staff's outcome reports in order; the rate limit is for events only."""
+        while True:
+            if not lane.outcomes:
+                await asyncio.sleep(TICK_S)  # nothing to report yet
+            elif await self._post_outcome(client, lane.endpoint, lane.outcomes[0]):
+                lane.outcomes.popleft()
+            else:
+                await asyncio.sleep(UNREACHABLE_BACKOFF_S)  # the service is not answering
+
+    async def _poll_inboxes(self, client: httpx.AsyncClient) -> None:
+        while True:
+            await asyncio.gather(*(self._poll_inbox(client, lane) for lane in self._lanes.values()))
+            await asyncio.sleep(self._poll_interval_s)  # the staff's polling cadence
 
     async def _post_events(
         self, client: httpx.AsyncClient, endpoint: DepartmentEndpoint, batch: list[OutgoingEvent]
@@ -224,7 +269,7 @@ class Runner:
         except httpx.HTTPError as error:
             self.counters.retries += 1
             self.counters.last_error = f"{endpoint.department.value}: {type(error).__name__}"
-            await asyncio.sleep(1.0)  # back off while the service is unreachable
+            await asyncio.sleep(UNREACHABLE_BACKOFF_S)  # while the service is unreachable
             return False
         if response.status_code in (200, 202):
             self.counters.events_sent += len(batch)

@@ -52,6 +52,8 @@ from orchestrator.core.playbook import (
     parse_duration,
 )
 from orchestrator.core.state import (
+    CONTACT_KINDS,
+    DEPARTMENT_SYSTEM_IDS,
     LIVE,
     MAX_CONTACT_LOG,
     MAX_OPEN_ACTIONS,
@@ -64,9 +66,8 @@ from orchestrator.core.state import (
 
 # Which of the customer's identifiers each department knows it by.
 _DEPARTMENT_IDENTIFIERS = {
-    "marketing": ("marketing_contact_id", "email", "phone"),
-    "sales": ("crm_account_id", "email", "phone"),
-    "service-desk": ("helpdesk_requester_id", "email", "phone"),
+    department: (system_id, *CONTACT_KINDS)
+    for department, system_id in DEPARTMENT_SYSTEM_IDS.items()
 }
 ERASE_ACTION = "erase-personal-data"
 # Sales has contacted a lead once it qualifies them, opens an opportunity or completes a call.
@@ -344,6 +345,9 @@ def _render(value: Any, playbook: Playbook, context: Any) -> Any:
 
 def _department_ref(state: CustomerState, department: str) -> dict[str, str]:
     ref = {"customer_id": state.customer_id}
+    if state.erased:
+        # The erase action names every identifier this department knew the customer by.
+        ref.update(state.erasure_refs.get(department, {}))
     for identifier in state.identifiers:
         if identifier.kind in _DEPARTMENT_IDENTIFIERS[department] and identifier.kind not in ref:
             ref[identifier.kind] = identifier.value

@@ -16,6 +16,8 @@ from lifecycle_schemas.outputs import StageStatus
 from lifecycle_schemas.vocabulary import LifecycleStage, Money
 from orchestrator.core.state import (
     CLOSED,
+    CONTACT_KINDS,
+    DEPARTMENT_SYSTEM_IDS,
     MAX_ATTRIBUTES,
     MAX_COMPLAINTS,
     MAX_IDENTIFIERS,
@@ -71,9 +73,14 @@ def fold(state: CustomerState, record: Any) -> None:
 
 def link_identifiers(state: CustomerState, event: Any) -> None:
     """Add the event's identifiers the customer did not have yet."""
-    known = {(i.kind, i.value) for i in state.identifiers}
+    known = {(i.kind, i.value): i for i in state.identifiers}
+    department = event.department.value
     for kind, value in event.data.customer.identifiers():
-        if (kind.value, value) not in known and len(state.identifiers) < MAX_IDENTIFIERS:
+        linked = known.get((kind.value, value))
+        if linked is not None:
+            if not linked.sent_by(department) and kind.value in CONTACT_KINDS:
+                linked.also_from.append(department)
+        elif len(state.identifiers) < MAX_IDENTIFIERS:
             state.identifiers.append(
                 Identifier(
                     kind=kind.value,
@@ -165,12 +172,30 @@ def _unsubscribed(state: CustomerState, event: ev.Unsubscribed) -> None:
 
 @folds(ev.MarketingErasureRequested, ev.SalesErasureRequested, ev.ServiceDeskErasureRequested)
 def _erasure_requested(state: CustomerState, event: Any) -> None:
-    # Personal data goes now; system ids stay so later events still resolve to this record.
+    # Each department's erase action names what that department knew the customer by; then
+    # every identifier goes (the worker tombstones their entries and the customer's record).
+    state.erasure_refs = erasure_refs(state)
     state.erased = True
     state.attributes.clear()
-    state.identifiers = [i for i in state.identifiers if i.kind not in ("email", "phone")]
+    state.identifiers = []
     for entry in state.timeline:
         entry.summary = "(erased)"
+
+
+def erasure_refs(state: CustomerState) -> dict[str, dict[str, str]]:
+    """Per department: its own system id for the customer, and the first e-mail and phone it
+    sent (a department reference holds one of each)."""
+    refs: dict[str, dict[str, str]] = {}
+    for department, system_id in DEPARTMENT_SYSTEM_IDS.items():
+        ref: dict[str, str] = {}
+        for identifier in state.identifiers:
+            own = identifier.kind == system_id or (
+                identifier.kind in CONTACT_KINDS and identifier.sent_by(department)
+            )
+            if own and identifier.kind not in ref:
+                ref[identifier.kind] = identifier.value
+        refs[department] = ref
+    return refs
 
 
 @folds(ev.LeadQualified)

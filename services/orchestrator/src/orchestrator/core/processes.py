@@ -22,6 +22,14 @@ MAX_OFFENDERS = 5
 COUNTS = ("open", "open_overdue", "ended", "within_sla")
 
 
+def _window_start(now: datetime, window: timedelta) -> datetime:
+    """When the window began; one reaching back before the calendar's first day starts there."""
+    try:
+        return now - window
+    except OverflowError:
+        return datetime.min.replace(tzinfo=now.tzinfo)
+
+
 def _item(customer_id: str, kind: str, handoff: Handoff, now: datetime) -> dict[str, Any]:
     end = handoff.ended_at or now
     return {
@@ -53,7 +61,7 @@ def tally(
 ) -> dict[str, Any]:
     """One worker's process figures (``GET /internal/process-tally``)."""
     processes = _empty(playbook)
-    since = now - window
+    since = _window_start(now, window)
     for state in states:
         if state.alias_of is not None or state.erased or not state.identifiers:
             continue

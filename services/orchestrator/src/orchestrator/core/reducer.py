@@ -87,6 +87,10 @@ def apply(
     """
     if message.id in state.applied_event_ids:
         return state, []
+    if state.erased:
+        # An erased customer takes nothing more: a late or replayed record would bring its
+        # personal data back (the worker deletes its record and keeps only this mark).
+        return state, []
     if state.alias_of is not None and not isinstance(message, DeadlineCheck | MergeInto):
         # A merged-away customer keeps nothing: everything goes on to the survivor.
         return state, [Forward(state.alias_of, message)]
@@ -176,7 +180,9 @@ def _department_event(
     playbook: Playbook,
     spent: Mapping[str, int] | None = None,
 ) -> list[Decision]:
-    known = state.identifier_keys()
+    # The event's own identifiers too: an erasure forgets those it links as it erases.
+    arriving = [f"{kind.value}:{value}" for kind, value in event.data.customer.identifiers()]
+    known = list(dict.fromkeys([*state.identifier_keys(), *arriving]))
     fold(state, event)
     forgotten = tuple(key for key in known if key not in state.identifier_keys())
     event_short = short_type(event.type)
@@ -200,6 +206,7 @@ def _department_event(
         spent=spent,
         sales_contact=event_short in decide.SALES_CONTACT_EVENTS,
     )
+    state.erasure_refs = {}  # used by this step's erase actions; never kept
     if forgotten:
         decisions.append(ForgetIdentifiers(forgotten))
     return decisions + facts
@@ -326,7 +333,9 @@ def _profile(
         return []
     data: dict[str, Any] = {
         "customer_id": state.customer_id,
-        "identifiers": [i.model_dump(exclude_none=True) for i in state.identifiers],
+        "identifiers": [
+            i.model_dump(exclude_none=True, exclude={"also_from"}) for i in state.identifiers
+        ],
         "merged_customer_ids": state.merged_customer_ids,
         "attributes": [
             {"name": name, "value": a.value, "source": a.source, "updated_at": a.updated_at}

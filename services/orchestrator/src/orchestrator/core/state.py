@@ -63,11 +63,26 @@ class StateModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
 
+# Each department's own system id for a customer (its e-mails and phones are shared kinds).
+DEPARTMENT_SYSTEM_IDS = {
+    "marketing": "marketing_contact_id",
+    "sales": "crm_account_id",
+    "service-desk": "helpdesk_requester_id",
+}
+CONTACT_KINDS = ("email", "phone")
+
+
 class Identifier(StateModel):
     kind: str
     value: str
     department: str | None = None
     first_seen: datetime
+    # Other departments that sent it since (an erase action names each department's own).
+    also_from: list[str] = Field(default_factory=list)
+
+    def sent_by(self, department: str) -> bool:
+        """Whether ``department`` sent this identifier."""
+        return self.department == department or department in self.also_from
 
 
 class Attribute(StateModel):
@@ -193,6 +208,9 @@ class CustomerState(StateModel):
     # The cost of actions sent to this customer, charged to each budgeted segment it was in.
     segment_spend_minor: dict[str, int] = Field(default_factory=dict)
     erased: bool = False
+    # Set by an erasure for the decisions of that same step, never stored: what each department
+    # knew the customer by (its system id, the e-mails and phones it sent), for its erase action.
+    erasure_refs: dict[str, dict[str, str]] = Field(default_factory=dict, exclude=True)
     open_actions: dict[str, OpenAction] = Field(default_factory=dict)
     contact_log: list[Contact] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lifecycle_schemas.codec import RecordDecodeError, parse_decoded_event
+from orchestrator import erasure_marks
 from orchestrator.core.effects import (
     OrchestratorTopics,
     outbox_records,
@@ -105,7 +106,7 @@ class CustomerAgent:
             stored = (
                 load_customer(stored_value)
                 if stored_value
-                else StoredCustomer(state=CustomerState.new(customer_id))
+                else StoredCustomer(state=self.new_or_erased(customer_id, key, now))
             )
             replayed = stored.pending_for(position)
             if replayed is not None:
@@ -143,7 +144,12 @@ class CustomerAgent:
             outbox = stored.confirmed_dropped(self.committed_offsets())
             if outputs:
                 outbox.append(PendingOutputs(source=position, records=outputs))
-        self.customers[key] = StoredCustomer(state=new_state, outbox=outbox).to_bytes()
+        if erasing:
+            # A tombstone for the record and a mark in its place (orchestrator.erasure_marks).
+            del self.customers[key]
+            self.customers[erasure_marks.mark_key(key)] = erasure_marks.mark(now)
+        else:
+            self.customers[key] = StoredCustomer(state=new_state, outbox=outbox).to_bytes()
         self.spend.add(spend_added(message, spent_before, new_state.segment_spend_minor))
         self.observe(message, new_state, decisions, now)
 
@@ -156,6 +162,14 @@ class CustomerAgent:
             except ValidationError:
                 pass  # not what the department agent sent: the full decode says why
         return read_customer_record(self.topics, topic, value, now)
+
+    def new_or_erased(self, customer_id: str, key: bytes, now: datetime) -> CustomerState:
+        """A customer without a record: new, or erased a short while ago (its mark stands, and
+        the core takes nothing more for it)."""
+        state = CustomerState.new(customer_id)
+        if erasure_marks.still_erased(self.customers.get(erasure_marks.mark_key(key)), now):
+            state.erased = True
+        return state
 
 
 def _subject_of(message: Message) -> str:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from orchestrator import erasure_marks
 from orchestrator.core.effects import add_spend
 from orchestrator.core.messages import deadline_check
 from orchestrator.core.playbook import Playbook
@@ -86,8 +87,8 @@ class Upkeep:
         """Index every customer in this worker's active table partitions."""
         self.view.forget_customers()
         self.spend.reset()
-        for _, value in self.customer_values():
-            if value:
+        for key, value in self.customer_values():
+            if value and not erasure_marks.is_mark(key):
                 state = load_state(value)
                 self.view.observe(state)
                 self.spend.add(state.segment_spend_minor)

@@ -1,9 +1,13 @@
 // The orchestrator dashboard: plain JS and inline SVG, no libraries, no CDN.
 // Every view polls the orchestrator's own read-only API and marks itself "live" once it has data.
+// A key is asked for once and traded for an HttpOnly session cookie (POST /v1/session); the
+// page never keeps the key. A key without customers:read sees every view but the Customer 360.
 "use strict";
 
 const POLL_MS = 3000;
 let previousFlow = null;
+let scopes = [];
+let polling = null;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -18,10 +22,12 @@ function svg(tag, attrs = {}, text) {
   return node;
 }
 async function getJson(path) {
-  const reply = await fetch(path, { headers: { Accept: "application/json" } });
+  const reply = await fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (reply.status === 401) showLogin("the session ended; sign in again");
   if (!reply.ok) throw new Error(`${path}: ${reply.status}`);
   return reply.json();
 }
+function mayReadCustomers() { return scopes.includes("customers:read"); }
 function fmt(n, digits = 0) {
   return n === null || n === undefined ? "–" : Number(n).toLocaleString("en", {
     maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -132,6 +138,7 @@ async function refreshPlays() {
 }
 
 async function refreshRecent() {
+  if (!mayReadCustomers()) return;
   const { customers } = await getJson("/v1/dashboard/customers");
   const chips = document.getElementById("recent");
   chips.replaceChildren(el("span", { class: "muted" }, "recent: "));
@@ -155,7 +162,8 @@ async function showCustomer(key) {
 }
 
 async function renderCustomer(card, key) {
-  const reply = await fetch(`/v1/customers/${encodeURIComponent(key)}`, { headers: { Accept: "application/json" } });
+  const reply = await fetch(`/v1/customers/${encodeURIComponent(key)}`,
+    { headers: { Accept: "application/json" }, credentials: "same-origin" });
   if (!reply.ok) {
     const problem = await reply.json().catch(() => ({}));
     card.replaceChildren(el("p", { class: "muted", id: "customer-missing" },
@@ -325,9 +333,57 @@ async function refresh() {
     `updated ${new Date().toLocaleTimeString()}${failed ? ` (${failed} view(s) unavailable)` : ""}`;
 }
 
+// Without customers:read the Customer 360 says so; the other views work as ever.
+function showCustomerAccess() {
+  const section = document.getElementById("customer");
+  const allowed = mayReadCustomers();
+  for (const id of ["search", "recent", "customer-card"]) document.getElementById(id).hidden = !allowed;
+  let note = document.getElementById("customer-forbidden");
+  if (!allowed && !note) {
+    note = el("p", { class: "muted", id: "customer-forbidden" },
+      "This key may not read customers (it lacks the customers:read scope): the Customer 360 view is not shown.");
+    section.append(note);
+  }
+  if (note) note.hidden = allowed;
+  markLive("customer", !allowed);
+}
+
+function showLogin(message = "") {
+  if (polling !== null) clearInterval(polling);
+  polling = null;
+  document.getElementById("views").hidden = true;
+  document.getElementById("sign-out").hidden = true;
+  document.getElementById("login").hidden = false;
+  document.getElementById("login-error").textContent = message;
+}
+
+async function start(session) {
+  scopes = session.scopes;
+  document.getElementById("login").hidden = true;
+  document.getElementById("views").hidden = false;
+  document.getElementById("sign-out").hidden = false;
+  showCustomerAccess();
+  refresh();
+  if (polling === null) polling = setInterval(refresh, POLL_MS);
+}
+
+document.getElementById("login-form").addEventListener("submit", async event => {
+  event.preventDefault();
+  const input = document.getElementById("key-input");
+  const reply = await fetch("/v1/session", { method: "POST", credentials: "same-origin",
+    headers: { Accept: "application/json", Authorization: `Bearer ${input.value.trim()}` } });
+  input.value = "";  // the cookie stands for the key from now on
+  if (!reply.ok) { showLogin(reply.status === 401 ? "that key is not known" : `sign-in failed (${reply.status})`); return; }
+  start(await reply.json());
+});
+document.getElementById("sign-out").addEventListener("click", async () => {
+  await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" });
+  showLogin("signed out");
+});
 document.getElementById("search").addEventListener("submit", event => {
   event.preventDefault();
   showCustomer(document.getElementById("search-input").value);
 });
-refresh();
-setInterval(refresh, POLL_MS);
+fetch("/v1/session", { headers: { Accept: "application/json" }, credentials: "same-origin" })
+  .then(async reply => (reply.ok ? start(await reply.json()) : showLogin()))
+  .catch(() => showLogin("the orchestrator did not answer"));

@@ -1,4 +1,5 @@
-"""Helpers for the department services' integration tests: real processes, real broker."""
+"""Department services as real processes in tests (integration, e2e, chaos): start them, post
+to them, read their inboxes and the topics they write."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,12 +18,14 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from department_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
-from lifecycle_schemas.catalogue import AnyAction, action_types_for
+from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT, AnyAction, action_types_for
 from lifecycle_schemas.codec import encode_record, kafka_key
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_testing.orchestrator_io import department_event
 from lifecycle_testing.processes import free_port
+from lifecycle_testing.waiting import eventually
+from service_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 
 PACKAGES = {
     Department.MARKETING: "marketing_service",
@@ -67,17 +69,24 @@ class ServiceProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"service exited:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"/healthz did not answer:\n{self.log_path.read_text()}")
+        process = self.process
+
+        def exited() -> str | None:
+            code = process.poll()
+            if code is None:
+                return None
+            return f"the service exited with {code}:\n{self.log_path.read_text()}"
+
+        eventually(
+            lambda: httpx.get(f"{self.base_url}/healthz", timeout=1).status_code,
+            lambda status: status == 200,
+            timeout_s=timeout_s,
+            interval_s=0.1,
+            what=f"{self.department.value}'s /healthz",
+            retry_on=(httpx.HTTPError,),
+            give_up=exited,
+        )
+        return self
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
         poll_until(
@@ -95,18 +104,14 @@ class ServiceProcess:
 
 
 def poll_until(condition: Callable[[], Any], timeout_s: float, interval_s: float = 0.1) -> Any:
-    """Call ``condition`` until it returns something truthy; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = condition()
-        except (httpx.HTTPError, OSError) as error:
-            last = error
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(interval_s)
-    raise AssertionError(f"condition not met within {timeout_s}s (last: {last!r})")
+    """Call ``condition`` until it returns something truthy (HTTP errors mean "not yet")."""
+    return eventually(
+        condition,
+        timeout_s=timeout_s,
+        interval_s=interval_s,
+        what=f"condition {getattr(condition, '__qualname__', condition)!r}",
+        retry_on=(httpx.HTTPError, OSError),
+    )
 
 
 def fresh_action(
@@ -162,8 +167,8 @@ def read_topic(
         consumer.assign(partitions)
         consumer.seek_to_beginning()
         records: list[TopicRecord] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def poll() -> list[TopicRecord]:
             for messages in consumer.poll(timeout_ms=300).values():
                 records.extend(
                     TopicRecord(
@@ -173,11 +178,58 @@ def read_topic(
                     )
                     for m in messages
                 )
-            if accept(records):
-                return records
-        raise AssertionError(f"{topic}: expected records did not arrive; got {len(records)}")
+            return records
+
+        return eventually(
+            poll,
+            accept,
+            timeout_s=timeout_s,
+            interval_s=0,  # the poll itself waits
+            what=f"the expected records on {topic}",
+            describe=lambda got: f"{len(got)} records, the last: {got[-3:]!r}",
+        )
     finally:
         consumer.close()
+
+
+def post(
+    service: ServiceProcess, keys: DevKeys, short: str, customer: dict[str, str], **fields: Any
+) -> None:
+    record = department_event(short, customer, **fields)
+    response = httpx.post(
+        f"{service.base_url}/v1/events",
+        content=encode_record(record),
+        headers={**keys.headers(service.department), "Content-Type": "application/json"},
+        timeout=15,
+    )
+    assert response.status_code == 202, response.text
+
+
+def inbox(service: ServiceProcess, keys: DevKeys, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's actions in a department's inbox (every page)."""
+    items: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = httpx.get(
+            f"{service.base_url}/v1/actions",
+            params={"after": after, "limit": 200},
+            headers=keys.headers(service.department),
+            timeout=15,
+        ).json()
+        items.extend(i for i in page["items"] if i["customer_id"] == customer_id)
+        if page["next_after"] is None:
+            return items
+        after = page["next_after"]
+
+
+def erase_type(department: Department) -> str:
+    return ERASE_ACTION_OF_DEPARTMENT[department].record_type()
+
+
+def erase_actions(service: ServiceProcess, keys: DevKeys, customer_id: str) -> list[Any]:
+    """The erase actions for the customer in the department's inbox (read: delivered)."""
+    wanted = erase_type(service.department)
+    return [a for a in inbox(service, keys, customer_id) if a["type"] == wanted]
 
 
 # Fixtures, imported by the conftest.py of each department test folder.
@@ -207,7 +259,7 @@ def start_service(tmp_path: Path, dev_keys: DevKeys) -> Iterator[Callable[..., S
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "LIFECYCLE_TOPIC_PREFIX": prefix,
             "DEPARTMENT_DATA_DIR": str(data_dir or tmp_path / department.value),
-            "DEPARTMENT_API_KEYS_FILE": str(dev_keys.hashed_file),
+            "LIFECYCLE_API_KEYS_FILE": str(dev_keys.hashed_file),
             "DEPARTMENT_PUBLISH_TIMEOUT_S": "3",
             **extra,
         }
