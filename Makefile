@@ -9,7 +9,7 @@ KAFKA_JARS := deploy/kafka/lib/.fetched
 PYTEST_ARGS ?=
 
 .PHONY: help setup run test test-chaos test-unit test-integration lint format contracts bench bench-quick kafka-start kafka-stop kafka-status soak clean
-.PHONY: container-packages images compose-keys compose-up compose-down test-containers chart deploy-tools deploy-check
+.PHONY: container-packages images compose-keys compose-up compose-down test-containers chart deploy-check
 
 help: ## List the targets, one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -120,16 +120,13 @@ compose-up: images compose-keys ## Run the whole system in containers (podman-co
 compose-down: setup ## Stop the compose stack and delete its volumes
 	$(COMPOSE) down -v -t 30
 
-test-containers: images deploy-tools ## The container tests: the compose stack end to end, and the chart's workloads in podman kube play
+test-containers: images ## The container tests: the compose stack end to end, and the chart's workloads in podman kube play
 	$(UV) run --frozen pytest tests/containers $(PYTEST_ARGS)
 
 chart: setup ## Regenerate the Helm chart's files (topics, ACLs, alert rules, dashboard) from their sources
 	$(UV) run --frozen python -m lifecycle_admin.helm_chart
 
-deploy-tools: ## Build helm and kubeconform from the Go module proxy (.cache/tools/bin)
-	deploy/helm/check tools
-
-deploy-check: setup ## Lint and render the Helm chart, validate every manifest against the Kubernetes and CRD schemas
+deploy-check: setup ## Lint and render the Helm chart (Helm's SDK from PyPI), validate every object against the Kubernetes and CRD schemas
 	deploy/helm/check
 
 clean: kafka-stop ## Stop the broker and delete local state (.cache)

@@ -11,7 +11,7 @@ RUN if ! dpkg -s openjdk-17-jre-headless >/dev/null 2>&1; then \
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         -o Dpkg::Options::=--force-unsafe-io \
         openjdk-17-jre-headless && \
-      rm -rf /var/lib/apt/lists/*; \
+      apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     fi
 
 COPY deploy/kafka/lib /opt/kafka/lib

@@ -7,7 +7,7 @@ RUN if ! dpkg -s prometheus >/dev/null 2>&1; then \
       apt-get update && \
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         -o Dpkg::Options::=--force-unsafe-io prometheus && \
-      rm -rf /var/lib/apt/lists/*; \
+      apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     fi
 
 COPY deploy/prometheus/prometheus.yml /etc/prometheus/prometheus.yml

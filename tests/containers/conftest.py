@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lifecycle_admin.local_stack import development_keys
+from lifecycle_admin.local_stack import development_cluster_secret, development_keys
 from lifecycle_testing.containers import ComposeStack, missing_images
 from lifecycle_testing.paths import REPOSITORY_ROOT
 
@@ -25,6 +25,7 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
         pytest.fail(f"images missing: {missing}; `make test-containers` builds them", pytrace=False)
     keys_dir = tmp_path_factory.mktemp("compose-keys")
     assert development_keys(keys_dir) is not None
+    development_cluster_secret(keys_dir)
     # The services run as their own user: they read the hashed keys (the plain ones stay 0600).
     keys_dir.chmod(0o755)
     stack = ComposeStack.create(keys_dir)

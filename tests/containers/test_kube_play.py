@@ -1,9 +1,10 @@
 """Given the Helm chart, a department's Deployment with its ConfigMap runs in `podman kube play`.
 
-The chart is rendered with ci/kube-play-values.yaml (the local image, the compose stack's broker
-in plaintext), and the marketing Deployment with its ConfigMap is played on the compose stack's
-network: its settings come from the ConfigMap (envFrom), its keys from the chart's API-key
-Secret, and it answers /readyz once its consumer has partitions on the broker.
+The chart is rendered (Helm's SDK, lifecycle_testing.helm_chart) with ci/kube-play-values.yaml
+(the local image, the compose stack's broker in plaintext), and the marketing Deployment with
+its ConfigMap is played on the compose stack's network: its settings come from the ConfigMap
+(envFrom), its keys from the chart's API-key Secret, and it answers /readyz once its consumer
+has partitions on the broker.
 
 podman 4.3 (Debian bookworm) cannot mount a Secret's data as a volume (it writes the base64
 text, and panics without `optional`), so the Secret's file is mounted from a host directory at
@@ -13,55 +14,31 @@ the same path; everything else is the chart's output unchanged.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lifecycle_testing.containers import ComposeStack, podman, wait_until
-from lifecycle_testing.paths import DEPLOY_DIR, REPOSITORY_ROOT
+from lifecycle_testing.containers import ComposeStack, podman
+from lifecycle_testing.helm_chart import KUBE_PLAY_VALUES, render_by_template, values_of
+from lifecycle_testing.paths import REPOSITORY_ROOT
+from lifecycle_testing.waiting import eventually
 
-CHART = DEPLOY_DIR / "helm" / "customer-lifecycle"
-HELM = REPOSITORY_ROOT / ".cache" / "tools" / "bin" / "helm"
 RELEASE = "play"
 CONTAINER = f"{RELEASE}-customer-lifecycle-marketing-pod-0-marketing"
 
 
-def render(keys: str) -> list[dict[str, Any]]:
+def render(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The marketing Deployment, its ConfigMap and the API-key Secret, as the chart renders them."""
-    assert HELM.exists(), "helm is missing: `make deploy-tools` builds it"
-    rendered = subprocess.run(
-        [
-            str(HELM),
-            "template",
-            RELEASE,
-            str(CHART),
-            "--kube-version",
-            "1.35.4",
-            "-f",
-            str(CHART / "ci" / "kube-play-values.yaml"),
-            "--set",
-            "departments.sales.enabled=false",
-            "--set",
-            "departments.service-desk.enabled=false",
-            # Its own consumer group: the compose stack's marketing service keeps its partitions.
-            "--set",
-            "departmentDefaults.extraEnv[0].name=DEPARTMENT_CONSUMER_GROUP",
-            "--set",
-            "departmentDefaults.extraEnv[0].value=kube-play-marketing",
-            "--set-json",
-            f"apiKeys.keys={keys}",
-            "--show-only",
-            "templates/departments/deployments.yaml",
-            "--show-only",
-            "templates/secrets.yaml",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [document for document in yaml.safe_load_all(rendered.stdout) if document]
+    values = values_of(KUBE_PLAY_VALUES)
+    values["departments"] = {"sales": {"enabled": False}, "service-desk": {"enabled": False}}
+    # Its own consumer group: the compose stack's marketing service keeps its partitions.
+    values["departmentDefaults"]["extraEnv"] = [
+        {"name": "DEPARTMENT_CONSUMER_GROUP", "value": "kube-play-marketing"}
+    ]
+    values["apiKeys"] = {"keys": keys}
+    by_template = render_by_template(values, release=RELEASE)
+    return by_template["departments/deployments.yaml"] + by_template["secrets.yaml"]
 
 
 def mount_secret_from(directory: Path, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,7 +77,7 @@ def test_the_marketing_deployment_with_its_configmap_answers_ready(
     compose_stack: ComposeStack, tmp_path: Path
 ) -> None:
     hashed = json.loads((compose_stack.keys_dir / "department-api-keys.json").read_text())
-    documents = render(json.dumps(hashed["keys"]))
+    documents = render(hashed["keys"])
     configmap = next(d for d in documents if d["kind"] == "ConfigMap")
     assert configmap["data"]["MARKETING_HOST"] == "0.0.0.0"
     manifest = tmp_path / "marketing.yaml"
@@ -111,11 +88,12 @@ def test_the_marketing_deployment_with_its_configmap_answers_ready(
     played = podman("kube", "play", "--network", compose_stack.network, str(manifest))
     try:
         assert played.returncode == 0, played.stdout + played.stderr
-        wait_until(
-            lambda: in_pod("http://127.0.0.1:8101/readyz") == 200,
-            "the played marketing pod ready",
-            180,
+        eventually(
+            lambda: in_pod("http://127.0.0.1:8101/readyz"),
+            lambda status: status == 200,
+            timeout_s=180,
             interval_s=1.0,
+            what="the played marketing pod answering /readyz with 200",
         )
         key = compose_stack.plain_keys()["local-marketing"]
         assert in_pod("http://127.0.0.1:8101/v1/actions") == 401

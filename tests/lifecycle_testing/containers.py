@@ -13,15 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
-
+from lifecycle_admin.local_stack import CLUSTER_SECRET_ENV_FILE
 from lifecycle_admin.stack import SERVICES
 from lifecycle_testing.paths import DEPLOY_DIR, REPOSITORY_ROOT
 from lifecycle_testing.processes import free_port
@@ -51,28 +47,6 @@ def podman(*arguments: str, timeout_s: float = 120.0) -> subprocess.CompletedPro
 def missing_images() -> list[str]:
     """The images `make images` builds that are not in podman's storage."""
     return [image for image in IMAGES if podman("image", "exists", image).returncode != 0]
-
-
-def wait_until(
-    probe: Callable[[], Any],
-    what: str,
-    timeout_s: float,
-    interval_s: float = 0.5,
-    accept: Callable[[Any], object] = bool,
-) -> Any:
-    """Call `probe` until `accept(answer)` (errors count as not yet); return that answer."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while True:
-        try:
-            last = probe()
-            if accept(last):
-                return last
-        except (httpx.HTTPError, OSError, ValueError) as error:
-            last = error
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout_s:g}s; last seen: {last!r}")
-        time.sleep(interval_s)  # the polling interval, not synchronisation
 
 
 @dataclass
@@ -131,6 +105,11 @@ class ComposeStack:
         document = json.loads((self.keys_dir / "department-api-keys.plain.json").read_text())
         keys: dict[str, str] = document["keys"]
         return keys
+
+    def cluster_secret(self) -> str:
+        """The orchestrator's ORCHESTRATOR_CLUSTER_SECRET, from the env_file beside the keys."""
+        line = (self.keys_dir / CLUSTER_SECRET_ENV_FILE).read_text().strip()
+        return line.partition("=")[2]
 
     def save_logs(self, directory: Path) -> None:
         """Every container's log, for a failed run to be read after the stack is gone."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from lifecycle_admin.local_stack import CLUSTER_SECRET_ENV_FILE, development_cluster_secret
 from lifecycle_admin.stack import SERVICES, StackService
 from lifecycle_testing.paths import DEPLOY_DIR, REPOSITORY_ROOT
 
@@ -120,6 +121,26 @@ def test_services_are_given_the_api_keys_make_compose_up_writes() -> None:
         # Relative bind mounts are relative to the compose file's directory.
         assert (DEPLOY_DIR / sources[0]).resolve() == (REPOSITORY_ROOT / keys_dir.group(1))
         assert keys_file.name == "department-api-keys.json"
+
+
+def test_the_orchestrator_answers_its_compose_name_and_has_a_cluster_secret(
+    tmp_path: Path,
+) -> None:
+    # Without the allow-list's names every API request from the host or from Prometheus's
+    # network gets 400; without a secret from a file the compose stack would run on a random one.
+    environment = _compose_service("orchestrator")["environment"]
+    allowed = environment["ORCHESTRATOR_ALLOWED_HOSTS"].split(",")
+    assert {"localhost", "127.0.0.1", "orchestrator"} <= set(allowed)
+    mounts = [_default_of(v).split(":") for v in _compose_service("orchestrator")["volumes"]]
+    keys_dir = next(source for source, target, *_ in mounts if target == "/run/lifecycle/keys")
+    env_files = [_default_of(f) for f in _compose_service("orchestrator")["env_file"]]
+    assert env_files == [f"{keys_dir}/{CLUSTER_SECRET_ENV_FILE}"]
+    written = development_cluster_secret(tmp_path)
+    name, _, secret = written.read_text().strip().partition("=")
+    assert (name, written.name) == ("ORCHESTRATOR_CLUSTER_SECRET", CLUSTER_SECRET_ENV_FILE)
+    assert len(secret) >= 16
+    assert written.stat().st_mode & 0o077 == 0
+    assert development_cluster_secret(tmp_path).read_text() == written.read_text()
 
 
 def test_compose_runs_the_broker_jars_the_local_run_uses() -> None:

@@ -21,3 +21,17 @@ def test_without_an_advertised_host_the_bind_address_is_the_canonical_url(
     monkeypatch.setenv("ORCHESTRATOR_HOST", "10.1.2.3")
     monkeypatch.setenv("ORCHESTRATOR_PORT", "8111")
     assert load_settings().canonical_url == "http://10.1.2.3:8111"
+
+
+def test_a_worker_answers_to_its_advertised_name_beside_the_allowed_hosts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Routed reads and /internal/* from other workers carry this Host: refused, they would
+    # fail with 400 on every multi-worker deployment whose list leaves the pod names out.
+    monkeypatch.setenv("ORCHESTRATOR_HOST", "0.0.0.0")
+    monkeypatch.setenv("ORCHESTRATOR_ALLOWED_HOSTS", "lifecycle.example.com")
+    monkeypatch.setenv("ORCHESTRATOR_ADVERTISED_HOST", "lifecycle-orchestrator-1.workers.ns.svc")
+    assert load_settings().host_allow_list == [
+        "lifecycle.example.com",
+        "lifecycle-orchestrator-1.workers.ns.svc",
+    ]

@@ -109,7 +109,7 @@ def _run_local(args: argparse.Namespace) -> int:
 
 
 def _dev_keys(args: argparse.Namespace) -> int:
-    from lifecycle_admin.local_stack import development_keys
+    from lifecycle_admin.local_stack import development_cluster_secret, development_keys
 
     keys = development_keys(args.directory)
     if keys is None:
@@ -117,6 +117,7 @@ def _dev_keys(args: argparse.Namespace) -> int:
         return 1
     print(f"hashed keys (for the services): {keys[0]}")
     print(f"plain keys (for people and tests): {keys[1]}")
+    print(f"orchestrator cluster secret: {development_cluster_secret(args.directory)}")
     return 0
 
 
@@ -188,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run_local)
 
     keys = commands.add_parser(
-        "dev-keys", help="write development API keys (hashed and plain) once; keep existing ones"
+        "dev-keys",
+        help="write development API keys (hashed and plain) and the orchestrator's cluster "
+        "secret once; keep existing ones",
     )
     keys.add_argument("directory", type=Path)
     keys.set_defaults(handler=_dev_keys)

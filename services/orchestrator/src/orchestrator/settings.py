@@ -83,13 +83,15 @@ class OrchestratorSettings(BaseSettings):
     @property
     def host_allow_list(self) -> list[str]:
         """Host names the API answers to: the setting (else the local names), and always this
-        worker's own host, which other workers use to reach it."""
+        worker's own names, which other workers use to reach it (its bind address, or the
+        advertised name when it binds every interface)."""
         if self.allowed_hosts is not None:
             names = [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
         else:
             names = ["localhost", "127.0.0.1", "::1"]
-        if self.host not in ("0.0.0.0", "::", *names):
-            names.append(self.host)
+        for own in (self.host, self.advertised_host):
+            if own is not None and own not in ("0.0.0.0", "::", *names):
+                names.append(own)
         return names
 
     @property

@@ -1,32 +1,27 @@
-"""JSON Schemas for kubeconform, from the Kubernetes OpenAPI document and CRD files.
+"""Strict JSON Schemas of Kubernetes objects, and validation against them (make deploy-check).
 
-kubeconform validates each rendered manifest against `<dir>/<group>/<kind>_<version>.json`
-(`-schema-location '<dir>/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'`). The
-schemas are written here, for the kinds the manifests use only, from:
+The schemas come from the package registries, for the kinds the chart uses:
 
 - the Kubernetes API's OpenAPI v2 document (`api/openapi-spec/swagger.json` of the
   k8s.io/kubernetes Go module): each kind with the definitions it references;
 - CustomResourceDefinitions (Strimzi's, made by its crd-generator; prometheus-operator's, in
   its Go module): each version's `openAPIV3Schema`.
 
-Objects are made strict (no property the schema does not name), as openapi2jsonschema's
-`--strict` does, so a misspelt field fails instead of being ignored by the API server.
-
-    python -m lifecycle_admin.manifest_schemas --openapi swagger.json --crd crd.yaml ...
-        --manifests rendered.yaml --out schemas/
+Objects are made strict (no property the schema does not name), as kubeconform's `-strict`
+and openapi2jsonschema's `--strict` do, so a misspelt field fails instead of being ignored by
+the API server. Validation is jsonschema's Draft 7, what kubeconform runs on the same schemas.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft7Validator
 
 DEFINITIONS_PREFIX = "#/definitions/"
 # Types written as strings in the OpenAPI document that YAML gives as numbers too.
@@ -34,13 +29,6 @@ NUMBER_OR_STRING = {
     "io.k8s.apimachinery.pkg.util.intstr.IntOrString": {"type": ["string", "integer"]},
     "io.k8s.apimachinery.pkg.api.resource.Quantity": {"type": ["string", "number"]},
 }
-
-
-def schema_path(out: Path, api_version: str, kind: str) -> Path:
-    """Where kubeconform's template above looks for a kind's schema."""
-    group, _, version = api_version.rpartition("/")
-    # kubeconform's {{.Group}} is the part before the slash, or the version for the core group.
-    return out / (group or version) / f"{kind.lower()}_{version}.json"
 
 
 def strict(schema: Any) -> Any:
@@ -119,56 +107,40 @@ def crd_schemas(crd: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return schemas
 
 
-def used_kinds(manifests: Iterable[Path]) -> set[tuple[str, str]]:
-    """(apiVersion, kind) of every document in the manifest files."""
-    kinds: set[tuple[str, str]] = set()
-    for path in manifests:
-        for document in yaml.safe_load_all(path.read_text()):
-            if document:
-                kinds.add((document["apiVersion"], document["kind"]))
-    return kinds
+class SchemaBook:
+    """The schema of every kind of the Kubernetes API and of the CRDs given."""
 
+    def __init__(self, openapi_path: Path, crd_paths: Iterable[Path]) -> None:
+        self._openapi = json.loads(openapi_path.read_text())
+        self._kinds = kubernetes_kinds(self._openapi)
+        self._crds: dict[tuple[str, str], dict[str, Any]] = {}
+        for path in crd_paths:
+            for document in yaml.safe_load_all(path.read_text()):
+                if document and document.get("kind") == "CustomResourceDefinition":
+                    self._crds |= crd_schemas(document)
+        self._validators: dict[tuple[str, str], Draft7Validator] = {}
 
-def write_schemas(
-    openapi_path: Path, crd_paths: list[Path], manifests: list[Path], out: Path
-) -> list[tuple[str, str]]:
-    """Write the schema of every kind the manifests use; return the kinds without one."""
-    openapi = json.loads(openapi_path.read_text())
-    by_kind = kubernetes_kinds(openapi)
-    crds: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in crd_paths:
-        for document in yaml.safe_load_all(path.read_text()):
-            if document and document.get("kind") == "CustomResourceDefinition":
-                crds |= crd_schemas(document)
-    missing = []
-    for api_version, kind in sorted(used_kinds(manifests)):
-        if (api_version, kind) in crds:
-            schema = crds[(api_version, kind)]
-        elif (api_version, kind) in by_kind:
-            schema = kubernetes_schema(openapi, by_kind[(api_version, kind)])
-        else:
-            missing.append((api_version, kind))
-            continue
-        target = schema_path(out, api_version, kind)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(schema))
-    return missing
+    def validator(self, api_version: str, kind: str) -> Draft7Validator | None:
+        """A validator of this kind, or None when no schema names it."""
+        key = (api_version, kind)
+        if key not in self._validators:
+            if key in self._crds:
+                schema = self._crds[key]
+            elif key in self._kinds:
+                schema = kubernetes_schema(self._openapi, self._kinds[key])
+            else:
+                return None
+            self._validators[key] = Draft7Validator(schema)
+        return self._validators[key]
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m lifecycle_admin.manifest_schemas", description=__doc__
-    )
-    parser.add_argument("--openapi", type=Path, required=True, help="Kubernetes swagger.json")
-    parser.add_argument("--crd", type=Path, action="append", default=[], help="CRD YAML file")
-    parser.add_argument("--manifests", type=Path, action="append", required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-    missing = write_schemas(args.openapi, args.crd, args.manifests, args.out)
-    for api_version, kind in missing:
-        print(f"no schema for {api_version} {kind}", file=sys.stderr)
-    return 1 if missing else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    def problems(self, manifest: dict[str, Any]) -> list[str]:
+        """What is wrong with one object, one line each (empty: valid)."""
+        name = f"{manifest.get('kind')}/{manifest.get('metadata', {}).get('name')}"
+        validator = self.validator(str(manifest.get("apiVersion")), str(manifest.get("kind")))
+        if validator is None:
+            return [f"{name}: no schema for {manifest.get('apiVersion')} {manifest.get('kind')}"]
+        errors = sorted(validator.iter_errors(manifest), key=lambda error: str(error.path))
+        return [
+            f"{name}: /{'/'.join(str(part) for part in error.absolute_path)}: {error.message}"
+            for error in errors
+        ]
