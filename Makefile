@@ -118,6 +118,7 @@ compose-up: images compose-keys ## Run the whole system in containers (podman-co
 	@echo "orchestrator http://127.0.0.1:$${LIFECYCLE_ORCHESTRATOR_HOST_PORT:-8100}/dashboard  Prometheus http://127.0.0.1:$${LIFECYCLE_PROMETHEUS_HOST_PORT:-9090}  keys $(COMPOSE_KEYS)/department-api-keys.plain.json"
 
 compose-down: setup ## Stop the compose stack and delete its volumes
+	$(COMPOSE) stop orchestrator marketing sales service-desk
 	$(COMPOSE) down -v -t 30
 
 test-containers: images ## The container tests: the compose stack end to end, and the chart's workloads in podman kube play

@@ -100,8 +100,14 @@ def test_each_stack_service_runs_with_its_port_and_kafka() -> None:
         assert f"127.0.0.1:{stack_service.port}:{stack_service.port}" in published
         probe = " ".join(service["healthcheck"]["test"])
         assert f"127.0.0.1:{stack_service.port}{stack_service.health_path}" in probe
-        assert service["command"][0] == stack_service.name
-        assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        # It starts once the topics job made every topic (a worker started before would
+        # consume nothing), and runs the service in the shell's place (signals reach it).
+        script = service["command"][-1]
+        assert service["command"][:2] == ["sh", "-c"]
+        assert script.startswith("lifecycle-admin wait-topics ")
+        assert script.endswith(f" && exec {stack_service.name} serve")
+        # podman-compose would start the topics job again before each dependent, one by one.
+        assert "depends_on" not in service
 
 
 def test_services_are_given_the_api_keys_make_compose_up_writes() -> None:
