@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from lifecycle_admin.stack import SERVICES
+from lifecycle_schemas.departments import Department
 from lifecycle_testing.helm_chart import (
     CI_VALUES,
     KUBE_PLAY_VALUES,
@@ -91,7 +92,11 @@ def test_every_http_service_reads_the_api_key_secret_the_chart_makes_from_values
     secret = find(objects, "Secret", f"{FULLNAME}-api-keys")
     ring = parse_keys(secret["stringData"]["api-keys.json"])
     assert [(e.id, e.department, e.scopes) for e in ring.entries] == [
-        ("crm-sync", "sales", {Scope.EVENTS_WRITE, Scope.ACTIONS_READ, Scope.ACTIONS_WRITE})
+        (
+            "crm-sync",
+            Department.SALES,
+            frozenset({Scope.EVENTS_WRITE, Scope.ACTIONS_READ, Scope.ACTIONS_WRITE}),
+        )
     ]
     workloads = [find(objects, "StatefulSet", f"{FULLNAME}-orchestrator")] + [
         find(objects, "Deployment", f"{FULLNAME}-{name}") for name in DEPARTMENTS
