@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lifecycle_admin.local_stack import repository_root
 from lifecycle_bench.suite import ALL_PIPELINES, BenchOptions, run_suite
+from service_kit.command_line import add_version_option
 
 # Quick: small sizes, one repeat, one low latency rate for a few seconds; under 3 minutes.
 QUICK = BenchOptions(
@@ -40,6 +41,7 @@ def _rates(text: str) -> tuple[float, ...]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `lifecycle-bench`."""
     parser = argparse.ArgumentParser(prog="lifecycle-bench", description=__doc__)
+    add_version_option(parser, "lifecycle-bench")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the benchmark")
     run.add_argument("--quick", action="store_true", help="a short smoke run (under 3 minutes)")

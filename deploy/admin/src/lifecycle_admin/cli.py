@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from secrets import token_hex
 
 from pydantic import ValidationError
 
@@ -19,7 +20,10 @@ from lifecycle_admin.kafka_admin import (
     wait_for_broker,
     wait_for_topics,
 )
+from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import DEFAULT_PARTITIONS
+from service_kit.api_keys import ApiKeyConfigError, Scope, add_key
+from service_kit.command_line import add_version_option
 from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
 from service_kit.settings_errors import report_bad_settings
 
@@ -127,8 +131,45 @@ def _soak(args: argparse.Namespace) -> int:
     return soak(args)
 
 
+def _scopes(text: str) -> frozenset[Scope]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = {scope.value: scope for scope in Scope}
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown scope {', '.join(unknown) or '(none given)'}; "
+            f"scopes: {', '.join(sorted(known))}"
+        )
+    return frozenset(known[name] for name in names)
+
+
+def _create_key(args: argparse.Namespace) -> int:
+    keys_file: Path | None = args.file
+    if keys_file is None:
+        print(
+            "lifecycle-admin: no key file: pass --file or set LIFECYCLE_API_KEYS_FILE",
+            file=sys.stderr,
+        )
+        return 2
+    department: Department | None = args.department
+    key_id = args.id or f"{department.value if department else 'operator'}-{token_hex(4)}"
+    try:
+        key = add_key(keys_file, key_id, department, args.scopes)
+    except ApiKeyConfigError as error:
+        print(f"lifecycle-admin: {error}", file=sys.stderr)
+        return 1
+    scopes = ",".join(sorted(scope.value for scope in args.scopes))
+    print(
+        f"added key {key_id} ({scopes}) to {keys_file}; the key is shown only this once:",
+        file=sys.stderr,
+    )
+    print(key)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle-admin", description=__doc__)
+    add_version_option(parser, "lifecycle-admin")
     commands = parser.add_subparsers(dest="command", required=True)
 
     wait = commands.add_parser("wait-broker", help="wait until the broker answers metadata")
@@ -206,6 +247,37 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--customers", type=int, default=5000, help="size of the customer pool")
     soak.add_argument("--out", type=Path, default=None, help="report directory (.cache/soak)")
     soak.set_defaults(handler=_soak)
+
+    keys = commands.add_parser("keys", help="API keys of the services (docs/security.md)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create_key = key_commands.add_parser(
+        "create",
+        help="mint a key: print it once, store only its hash in the key file",
+        description="Mint an API key: the key is printed once on stdout; the key file gets "
+        "its SHA-256 with its id, department and scopes (service_kit.api_keys). Services read "
+        "the file at start: restart them to accept the key.",
+    )
+    create_key.add_argument(
+        "--department",
+        type=Department,
+        choices=list(Department),
+        default=None,
+        help="the department whose systems use the key (department scopes need one)",
+    )
+    create_key.add_argument(
+        "--scopes",
+        type=_scopes,
+        required=True,
+        help="comma-separated: " + ", ".join(scope.value for scope in Scope),
+    )
+    create_key.add_argument("--id", default=None, help="key id (default: <department>-<random>)")
+    create_key.add_argument(
+        "--file",
+        type=Path,
+        default=os.environ.get("LIFECYCLE_API_KEYS_FILE") or None,
+        help="the key file (default: $LIFECYCLE_API_KEYS_FILE); created when missing",
+    )
+    create_key.set_defaults(handler=_create_key)
     return parser
 
 

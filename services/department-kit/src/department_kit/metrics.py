@@ -28,6 +28,11 @@ class DepartmentMetrics(ServiceMetrics):
         self.events_rejected = Counter(
             "lifecycle_events_rejected_total", "events refused as bad input", ["reason"], registry=r
         )
+        self.event_claims_held = Counter(
+            "lifecycle_event_claims_held_total",
+            "batches that found an event id being published by another request (asked again)",
+            registry=r,
+        )
         self.actions_received = Counter(
             "lifecycle_actions_received_total",
             "actions read from the action topic",

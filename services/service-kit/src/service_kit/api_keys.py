@@ -168,3 +168,45 @@ def write_development_keys(directory: Path) -> Path:
     os.chmod(plain_path, 0o600)
     hashed_path.write_text(json.dumps({"keys": entries}, indent=2), encoding="utf-8")
     return hashed_path
+
+
+def add_key(
+    keys_file: Path, key_id: str, department: Department | None, scopes: Iterable[Scope]
+) -> str:
+    """Issue a new key: add its hashed entry to ``keys_file`` (created when missing) and return
+    the key itself, which is stored nowhere (show it once).
+
+    Raises :class:`ApiKeyConfigError` for an id already in the file, a file that is not a valid
+    key file, or department scopes without a department (no department service would accept
+    the key). The file is replaced in one step, so a service reading it sees the old or the new
+    one, never half.
+    """
+    granted = frozenset(scopes)
+    if not granted:
+        raise ApiKeyConfigError("a key needs at least one scope")
+    if department is None and granted & DEPARTMENT_SCOPES:
+        raise ApiKeyConfigError(
+            "department scopes (" + ", ".join(sorted(granted & DEPARTMENT_SCOPES)) + ") need "
+            "a department: a department service accepts only its own department's keys"
+        )
+    existing: list[dict[str, object]] = []
+    if keys_file.exists():
+        text = keys_file.read_text(encoding="utf-8")
+        ring = parse_keys(text)
+        if ring.by_id(key_id) is not None:
+            raise ApiKeyConfigError(f"{keys_file} already has a key with the id {key_id!r}")
+        existing = list(json.loads(text)["keys"])
+    key = new_key(department)
+    entry = _entry(key_id, key, department, granted)
+    try:
+        ApiKeyEntry.model_validate(entry)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in error.errors())
+        raise ApiKeyConfigError(f"invalid key entry: {problems}") from None
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    staged = keys_file.with_name(f".{keys_file.name}.{secrets.token_hex(4)}.tmp")
+    staged.write_text(json.dumps({"keys": [*existing, entry]}, indent=2), encoding="utf-8")
+    if keys_file.exists():
+        os.chmod(staged, keys_file.stat().st_mode & 0o777)
+    os.replace(staged, keys_file)
+    return key

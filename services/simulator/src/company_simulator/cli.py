@@ -17,6 +17,7 @@ import os
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,10 @@ def summarise(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simulate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    # The simulator stands alone (no service-kit): the same --version as every other command.
+    parser.add_argument(
+        "--version", action="version", version=f"simulate {version('company-simulator')}"
     )
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=42)

@@ -238,8 +238,9 @@ async function refreshProcesses() {
         el("td", {}, h.sla_attainment === null ? "–" : `${fmt(h.sla_attainment * 100, 0)} %`)));
     });
     for (const o of p.worst_offenders) {
-      const button = el("button", { type: "button", class: "link" }, o.customer_id);
-      button.addEventListener("click", () => showCustomer(`customer_id:${o.customer_id}`));
+      // A key without customers:read gets no customer ids: nothing to open then.
+      const button = o.customer_id === undefined ? "–" : el("button", { type: "button", class: "link" }, o.customer_id);
+      if (o.customer_id !== undefined) button.addEventListener("click", () => showCustomer(`customer_id:${o.customer_id}`));
       offenders.append(el("tr", { "data-process": p.process }, el("td", {}, p.process), el("td", {}, o.handoff),
         el("td", {}, `${o.from_department} → ${o.to_department}`), el("td", {}, button),
         el("td", { class: "flag" }, customerTime(o.overdue_seconds, scale)),
