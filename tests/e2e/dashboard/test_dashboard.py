@@ -86,11 +86,20 @@ OPERATOR: dict[str, str] = {}
 
 
 def has_decision_facts(base: str, customer_id: str) -> bool:
-    """Whether one of the decisions the 360 view shows (the last five) has facts."""
-    body = get_json(
-        f"{base}/v1/customers/customer_id:{quote(customer_id, safe='')}/decisions",
-        headers=OPERATOR,
-    )
+    """Whether one of the decisions the 360 view shows (the last five) has facts.
+
+    A customer on the card list may be gone by now: the simulated company erases customers
+    (404 on every identifier after an erasure), and a customer merged into another answers
+    404 by its old id."""
+    try:
+        body = get_json(
+            f"{base}/v1/customers/customer_id:{quote(customer_id, safe='')}/decisions",
+            headers=OPERATOR,
+        )
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return False
+        raise
     return any(d.get("facts") for d in body["decisions"][-5:])
 
 
