@@ -26,11 +26,13 @@ $(KAFKA_JARS): deploy/kafka/pom.xml
 	@touch $@
 
 .PHONY: debian-packages
-# Prometheus (promtool) for the metrics server and rule tests; Chromium for the browser tests;
-# PostgreSQL's server (off the PATH, in /usr/lib/postgresql/*/bin) for the shared-inbox tests.
+# Prometheus (promtool) for the metrics server and rule tests; Alertmanager's amtool for the
+# example routing's test; Chromium for the browser tests; PostgreSQL's server (off the PATH, in
+# /usr/lib/postgresql/*/bin) for the shared-inbox tests.
 debian-packages:
 	@missing=""; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
