@@ -53,7 +53,8 @@ def test_every_alert_rule_has_a_severity_a_summary_a_description_and_a_runbook()
     for rule in (r for group in rules["groups"] for r in group["rules"] if "alert" in r):
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
         annotations = rule["annotations"]
-        assert annotations["summary"] and annotations["description"], rule["alert"]
+        assert annotations["summary"], rule["alert"]
+        assert annotations["description"], rule["alert"]
         assert annotations["runbook_url"] == f"deploy/README.md#{rule['alert'].lower()}"
 
 
