@@ -194,6 +194,7 @@ def test_two_replicas_lease_disjoint_webhook_pushes_and_expire_each_action_once(
     first, second = replicas
     for _ in range(10):
         first.add_action(fresh_action(Department.MARKETING), NOW, WebhookState.PENDING)
+    assert second.oldest_open_received_at(NOW) == NOW, "replicas report one inbox age"
     later = NOW + timedelta(days=1)
     with ThreadPoolExecutor(2) as pool:
         leases = list(

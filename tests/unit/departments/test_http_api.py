@@ -404,6 +404,13 @@ def test_metrics_follow_the_contract_names(client: TestClient, runtime: Departme
     assert 'lifecycle_http_request_duration_seconds_count{method="POST",route="/v1/events"}' in text
     assert 'lifecycle_events_published_total{type="com.customerlifecycle.marketing.' in text
     assert 'lifecycle_inbox_actions{status="open"} 1.0' in text
+    [age] = [
+        float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("lifecycle_inbox_oldest_open_action_age_seconds ")
+    ]
+    assert 0 <= age < 3600, "the open action was stored during this test"
+    assert 'lifecycle_webhook_delivery_attempts_total{result="failed"} 0.0' in text
 
 
 def test_docs_and_openapi_are_served(client: TestClient) -> None:

@@ -73,6 +73,23 @@ def test_status_filters_and_counts_report_expiry(tmp_path: Path) -> None:
     assert (counts[ActionStatus.OPEN], counts[ActionStatus.EXPIRED]) == (1, 1)
 
 
+def test_the_inbox_age_is_the_oldest_action_nobody_took_up(tmp_path: Path) -> None:
+    store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
+    assert store.oldest_open_received_at(NOW) is None, "an empty inbox has no age"
+    taken, waiting = action(0, NOW + timedelta(days=1)), action(1, NOW + timedelta(days=1))
+    lapsed = action(2, NOW + timedelta(minutes=1))
+    store.add_action(lapsed, NOW - timedelta(hours=3), WebhookState.NOT_CONFIGURED)
+    store.add_action(taken, NOW - timedelta(hours=2), WebhookState.NOT_CONFIGURED)
+    store.add_action(waiting, NOW - timedelta(hours=1), WebhookState.NOT_CONFIGURED)
+    later = NOW + timedelta(minutes=5)
+    assert store.oldest_open_received_at(later) == NOW - timedelta(hours=2)
+    with store.changing_action(taken.id) as change:
+        change.record_outcome(taken.id, ActionStatus.ACCEPTED, {}, later)
+    assert store.oldest_open_received_at(later) == NOW - timedelta(hours=1), (
+        "accepted and expired actions are not waiting"
+    )
+
+
 def test_an_outcome_is_stored_with_its_locked_action_and_an_exception_stores_nothing(
     tmp_path: Path,
 ) -> None:

@@ -13,10 +13,12 @@ from pydantic import ValidationError
 from lifecycle_admin.kafka_admin import (
     PARTITIONS_VARIABLE,
     BrokerUnavailableError,
+    TopicsMissingError,
     create_acls,
     create_topics,
     partitions_from_environment,
     wait_for_broker,
+    wait_for_topics,
 )
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.topics import DEFAULT_PARTITIONS
@@ -94,10 +96,33 @@ def _create_acls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wait_topics(args: argparse.Namespace) -> int:
+    try:
+        count = wait_for_topics(args.bootstrap, args.prefix, args.timeout, args.security)
+    except TopicsMissingError as error:
+        print(f"lifecycle-admin: {error}", file=sys.stderr)
+        return 1
+    print(f"all {count} registry topics exist at {args.bootstrap}")
+    return 0
+
+
 def _run_local(args: argparse.Namespace) -> int:
     from lifecycle_admin.local_stack import run_local_stack
 
     return run_local_stack(with_simulator=not args.no_simulator, security=args.security)
+
+
+def _dev_keys(args: argparse.Namespace) -> int:
+    from lifecycle_admin.local_stack import development_cluster_secret, development_keys
+
+    keys = development_keys(args.directory)
+    if keys is None:
+        print("lifecycle-admin: the department services are not installed", file=sys.stderr)
+        return 1
+    print(f"hashed keys (for the services): {keys[0]}")
+    print(f"plain keys (for people and tests): {keys[1]}")
+    print(f"orchestrator cluster secret: {development_cluster_secret(args.directory)}")
+    return 0
 
 
 def _soak(args: argparse.Namespace) -> int:
@@ -188,9 +213,29 @@ def build_parser() -> argparse.ArgumentParser:
     acls.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
     acls.set_defaults(handler=_create_acls)
 
+    wait_topics = commands.add_parser(
+        "wait-topics", help="wait until every registry topic exists (before a worker starts)"
+    )
+    wait_topics.add_argument("--bootstrap", default=_bootstrap_default())
+    wait_topics.add_argument(
+        "--prefix",
+        default=os.environ.get("LIFECYCLE_TOPIC_PREFIX", ""),
+        help="namespace prepended to every topic name",
+    )
+    wait_topics.add_argument("--timeout", type=float, default=300.0, help="seconds")
+    wait_topics.set_defaults(handler=_wait_topics)
+
     run = commands.add_parser("run-local", help="run the whole stack locally (make run)")
     run.add_argument("--no-simulator", action="store_true", help="start no traffic simulator")
     run.set_defaults(handler=_run_local)
+
+    keys = commands.add_parser(
+        "dev-keys",
+        help="write development API keys (hashed and plain) and the orchestrator's cluster "
+        "secret once; keep existing ones",
+    )
+    keys.add_argument("directory", type=Path)
+    keys.set_defaults(handler=_dev_keys)
 
     soak = commands.add_parser(
         "soak", help="the local stack under a fixed event rate; report drift (make soak)"

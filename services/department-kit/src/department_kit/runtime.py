@@ -686,6 +686,10 @@ class DepartmentRuntime:
                 self.feed_version += 1
 
     def refresh_inbox_gauge(self) -> None:
-        """Set the inbox gauge from the store (called on every scrape)."""
-        for status, count in self.store.count_by_status(self.clock()).items():
+        """Set the inbox gauges from the store (called on every scrape)."""
+        now = self.clock()
+        for status, count in self.store.count_by_status(now).items():
             self.metrics.inbox_actions.labels(status=status.value).set(count)
+        oldest = self.store.oldest_open_received_at(now)
+        age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+        self.metrics.inbox_oldest_open_age.set(age)

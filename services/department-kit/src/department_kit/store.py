@@ -340,6 +340,16 @@ class DepartmentStore:
             counts[status] += row.n
         return counts
 
+    def oldest_open_received_at(self, now: datetime) -> datetime | None:
+        """When the oldest action still open (taken up by no one, not expired) was received."""
+        [row] = self._read(
+            sa.select(sa.func.min(actions.c.received_at)).where(
+                actions.c.status == ActionStatus.OPEN.value,
+                actions.c.expires_at > _epoch(now),
+            )
+        )
+        return None if row[0] is None else _moment(row[0])
+
     # --- webhook push -------------------------------------------------------------------
 
     def lease_webhook_deliveries(

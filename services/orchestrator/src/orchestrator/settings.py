@@ -34,9 +34,18 @@ class OrchestratorSettings(BaseSettings):
     host: str = Field(
         default="127.0.0.1",
         alias="ORCHESTRATOR_HOST",
-        description="HTTP bind address, and the host other workers use to reach this one",
+        description="HTTP bind address, and (unless ORCHESTRATOR_ADVERTISED_HOST) the host other "
+        "workers use to reach this one",
     )
     port: int = Field(default=8100, alias="ORCHESTRATOR_PORT", description="HTTP port")
+    # The name other workers reach this one by, when it differs from the bind address (a
+    # StatefulSet pod binds 0.0.0.0 and is reached by its name under the headless Service).
+    advertised_host: str | None = Field(
+        default=None,
+        alias="ORCHESTRATOR_ADVERTISED_HOST",
+        description="the host other workers reach this one by, when the bind address is no "
+        "name (0.0.0.0); also answered beside ORCHESTRATOR_ALLOWED_HOSTS",
+    )
     data_dir: Path = Field(
         default=Path(".cache/orchestrator"),
         alias="ORCHESTRATOR_DATA_DIR",
@@ -127,7 +136,7 @@ class OrchestratorSettings(BaseSettings):
         default=None,
         alias="ORCHESTRATOR_ALLOWED_HOSTS",
         description="comma-separated Host names answered, else 400 (default: localhost, "
-        "127.0.0.1, ::1 and ORCHESTRATOR_HOST)",
+        "127.0.0.1, ::1; ORCHESTRATOR_HOST and ORCHESTRATOR_ADVERTISED_HOST always)",
     )
     session_ttl_s: int = Field(
         default=8 * 3600,
@@ -161,19 +170,21 @@ class OrchestratorSettings(BaseSettings):
     @property
     def host_allow_list(self) -> list[str]:
         """Host names the API answers to: the setting (else the local names), and always this
-        worker's own host, which other workers use to reach it."""
+        worker's own names, which other workers use to reach it (its bind address, or the
+        advertised name when it binds every interface)."""
         if self.allowed_hosts is not None:
             names = [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
         else:
             names = ["localhost", "127.0.0.1", "::1"]
-        if self.host not in ("0.0.0.0", "::", *names):
-            names.append(self.host)
+        for own in (self.host, self.advertised_host):
+            if own is not None and own not in ("0.0.0.0", "::", *names):
+                names.append(own)
         return names
 
     @property
     def canonical_url(self) -> str:
         """Where other workers reach this worker's HTTP API."""
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.advertised_host or self.host}:{self.port}"
 
 
 def load_settings() -> OrchestratorSettings:
