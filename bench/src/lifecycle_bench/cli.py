@@ -16,6 +16,8 @@ QUICK = BenchOptions(
     repeats=1,
     timeout_s=150.0,
     ingest_seconds=2.0,
+    contact_seconds=2.0,
+    contact_batches=3,
     latency_rates=(100.0,),
     latency_seconds=3.0,
     latency_drain_s=10.0,
@@ -88,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             f"ingest batches of {batches['batch_size']}: {batches['events_per_second']:,.0f} "
             f"events/s, p99 {batches['p99_ms']} ms, refused {batches['refused']}, "
             f"service CPU {batches['service_cpu_ms_per_event']} ms per event"
+        )
+    if "contacts" in report:
+        single, batches = report["contacts"]["single"], report["contacts"]["batches"]
+        print(
+            f"contact requests at {single['offered_requests_per_second']:.0f}/s: "
+            f"p50 {single['p50_ms']} ms, p99 {single['p99_ms']} ms, refused {single['refused']}; "
+            f"batches of {batches['customers_per_batch']}: p99 {batches['p99_ms']} ms"
         )
     for rate in report.get("latency", {}).get("rates", []):
         action = rate["event_to_action"]

@@ -31,6 +31,7 @@ from department_kit.api_document import (
     outcome_body,
     outcome_schemas,
 )
+from department_kit.contacts import install_contact_routes
 from department_kit.department import NativePayloadError
 from department_kit.event_claims import AcceptedEvent
 from department_kit.ingest import Validation, media_type, parse_body, validate_items
@@ -768,4 +769,5 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         result = await run_in_threadpool(runtime.record_outcome, action_id, outcome)
         return {"action": action_view(runtime, result.action)}
 
+    install_contact_routes(app, runtime.contacts, require, read_body)
     return app

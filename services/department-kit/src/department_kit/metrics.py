@@ -33,6 +33,18 @@ class DepartmentMetrics(ServiceMetrics):
             "batches that found an event id being published by another request (asked again)",
             registry=r,
         )
+        self.contact_answers = Counter(
+            "lifecycle_contact_requests_total",
+            "contact requests answered, by verdict and reason (the orchestrator's or a fallback)",
+            ["purpose", "decision", "reason"],
+            registry=r,
+        )
+        self.contact_fallbacks = Counter(
+            "lifecycle_contact_request_fallbacks_total",
+            "contact requests answered without the orchestrator (fail-open or fail-closed)",
+            ["purpose", "decision", "cause"],
+            registry=r,
+        )
         self.actions_received = Counter(
             "lifecycle_actions_received_total",
             "actions read from the action topic",

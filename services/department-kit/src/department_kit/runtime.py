@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from department_kit.actions import (
     ActionStatus,
@@ -23,6 +23,7 @@ from department_kit.actions import (
     build_outcome,
     check_transition,
 )
+from department_kit.contacts import AwaitedAnswers, ContactDesk, outgoing_requests
 from department_kit.department import DepartmentSpec
 from department_kit.event_claims import AcceptedEvent, EventClaim, PriorEvent
 from department_kit.kafka_io import (
@@ -33,6 +34,7 @@ from department_kit.kafka_io import (
     KafkaPublisher,
     KeyTombstoneWatcher,
     OutgoingRecord,
+    TopicTail,
 )
 from department_kit.metrics import DepartmentMetrics
 from department_kit.settings import DepartmentSettings
@@ -43,7 +45,13 @@ from lifecycle_schemas.catalogue import ERASE_ACTION_OF_DEPARTMENT, AnyDepartmen
 from lifecycle_schemas.codec import RecordDecodeError, decode_action, encode_record, kafka_key
 from lifecycle_schemas.dead_letter import dead_letter_headers
 from lifecycle_schemas.departments import SERVICE_OF_DEPARTMENT
-from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
+from lifecycle_schemas.envelope import CloudEvent
+from lifecycle_schemas.topics import (
+    TOPICS,
+    actions_topic_for,
+    contact_decisions_topic_for,
+    events_topic_for,
+)
 from service_kit.api_keys import KeyRing, load_keys
 from service_kit.problems import ProblemError, broker_unavailable
 
@@ -190,6 +198,20 @@ class DepartmentRuntime:
                 settings.shredding_secret.get_secret_value().encode(),
                 self.metrics.subject_keys_created.inc,
             )
+        # Contact requests (department_kit.contacts): answers read from the topic's end.
+        self.contact_decisions_topic = contact_decisions_topic_for(self.department).name_in(prefix)
+        self.awaited_answers = AwaitedAnswers()
+        self.answer_watcher: TopicTail | None = None
+        self.contacts = ContactDesk(
+            self.department,
+            self.publish_contact_requests,
+            self.awaited_answers,
+            lambda: self.answer_watcher is not None and self.answer_watcher.watching,
+            self.metrics,
+            clock,
+            settings.contact_timeout_s,
+            settings.contact_fail_open_purposes,
+        )
         self.kafka_reachable = False
         # Bumped whenever a new action is stored; live streams compare it to wake up.
         self.feed_version = 0
@@ -228,6 +250,14 @@ class DepartmentRuntime:
             settings.kafka_security,
         )
         self.consumer.start()
+        self.answer_watcher = TopicTail(
+            settings.kafka_bootstrap_servers,
+            self.contact_decisions_topic,
+            f"lifecycle-{self.department}-service-contacts",
+            self.awaited_answers.on_record,
+            settings.kafka_security,
+        )
+        self.answer_watcher.start()
         if self.sealer is not None:
             self.key_watcher = KeyTombstoneWatcher(
                 settings.kafka_bootstrap_servers,
@@ -252,6 +282,8 @@ class DepartmentRuntime:
             self.pusher.stop()
         if self.key_watcher is not None:
             self.key_watcher.stop()
+        if self.answer_watcher is not None:
+            self.answer_watcher.stop()
         self.publisher.close(self.settings.publish_timeout_s)
         self.store.close()
 
@@ -263,11 +295,14 @@ class DepartmentRuntime:
         self.metrics.set_reachable(reachable)
 
     def ready(self) -> tuple[bool, str]:
-        """Whether the service can do its job: the broker answers and the consumer is assigned."""
+        """Whether the service can do its job: the broker answers, the consumer is assigned and
+        the answers to contact requests are watched."""
         if self.consumer is None or not self.consumer.assigned:
             return False, "the action consumer has no partitions assigned yet"
         if not self.kafka_reachable:
             return False, "Kafka is not reachable"
+        if self.answer_watcher is None or not self.answer_watcher.watching:
+            return False, "the contact-decisions topic is not watched yet"
         return True, "ready"
 
     # --- ingest -------------------------------------------------------------------------
@@ -446,6 +481,22 @@ class DepartmentRuntime:
             r.id: AcceptedEvent(r.id, r.type, d.topic, d.partition, d.offset)
             for (r, _, _), d in zip(fresh.values(), deliveries, strict=True)
         }
+
+    def publish_contact_requests(self, records: Sequence[CloudEvent[Any]]) -> None:
+        """Publish contact request records to the event topic and wait for Kafka (sealed like
+        events when crypto-shredding is on); raises :class:`BrokerUnavailableError`."""
+        outgoing = (
+            outgoing_requests(self.events_topic, records)
+            if self.sealer is None
+            # Contact requests are department events (<department>.contact.requested).
+            else self.sealer.sealed(self.events_topic, cast(list[AnyDepartmentEvent], records))
+        )
+        try:
+            self.publisher.publish(outgoing)
+        except BrokerUnavailableError:
+            self._set_reachable(False)
+            raise
+        self._set_reachable(True)
 
     def _pause_after_produce(self, events: int) -> None:
         """The test-only fault switch: wait inside the produced-but-unanswered window."""

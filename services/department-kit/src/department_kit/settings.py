@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from department_kit.inbox_db import InboxUrlError, parse_inbox_url
 from lifecycle_schemas.access import department_group
 from lifecycle_schemas.departments import Department
+from lifecycle_schemas.vocabulary import ContactPurpose
 from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
 from service_kit.rate_limits import check_rate_limit
 
@@ -32,6 +33,19 @@ DEFAULT_IDEMPOTENCY_WINDOW_S = 7 * 24 * 60 * 60
 # Per key: far above what a department's systems send (the simulator, the soak), low enough
 # that one runaway client cannot take a service's whole CPU.
 DEFAULT_RATE_LIMIT = "2000/second"
+# Contact requests (docs/departments.md): how long to wait for the orchestrator, and which
+# purposes go ahead when it does not answer (promotional ones do not).
+DEFAULT_CONTACT_TIMEOUT_S = 2.0
+DEFAULT_CONTACT_FAIL_OPEN = "service,transactional,legal"
+
+
+def fail_open_purposes(text: str) -> frozenset[ContactPurpose]:
+    """The purposes of a ``DEPARTMENT_CONTACT_FAIL_OPEN`` list (``""``: none fails open)."""
+    try:
+        return frozenset(ContactPurpose(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        known = ", ".join(p.value for p in ContactPurpose)
+        raise ValueError(f"not a list of contact purposes ({known}): {text!r}") from None
 
 
 def env_prefix(department: Department) -> str:
@@ -172,6 +186,19 @@ class DepartmentSettings(BaseSettings):
     log_level: str = Field(
         default="INFO", validation_alias="DEPARTMENT_LOG_LEVEL", description="log level"
     )
+    contact_timeout_s: float = Field(
+        default=DEFAULT_CONTACT_TIMEOUT_S,
+        gt=0,
+        le=60,
+        validation_alias="DEPARTMENT_CONTACT_TIMEOUT_S",
+        description="how long a contact request waits for the orchestrator's answer",
+    )
+    contact_fail_open: str = Field(
+        default=DEFAULT_CONTACT_FAIL_OPEN,
+        validation_alias="DEPARTMENT_CONTACT_FAIL_OPEN",
+        description="purposes allowed when the orchestrator does not answer (comma list); "
+        "the others are denied",
+    )
     # Crypto-shredding (docs/reliability.md): seal every event with a key of its subject.
     shredding: bool = Field(
         default=False,
@@ -206,10 +233,11 @@ class DepartmentSettings(BaseSettings):
         "committing it",
     )
 
-    @field_validator("webhook_url", "webhook_secret")
+    @field_validator("contact_fail_open")
     @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
-        return value or None
+    def _purposes(cls, value: str) -> str:
+        fail_open_purposes(value)
+        return value
 
     @field_validator("rate_limit")
     @classmethod
@@ -241,6 +269,11 @@ class DepartmentSettings(BaseSettings):
     def inbox_database(self) -> str:
         """The inbox database URL (default: a SQLite file in the data directory)."""
         return self.inbox_url or f"sqlite:///{self.data_path / 'inbox.sqlite3'}"
+
+    @property
+    def contact_fail_open_purposes(self) -> frozenset[ContactPurpose]:
+        """The purposes allowed when the orchestrator does not answer a contact request."""
+        return fail_open_purposes(self.contact_fail_open)
 
     @property
     def group_id(self) -> str:

@@ -26,6 +26,7 @@ from orchestrator.core.messages import (
     HandoffTimed,
     Message,
     Publish,
+    Reply,
 )
 from orchestrator.core.playbook import Playbook, PlaybookError, load_playbook
 
@@ -185,6 +186,8 @@ def _describe(decision: Decision) -> dict[str, Any]:
         return {"forget_identifiers": len(decision.identifiers)}
     if isinstance(decision, HandoffTimed | HandoffBreached):
         return {type(decision).__name__: dataclasses.asdict(decision)}
+    if isinstance(decision, Reply):
+        return {"reply_to": decision.department, "id": decision.record.id}
     return {"forward": decision.customer_id}
 
 

@@ -54,6 +54,12 @@ class OrchestratorMetrics(ServiceMetrics):
             ["play", "department", "outcome"],
             registry=r,
         )
+        self.contact_requests = Counter(
+            "lifecycle_contact_requests_decided_total",
+            "Departments' own contact requests decided, by verdict and reason",
+            ["department", "purpose", "decision", "reason"],
+            registry=r,
+        )
         self.candidates_suppressed = Counter(
             "lifecycle_candidates_suppressed_total",
             "Candidate actions that lost or were suppressed",

@@ -72,6 +72,19 @@ def metric_sums(registry: CollectorRegistry, name: str, label: str | None) -> di
     return sums
 
 
+def contact_request_sums(registry: CollectorRegistry) -> dict[str, float]:
+    """The departments' contact requests decided here, by ``"<decision>: <reason>"``."""
+    sums: dict[str, float] = {}
+    for family in registry.collect():
+        if family.name != "lifecycle_contact_requests_decided":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                key = f"{sample.labels['decision']}: {sample.labels['reason']}"
+                sums[key] = sums.get(key, 0.0) + float(sample.value)
+    return sums
+
+
 def simulation_summaries(directory: Path | None) -> dict[str, Any]:
     """The simulator's latest summaries by mode (``coordinated.json``, ``siloed.json``), if any."""
     found: dict[str, Any] = {}
@@ -322,6 +335,7 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
                 registry, "lifecycle_handoff_deadlines_missed_total", "department"
             ),
             "suppressed": metric_sums(registry, "lifecycle_candidates_suppressed_total", "reason"),
+            "contact_requests": contact_request_sums(registry),
             "lag": lag,
         }
 

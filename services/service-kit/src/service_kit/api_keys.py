@@ -40,13 +40,16 @@ class Scope(StrEnum):
     EVENTS_WRITE = "events:write"
     ACTIONS_READ = "actions:read"
     ACTIONS_WRITE = "actions:write"
+    CONTACTS_REQUEST = "contacts:request"  # ask before a contact (POST /v1/contact-requests)
     # The orchestrator.
     CUSTOMERS_READ = "customers:read"  # personal data: every read is audit-logged
     REPORTS_READ = "reports:read"  # aggregates, no personal data
     ADMIN = "admin"  # anything that changes state
 
 
-DEPARTMENT_SCOPES = frozenset({Scope.EVENTS_WRITE, Scope.ACTIONS_READ, Scope.ACTIONS_WRITE})
+DEPARTMENT_SCOPES = frozenset(
+    {Scope.EVENTS_WRITE, Scope.ACTIONS_READ, Scope.ACTIONS_WRITE, Scope.CONTACTS_REQUEST}
+)
 ORCHESTRATOR_SCOPES = frozenset({Scope.CUSTOMERS_READ, Scope.REPORTS_READ, Scope.ADMIN})
 
 
@@ -143,7 +146,8 @@ def write_development_keys(directory: Path) -> Path:
     key ``local-operator`` (every orchestrator scope). The services read the hashed file
     (point ``LIFECYCLE_API_KEYS_FILE`` at it); the plain keys for people and simulators go to
     ``department-api-keys.plain.json`` next to it, readable by the owner only. Existing keys
-    are kept, so they stay stable across runs; a missing one (an older file) is added.
+    are kept, so they stay stable across runs; a missing one (an older file) is added, and an
+    older file's scopes are brought up to date (a scope added since, e.g. contacts:request).
     """
     directory.mkdir(parents=True, exist_ok=True)
     hashed_path = directory / KEYS_FILE_NAME
@@ -155,18 +159,22 @@ def write_development_keys(directory: Path) -> Path:
         (f"local-{department.value}", department, DEPARTMENT_SCOPES) for department in Department
     ]
     wanted.append((OPERATOR_KEY_ID, None, ORCHESTRATOR_SCOPES))
-    if all(key_id in plain for key_id, _, _ in wanted):
-        return hashed_path
+    complete = all(key_id in plain for key_id, _, _ in wanted)
     entries: list[dict[str, object]] = []
     for key_id, department, scopes in wanted:
         key = plain.get(key_id) or new_key(department)
         plain[key_id] = key
         entries.append(_entry(key_id, key, department, scopes))
+    hashed = json.dumps({"keys": entries}, indent=2)
+    if complete:
+        if hashed_path.read_text(encoding="utf-8") != hashed:
+            hashed_path.write_text(hashed, encoding="utf-8")
+        return hashed_path
     descriptor = os.open(plain_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         json.dump({"keys": plain}, handle, indent=2)
     os.chmod(plain_path, 0o600)
-    hashed_path.write_text(json.dumps({"keys": entries}, indent=2), encoding="utf-8")
+    hashed_path.write_text(hashed, encoding="utf-8")
     return hashed_path
 
 

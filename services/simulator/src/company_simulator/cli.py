@@ -74,6 +74,7 @@ def summarise(
         "churn_rate": round(tally.churned / contracts, 4),
         "revenue_per_customer_eur": round(tally.revenue_minor / 100 / max(customers, 1), 2),
         "promotions_sent": tally.promotions_sent,
+        "promotions_denied": tally.promotions_denied,
         "conflicting_contacts": tally.conflicting_contacts,
         "median_handoff_hours": tally.median_handoff_hours(),
         "median_handoff_hours_by_kind": tally.median_handoff_hours_by_kind(),
@@ -120,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fresh-start",
         action="store_true",
         help="no existing base at t=0: every customer arrives as a new lead",
+    )
+    parser.add_argument(
+        "--send-without-asking",
+        action="store_true",
+        help="coordinated: marketing's own promotions go out without a contact request (as "
+        "before contact requests existed; to measure what asking changes)",
     )
     parser.add_argument(
         "--offline",
@@ -187,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         start=start,
         mode=mode,
         existing_base=existing_base,
+        # Live and coordinated: marketing asks before its own promotions (contact requests).
+        ask_before_promotions=(
+            mode is Mode.COORDINATED and not args.offline and not args.send_without_asking
+        ),
     )
     counters: RunCounters | None = None
     report_dir: Path | None = args.report_dir

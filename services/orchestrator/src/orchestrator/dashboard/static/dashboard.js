@@ -78,6 +78,12 @@ async function refreshFlow() {
   document.getElementById("flow-dead").textContent = fmt(flow.dead_letters);
   document.getElementById("flow-lag").textContent = fmt(flow.lag);
   document.getElementById("flow-missed").textContent = fmt(sum(flow.deadlines_missed));
+  // The departments' own contact requests, allowed and denied by reason.
+  const asked = Object.entries(flow.contact_requests || {}).sort((a, b) => b[1] - a[1]);
+  document.getElementById("flow-contacts").replaceChildren(...(asked.length ? [barChart(
+    "departments' contact requests by verdict and reason",
+    asked.map(([label, value]) => ({ label, value,
+      colour: label.startsWith("deny") ? "#e63946" : "#2a9d8f" })))] : []));
   previousFlow = flow;
   markLive("flow", sum(flow.events_in) > 0);
 }
