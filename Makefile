@@ -9,6 +9,7 @@ KAFKA_JARS := deploy/kafka/lib/.fetched
 PYTEST_ARGS ?=
 
 .PHONY: help setup run test test-chaos test-unit test-integration lint format contracts bench bench-quick kafka-start kafka-stop kafka-status soak clean
+.PHONY: container-packages images compose-keys compose-up compose-down test-containers chart deploy-check
 
 help: ## List the targets, one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -25,11 +26,13 @@ $(KAFKA_JARS): deploy/kafka/pom.xml
 	@touch $@
 
 .PHONY: debian-packages
-# Prometheus (promtool) for the metrics server and rule tests; Chromium for the browser tests;
-# PostgreSQL's server (off the PATH, in /usr/lib/postgresql/*/bin) for the shared-inbox tests.
+# Prometheus (promtool) for the metrics server and rule tests; Alertmanager's amtool for the
+# example routing's test; Chromium for the browser tests; PostgreSQL's server (off the PATH, in
+# /usr/lib/postgresql/*/bin) for the shared-inbox tests.
 debian-packages:
 	@missing=""; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
@@ -86,6 +89,48 @@ kafka-stop: ## Stop the local broker
 
 kafka-status: ## Is the local broker running?
 	deploy/local/kafka status
+
+# Containers without Docker: Debian's podman (runc, netavark) and mmdebstrap for the base image.
+CONTAINER_PACKAGES := podman runc netavark aardvark-dns catatonit mmdebstrap
+COMPOSE := $(UV) run --frozen podman-compose --podman-path deploy/docker/podman -f deploy/docker-compose.yml
+COMPOSE_KEYS := .cache/compose/keys
+
+container-packages:
+	@missing=""; \
+	for package in $(CONTAINER_PACKAGES); do \
+	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+images: setup container-packages ## Build the images with podman (base from Debian packages; no Docker, no registry)
+	deploy/docker/build-images
+
+compose-keys: setup ## Development API keys for the compose stack (.cache/compose/keys, kept across runs)
+	$(UV) run --frozen lifecycle-admin dev-keys $(COMPOSE_KEYS)
+
+compose-up: images compose-keys ## Run the whole system in containers (podman-compose); make compose-down stops it
+	$(COMPOSE) up -d
+	@echo "orchestrator http://127.0.0.1:$${LIFECYCLE_ORCHESTRATOR_HOST_PORT:-8100}/dashboard  Prometheus http://127.0.0.1:$${LIFECYCLE_PROMETHEUS_HOST_PORT:-9090}  keys $(COMPOSE_KEYS)/department-api-keys.plain.json"
+
+compose-down: setup ## Stop the compose stack and delete its volumes
+	$(COMPOSE) stop orchestrator marketing sales service-desk
+	$(COMPOSE) down -v -t 30
+
+test-containers: images ## The container tests: the compose stack end to end, and the chart's workloads in podman kube play
+	$(UV) run --frozen pytest tests/containers $(PYTEST_ARGS)
+
+chart: setup ## Regenerate the Helm chart's files (topics, ACLs, alert rules, dashboard) from their sources
+	$(UV) run --frozen python -m lifecycle_admin.helm_chart
+
+deploy-check: setup ## Lint and render the Helm chart (Helm's SDK from PyPI), validate every object against the Kubernetes and CRD schemas
+	deploy/helm/check
 
 clean: kafka-stop ## Stop the broker and delete local state (.cache)
 	rm -rf .cache

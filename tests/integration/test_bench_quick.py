@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle_bench.cli import QUICK, main
-from lifecycle_bench.suite import THROUGHPUT_PIPELINES, BenchOptions, run_suite
+from lifecycle_bench.suite import ALL_PIPELINES, THROUGHPUT_PIPELINES, BenchOptions, run_suite
 from lifecycle_testing.kafka import KafkaBroker
 
 
@@ -19,7 +19,10 @@ def test_a_quick_benchmark_measures_every_pipeline_and_writes_json_markdown_and_
     kafka_broker: KafkaBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_broker.bootstrap_servers)
+    # Contact requests are left to make bench: a worker and a service more to start.
+    pipelines = tuple(name for name in ALL_PIPELINES if name != "contacts")
     options = BenchOptions(
+        pipelines=pipelines,
         records=1500, repeats=1, timeout_s=120.0, ingest_rate=50.0, ingest_seconds=1.0,
         latency_rates=(20.0,), latency_seconds=1.0, latency_drain_s=60.0,
         scale_out_records=300, state_customers=200,

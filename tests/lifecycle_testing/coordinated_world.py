@@ -15,9 +15,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from company_simulator.population import build_population
-from company_simulator.world import Mode, OutcomeReport, OutgoingEvent, Step, World
+from company_simulator.world import (
+    ContactQuestion,
+    Mode,
+    OutcomeReport,
+    OutgoingEvent,
+    Step,
+    World,
+)
 from department_kit.actions import OutcomeRequest, build_outcome
-from lifecycle_schemas.catalogue import ACTION_TYPES
+from lifecycle_schemas.catalogue import ACTION_TYPES, CONTACT_REQUEST_OF_DEPARTMENT
+from lifecycle_schemas.events import ContactRequestedData
+from lifecycle_schemas.outputs import ContactDecided
 from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.messages import Decision
 from orchestrator.core.playbook import Playbook
@@ -32,11 +41,28 @@ class CoordinatedRun:
     world: World
     engine: LocalEngine
     actions: dict[str, Any] = field(default_factory=dict)
+    # The core's answers to marketing's questions (ask_before_promotions), in order.
+    contact_answers: list[ContactDecided] = field(default_factory=list)
 
     @classmethod
-    def start(cls, playbook: Playbook, customers: int, seed: int, at: datetime) -> CoordinatedRun:
-        """A fresh company of ``customers`` for ``seed`` from simulated time ``at``."""
-        world = World(build_population(customers, seed), seed=seed, start=at, mode=Mode.COORDINATED)
+    def start(
+        cls,
+        playbook: Playbook,
+        customers: int,
+        seed: int,
+        at: datetime,
+        *,
+        ask_before_promotions: bool = False,
+    ) -> CoordinatedRun:
+        """A fresh company of ``customers`` for ``seed`` from simulated time ``at``; with
+        ``ask_before_promotions``, marketing's own promotions ask the core first."""
+        world = World(
+            build_population(customers, seed),
+            seed=seed,
+            start=at,
+            mode=Mode.COORDINATED,
+            ask_before_promotions=ask_before_promotions,
+        )
         return cls(world, LocalEngine(playbook))
 
     def run_until(self, until: datetime) -> None:
@@ -56,6 +82,33 @@ class CoordinatedRun:
             action = self.actions[step.action_id]
             outcome = build_outcome(action, OutcomeRequest.model_validate(step.body), step.at)
             self._deliver(self.engine.submit(action.data.customer_id, outcome, step.at))
+        elif isinstance(step, ContactQuestion):
+            request = CONTACT_REQUEST_OF_DEPARTMENT[step.department].build(
+                ContactRequestedData.model_validate(
+                    {
+                        "customer": step.customer,
+                        "channel": step.channel,
+                        "purpose": step.purpose,
+                        "campaign_id": step.campaign_id,
+                        "answer_by": step.at + timedelta(seconds=2),
+                    },
+                    strict=False,
+                ),
+                id=step.question_id,
+                time=step.at,
+            )
+            answers = [
+                r
+                for r in published(self.engine.submit_event(request, step.at))
+                if isinstance(r, ContactDecided)
+            ]
+            self.contact_answers.extend(answers)
+            for answer in answers:
+                allowed = answer.data.decision.value == "allow"
+                for then in self.world.contact_answered(
+                    step.question_id, allowed, answer.data.contact_id
+                ):
+                    self._apply(then)
 
     def _deliver(self, decisions: list[Decision]) -> None:
         for record in published(decisions):

@@ -10,6 +10,7 @@ from pathlib import Path
 from lifecycle_admin.local_stack import repository_root
 from lifecycle_bench.event_cost import run_event_cost
 from lifecycle_bench.suite import ALL_PIPELINES, BenchOptions, run_suite
+from service_kit.command_line import add_version_option
 
 # Quick: small sizes, one repeat, one low latency rate for a few seconds; under 3 minutes.
 QUICK = BenchOptions(
@@ -17,6 +18,8 @@ QUICK = BenchOptions(
     repeats=1,
     timeout_s=150.0,
     ingest_seconds=2.0,
+    contact_seconds=2.0,
+    contact_batches=3,
     latency_rates=(100.0,),
     latency_seconds=3.0,
     latency_drain_s=10.0,
@@ -42,6 +45,7 @@ def _rates(text: str) -> tuple[float, ...]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `lifecycle-bench`."""
     parser = argparse.ArgumentParser(prog="lifecycle-bench", description=__doc__)
+    add_version_option(parser, "lifecycle-bench")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the benchmark")
     run.add_argument("--quick", action="store_true", help="a short smoke run (under 3 minutes)")
@@ -107,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
             f"ingest batches of {batches['batch_size']}: {batches['events_per_second']:,.0f} "
             f"events/s, p99 {batches['p99_ms']} ms, refused {batches['refused']}, "
             f"service CPU {batches['service_cpu_ms_per_event']} ms per event"
+        )
+    if "contacts" in report:
+        single, batches = report["contacts"]["single"], report["contacts"]["batches"]
+        print(
+            f"contact requests at {single['offered_requests_per_second']:.0f}/s: "
+            f"p50 {single['p50_ms']} ms, p99 {single['p99_ms']} ms, refused {single['refused']}; "
+            f"batches of {batches['customers_per_batch']}: p99 {batches['p99_ms']} ms"
         )
     for rate in report.get("latency", {}).get("rates", []):
         action = rate["event_to_action"]

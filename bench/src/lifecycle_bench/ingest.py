@@ -84,16 +84,21 @@ class _Client:
 
     async def post(self, body: bytes) -> int:
         """POST ``body``; the status code. A failed or cancelled request drops its connection."""
+        status, _ = await self.post_for_body(body)
+        return status
+
+    async def post_for_body(self, body: bytes) -> tuple[int, bytes]:
+        """POST ``body``; the status code and the answer's body."""
         async with self._slots:
             reader, writer = await self._connection()
             try:
                 writer.write(self._head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-                status = await self._response(reader)
+                answer = await self._response(reader)
             except BaseException:
                 writer.close()
                 raise
             self._idle.append((reader, writer, time.monotonic()))
-            return status
+            return answer
 
     async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         while self._idle:
@@ -106,7 +111,7 @@ class _Client:
         return await asyncio.open_connection(self._host, self._port)
 
     @staticmethod
-    async def _response(reader: asyncio.StreamReader) -> int:
+    async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         status_line = await reader.readline()
         if not status_line:
             raise ConnectionError("the service closed the connection")
@@ -121,12 +126,12 @@ class _Client:
             elif name == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
         if not chunked:
-            await reader.readexactly(length)
-            return status
+            return status, await reader.readexactly(length)
+        chunks: list[bytes] = []
         while (size := int((await reader.readline()).split(b";")[0], 16)) > 0:
-            await reader.readexactly(size + 2)
+            chunks.append((await reader.readexactly(size + 2))[:-2])
         await reader.readline()  # the empty trailer
-        return status
+        return status, b"".join(chunks)
 
     def close(self) -> None:
         for _, writer, _ in self._idle:

@@ -54,6 +54,23 @@ def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
     ]
 
 
+def _contact_lines(contacts: dict[str, Any]) -> list[str]:
+    single, batches = contacts["single"], contacts["batches"]
+    return [
+        "",
+        "Contact requests through the marketing service and one worker (targets: single p99 "
+        "<= 25 ms at 200/s, a batch of 1,000 p99 <= 250 ms):",
+        "",
+        "| load | throughput | p50 | p99 | refused or unanswered |",
+        "|---|---:|---:|---:|---:|",
+        f"| single requests offered at {single['offered_requests_per_second']:.0f}/s | "
+        f"{single['achieved_requests_per_second']:,.0f} requests/s | {single['p50_ms']} ms | "
+        f"{single['p99_ms']} ms | {single['refused']} |",
+        f"| {batches['batches']} batches of {batches['customers_per_batch']:,}, one at a time | "
+        f"| {batches['p50_ms']} ms | {batches['p99_ms']} ms | {batches['refused']} |",
+    ]
+
+
 def _cell(figures: dict[str, Any], name: str, spread: bool) -> str:
     """A median in ms, with the min-max over the repeats when there were several."""
     low, high = figures[f"{name}_min"], figures[f"{name}_max"]
@@ -164,6 +181,7 @@ def markdown_summary(report: dict[str, Any]) -> str:
         ]
     sections: list[tuple[str, Callable[[dict[str, Any]], list[str]]]] = [
         ("ingest", _ingest_lines),
+        ("contacts", _contact_lines),
         ("latency", _latency_lines),
         ("scale_out", _scale_out_lines),
         ("state", _state_lines),

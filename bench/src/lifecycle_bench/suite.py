@@ -22,6 +22,7 @@ from typing import Any
 from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
 from lifecycle_admin.local_stack import repository_root
 from lifecycle_bench.ceiling import TRANSFORMS, PipelineResult, run_passthrough
+from lifecycle_bench.contacts import run_contacts
 from lifecycle_bench.ingest import run_ingest
 from lifecycle_bench.latency import run_latency, summarise_latency
 from lifecycle_bench.orchestrator_run import run_orchestrator
@@ -51,7 +52,7 @@ THROUGHPUT_PIPELINES = ("ceiling-json", "ceiling-contracts", "faust-peer", "quix
 # Measurements of their own (not records/s through the shared preloaded topic).
 # Hostile HTTP clients the latency is measured under once more (issue 13).
 HOSTILE_CLIENTS = 20
-OTHER_PIPELINES = ("ingest", "latency", "scale-out", "state")
+OTHER_PIPELINES = ("ingest", "contacts", "latency", "scale-out", "state")
 ALL_PIPELINES = THROUGHPUT_PIPELINES + OTHER_PIPELINES
 
 
@@ -63,6 +64,10 @@ class BenchOptions:
     timeout_s: float = 600.0
     ingest_rate: float = 500.0
     ingest_seconds: float = 10.0
+    # Contact requests (issue 16): single requests at this rate, then batches of 1,000.
+    contact_rate: float = 200.0
+    contact_seconds: float = 10.0
+    contact_batches: int = 20
     latency_rates: tuple[float, ...] = (250.0, 1_000.0, 2_500.0)
     latency_seconds: float = 10.0
     # How long outputs are awaited after the offering stops (a backlog is reported, not waited out).
@@ -215,6 +220,10 @@ def run_suite(options: BenchOptions, output_dir: Path) -> dict[str, Any]:
             "throughput": lambda: run_throughput(bootstrap, prefix, workload, throughput, options),
             "ingest": lambda: {"ingest": run_ingest(bootstrap, f"{prefix}ingest.",
                                                     options.ingest_rate, options.ingest_seconds)},
+            "contacts": lambda: {"contacts": run_contacts(bootstrap, f"{prefix}contacts.",
+                                                          options.contact_rate,
+                                                          options.contact_seconds,
+                                                          options.contact_batches)},
             "latency": lambda: {"latency": measure_latency(bootstrap, f"{prefix}latency.", options,
                                                            report.get("figures", {}))},
             "scale-out": lambda: {"scale_out": measure_scale_out(bootstrap, prefix, options)},

@@ -51,14 +51,17 @@ from lifecycle_schemas.events import (
     FulfilmentProblemReported,
     LeadQualified,
     LeadScored,
+    MarketingContactRequested,
     MarketingErasureRequested,
     OpportunityCreated,
     OpportunityStageChanged,
     OrderFulfilled,
     QuoteIssued,
     RenewalDue,
+    SalesContactRequested,
     SalesErasureRequested,
     SatisfactionReceived,
+    ServiceDeskContactRequested,
     ServiceDeskErasureRequested,
     Unsubscribed,
     WebPageVisited,
@@ -71,6 +74,7 @@ from lifecycle_schemas.outcomes import (
     ActionFailed,
 )
 from lifecycle_schemas.outputs import (
+    ContactDecided,
     CustomerMerged,
     CustomerProfile,
     DecisionRecorded,
@@ -91,6 +95,7 @@ AnyMarketingEvent = (
     | ConsentChanged
     | Unsubscribed
     | MarketingErasureRequested
+    | MarketingContactRequested
 )
 AnySalesEvent = (
     LeadQualified
@@ -104,6 +109,7 @@ AnySalesEvent = (
     | ContractCancelled
     | AccountOwnerAssigned
     | SalesErasureRequested
+    | SalesContactRequested
 )
 AnyServiceDeskEvent = (
     CaseOpened
@@ -113,6 +119,7 @@ AnyServiceDeskEvent = (
     | SatisfactionReceived
     | ComplaintReceived
     | ServiceDeskErasureRequested
+    | ServiceDeskContactRequested
 )
 AnyMarketingAction = (
     SuppressPromotions | ResumePromotions | EnrolInJourney | SendOffer | MarketingErasePersonalData
@@ -135,6 +142,7 @@ AnyOrchestratorOutput = (
     | OwnerChanged
     | HandoffDeadlineMissed
     | DecisionRecorded
+    | ContactDecided
     | CustomerProfile
 )
 
@@ -232,6 +240,15 @@ ERASURE_REQUEST_TYPES: frozenset[str] = frozenset(
         SalesErasureRequested.record_type(),
         ServiceDeskErasureRequested.record_type(),
     }
+)
+# Contact requests: a department asks before its own send (docs/departments.md).
+CONTACT_REQUEST_OF_DEPARTMENT: dict[Department, RecordModel] = {
+    Department.MARKETING: MarketingContactRequested,
+    Department.SALES: SalesContactRequested,
+    Department.SERVICE_DESK: ServiceDeskContactRequested,
+}
+CONTACT_REQUEST_TYPES: frozenset[str] = frozenset(
+    model.record_type() for model in CONTACT_REQUEST_OF_DEPARTMENT.values()
 )
 ERASE_ACTION_OF_DEPARTMENT: dict[Department, type[Action[Any]]] = {
     Department.MARKETING: MarketingErasePersonalData,

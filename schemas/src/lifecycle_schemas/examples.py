@@ -55,6 +55,7 @@ from lifecycle_schemas.events import (
     ComplaintReceived,
     ConsentChanged,
     ContactCaptured,
+    ContactRequestedData,
     ContractCancelled,
     DealLost,
     DealWon,
@@ -65,18 +66,22 @@ from lifecycle_schemas.events import (
     FulfilmentProblemReported,
     LeadQualified,
     LeadScored,
+    MarketingContactRequested,
     MarketingErasureRequested,
     OpportunityCreated,
     OpportunityStageChanged,
     OrderFulfilled,
     QuoteIssued,
     RenewalDue,
+    SalesContactRequested,
     SalesErasureRequested,
     SatisfactionReceived,
+    ServiceDeskContactRequested,
     ServiceDeskErasureRequested,
     Unsubscribed,
     WebPageVisited,
 )
+from lifecycle_schemas.events.common import contact_id
 from lifecycle_schemas.events.marketing import (
     CampaignMessageSentData,
     ConsentChangedData,
@@ -122,6 +127,8 @@ from lifecycle_schemas.outcomes import (
 from lifecycle_schemas.outputs import (
     Candidate,
     ConsentState,
+    ContactDecided,
+    ContactDecidedData,
     CustomerHealth,
     CustomerMerged,
     CustomerMergedData,
@@ -149,6 +156,8 @@ from lifecycle_schemas.vocabulary import (
     CasePriority,
     ConsentStatus,
     ContactChannel,
+    ContactDecision,
+    ContactPurpose,
     DealKind,
     HandoffKind,
     LifecycleStage,
@@ -312,6 +321,19 @@ marketing_erasure_requested = _event(
     "marketing-erasure-requested",
     _at(88),
 )
+marketing_contact_requested = _event(
+    MarketingContactRequested,
+    ContactRequestedData(
+        customer=AT_MARKETING,
+        channel=ContactChannel.EMAIL,
+        purpose=ContactPurpose.PROMOTIONAL,
+        campaign_id="cmp-2025-q1-analytics",
+        content_tag="spring-upsell",
+        answer_by=_at(1) + timedelta(seconds=2),
+    ),
+    "marketing-contact-requested",
+    _at(1) - timedelta(seconds=1),
+)
 
 # Sales -------------------------------------------------------------------------------------
 
@@ -448,6 +470,17 @@ sales_erasure_requested = _event(
     "sales-erasure-requested",
     _at(88, 1),
 )
+sales_contact_requested = _event(
+    SalesContactRequested,
+    ContactRequestedData(
+        customer=AT_SALES,
+        channel=ContactChannel.PHONE,
+        purpose=ContactPurpose.SERVICE,
+        answer_by=_at(20, 1) + timedelta(seconds=2),
+    ),
+    "sales-contact-requested",
+    _at(20, 1),
+)
 
 # Service desk ------------------------------------------------------------------------------
 
@@ -535,6 +568,18 @@ service_desk_erasure_requested = _event(
     ),
     "service-desk-erasure-requested",
     _at(88, 2),
+)
+service_desk_contact_requested = _event(
+    ServiceDeskContactRequested,
+    ContactRequestedData(
+        customer=AT_SERVICE_DESK,
+        channel=ContactChannel.SMS,
+        purpose=ContactPurpose.TRANSACTIONAL,
+        content_tag="case-update",
+        answer_by=_at(30, 3) + timedelta(seconds=2),
+    ),
+    "service-desk-contact-requested",
+    _at(30, 3),
 )
 
 # Actions -----------------------------------------------------------------------------------
@@ -1072,6 +1117,27 @@ customer_profile = _output(
     ),
     "customer-profile",
     complaint_received,
+)
+
+contact_decided = _output(
+    ContactDecided,
+    ContactDecidedData(
+        customer_id=CUSTOMER_ID,
+        contact_id=contact_id(marketing_contact_requested.id),
+        request_id=marketing_contact_requested.id,
+        department=Department.MARKETING,
+        channel=ContactChannel.EMAIL,
+        purpose=ContactPurpose.PROMOTIONAL,
+        campaign_id="cmp-2025-q1-analytics",
+        content_tag="spring-upsell",
+        decision=ContactDecision.ALLOW,
+        reason_code="within-policy",
+        reason="within the contact policy: reserved against the caps",
+        expires_at=marketing_contact_requested.time + timedelta(hours=1),
+        control_group=False,
+    ),
+    "contact-decided",
+    marketing_contact_requested,
 )
 
 

@@ -17,13 +17,15 @@ from lifecycle_schemas.envelope import (
     root_error,
     stable_id,
 )
-from lifecycle_schemas.identifiers import CustomerId, CustomerRef, IdentifierKind
+from lifecycle_schemas.identifiers import CustomerId, CustomerRef, ExternalId, IdentifierKind
 from lifecycle_schemas.vocabulary import (
     MAX_AMOUNT_MINOR,
     CasePriority,
     Code,
     ConsentStatus,
     ContactChannel,
+    ContactDecision,
+    ContactPurpose,
     CurrencyCode,
     HandoffKind,
     Label,
@@ -197,6 +199,43 @@ class DecisionRecorded(OrchestratorRecord[DecisionRecordedData]):
 
     type: Literal["com.customerlifecycle.orchestrator.decision.recorded.v1"] = (
         "com.customerlifecycle.orchestrator.decision.recorded.v1"
+    )
+
+
+class ContactDecidedData(CustomerIdData):
+    """The answer to a department's contact request (``<department>.contact.requested``)."""
+
+    contact_id: EventId = Field(
+        description="Names the contact: the department reports it on campaign.message-sent."
+    )
+    request_id: EventId = Field(description="The contact request record's id.")
+    department: Department
+    channel: ContactChannel
+    purpose: ContactPurpose
+    campaign_id: ExternalId | None = None
+    content_tag: Code | None = None
+    decision: ContactDecision
+    reason_code: Code = Field(
+        description="e.g. 'within-policy', 'open-urgent-case', 'no-consent', 'frequency-cap', "
+        "'control-group', 'unknown-customer'."
+    )
+    reason: Label
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="An allowed contact's reservation counts against the caps until the send "
+        "is reported or until then.",
+    )
+    control_group: bool = Field(description="The customer is held out of treatment.")
+
+
+class ContactDecided(OrchestratorRecord[ContactDecidedData]):
+    """A department's contact request was decided: allowed (and reserved) or denied, and why.
+
+    On the decision log; a copy goes to the requesting department's contact-decisions topic.
+    """
+
+    type: Literal["com.customerlifecycle.orchestrator.contact.decided.v1"] = (
+        "com.customerlifecycle.orchestrator.contact.decided.v1"
     )
 
 

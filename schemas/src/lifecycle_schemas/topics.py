@@ -24,6 +24,7 @@ from lifecycle_schemas.catalogue import (
 )
 from lifecycle_schemas.departments import Department, Service
 from lifecycle_schemas.outputs import (
+    ContactDecided,
     CustomerMerged,
     CustomerProfile,
     DecisionRecorded,
@@ -43,6 +44,7 @@ __all__ = [
     "TopicRegistry",
     "TopicSpec",
     "actions_topic_for",
+    "contact_decisions_topic_for",
     "events_topic_for",
     "topic_for_type",
 ]
@@ -122,6 +124,9 @@ class TopicSpec:
     # Settings applied to the topic on creation besides retention and cleanup.
     extra_config: dict[str, str] = field(default_factory=dict)
     internal: bool = False
+    # A copy, for one reader, of records whose own topic is another (the contact decisions a
+    # department waits for): never the topic a record type is published to.
+    reply: bool = False
 
     def name_in(self, prefix: str = "") -> str:
         """The topic's name inside a namespace (``""`` is the production namespace)."""
@@ -165,6 +170,21 @@ def _department_actions(department: Department, service: Service) -> TopicSpec:
     )
 
 
+def _contact_decisions(department: Department, service: Service) -> TopicSpec:
+    return TopicSpec(
+        name=f"lifecycle.{department.value}.contact-decisions.v1",
+        key=RecordKey.CUSTOMER_ID,
+        value_types=(ContactDecided.record_type(),),
+        description=f"The answers to the {department.value} department's contact requests "
+        "(copies of their decision-log records), read by every replica of its service.",
+        producers=(Service.ORCHESTRATOR,),
+        consumers=(service,),
+        # An answer matters for seconds: the requesting service waits no longer.
+        retention_ms=DAY_MS,
+        reply=True,
+    )
+
+
 @dataclass(frozen=True)
 class TopicRegistry:
     marketing_events: TopicSpec
@@ -185,6 +205,9 @@ class TopicRegistry:
     deadlines_missed: TopicSpec
     dead_letter: TopicSpec
     subject_keys: TopicSpec
+    marketing_contact_decisions: TopicSpec
+    sales_contact_decisions: TopicSpec
+    service_desk_contact_decisions: TopicSpec
 
     def all(self) -> tuple[TopicSpec, ...]:
         """Every topic, in declaration order."""
@@ -241,9 +264,9 @@ TOPICS = TopicRegistry(
     decision_log=TopicSpec(
         name="lifecycle.decision-log.v1",
         key=RecordKey.CUSTOMER_ID,
-        value_types=(DecisionRecorded.record_type(),),
+        value_types=(DecisionRecorded.record_type(), ContactDecided.record_type()),
         description="Every candidate action with its score, and why it won, lost or was "
-        "suppressed.",
+        "suppressed; every department contact request with its verdict.",
         producers=(Service.ORCHESTRATOR,),
         consumers=(),
         retention_ms=30 * DAY_MS,
@@ -322,6 +345,11 @@ TOPICS = TopicRegistry(
         # Like the profile topic: compact promptly so a shredded key leaves the log soon.
         extra_config={**PROMPT_COMPACTION},
     ),
+    marketing_contact_decisions=_contact_decisions(Department.MARKETING, Service.MARKETING),
+    sales_contact_decisions=_contact_decisions(Department.SALES, Service.SALES),
+    service_desk_contact_decisions=_contact_decisions(
+        Department.SERVICE_DESK, Service.SERVICE_DESK
+    ),
 )
 
 _EVENTS_BY_DEPARTMENT = {
@@ -335,6 +363,12 @@ _ACTIONS_BY_DEPARTMENT = {
     Department.SERVICE_DESK: TOPICS.service_desk_actions,
 }
 
+_CONTACT_DECISIONS_BY_DEPARTMENT = {
+    Department.MARKETING: TOPICS.marketing_contact_decisions,
+    Department.SALES: TOPICS.sales_contact_decisions,
+    Department.SERVICE_DESK: TOPICS.service_desk_contact_decisions,
+}
+
 
 def events_topic_for(department: Department) -> TopicSpec:
     """The topic a department publishes its customer events to."""
@@ -346,10 +380,15 @@ def actions_topic_for(department: Department) -> TopicSpec:
     return _ACTIONS_BY_DEPARTMENT[department]
 
 
+def contact_decisions_topic_for(department: Department) -> TopicSpec:
+    """The topic the answers to a department's contact requests are copied to."""
+    return _CONTACT_DECISIONS_BY_DEPARTMENT[department]
+
+
 def _publish_topics() -> dict[str, TopicSpec]:
     by_type: dict[str, TopicSpec] = {}
     for spec in TOPICS.all():
-        if spec.internal:
+        if spec.internal or spec.reply:
             continue
         for record_type in spec.value_types:
             if record_type in by_type:

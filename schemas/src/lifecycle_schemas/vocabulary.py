@@ -66,6 +66,25 @@ class ContactChannel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
     PHONE = "phone"
+    MAIL = "mail"
+    IN_APP = "in-app"
+
+
+class ContactPurpose(StrEnum):
+    """Why a department wants to contact a customer: what of the contact policy applies
+    (docs/departments.md, contact requests)."""
+
+    PROMOTIONAL = "promotional"
+    SERVICE = "service"
+    TRANSACTIONAL = "transactional"
+    LEGAL = "legal"
+
+
+class ContactDecision(StrEnum):
+    """The orchestrator's answer to a contact request."""
+
+    ALLOW = "allow"
+    DENY = "deny"
 
 
 class ConsentStatus(StrEnum):

@@ -7,6 +7,7 @@ never skipped by a reader paging while both write.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,14 +17,17 @@ from pathlib import Path
 import pytest
 
 from department_kit.actions import ActionStatus
+from department_kit.event_claims import AcceptedEvent, EventClaim, PriorEvent
 from department_kit.inbox_db import create_inbox_engine, current_revision
-from department_kit.store import AcceptedEvent, DepartmentStore, EventClaim, WebhookState
+from department_kit.store import DepartmentStore, WebhookState
 from lifecycle_schemas.departments import Department
 from lifecycle_testing.department_services import fresh_action
 
 NOW = datetime.now(UTC)
 WINDOW_START = NOW - timedelta(days=7)
-LATEST_REVISION = "0002"
+CLAIM_S = timedelta(seconds=15)
+LAPSE = NOW + CLAIM_S
+LATEST_REVISION = "0003"
 DEADLINE_S = 30.0
 
 
@@ -55,55 +59,71 @@ def test_the_schema_is_at_the_latest_revision_after_two_replicas_started_at_once
         engine.dispose()
 
 
-def test_an_id_claimed_by_one_replica_waits_the_other_until_it_is_accepted(
+def test_an_id_claimed_by_one_replica_is_pending_for_the_other_until_published(
     replicas: tuple[DepartmentStore, DepartmentStore],
 ) -> None:
     first, second = replicas
-    claimed = threading.Event()
-    release = threading.Event()
     accepted = AcceptedEvent("e-1", "t", "topic", 2, 40)
+    # Given the first replica claimed the id (committed) and is publishing it.
+    with first.claiming(NOW, LAPSE) as claims:
+        assert claims.claim([EventClaim("e-1", "t", "digest")], WINDOW_START) == {"e-1"}
 
-    def publish_on_first() -> set[str]:
-        with first.claiming(NOW) as claims:
-            ours = claims.claim([EventClaim("e-1", "t", "digest")], WINDOW_START)
-            claimed.set()
-            assert release.wait(DEADLINE_S)  # "Kafka" answers when the test says so
-            claims.accepted([accepted])
-        return ours
+    # When the second claims it meanwhile, it is not its own: it sees it pending, at once.
+    with second.claiming(NOW, LAPSE) as other:
+        assert other.claim([EventClaim("e-1", "t", "digest")], WINDOW_START) == set()
+        pending = other.prior(["e-1"])["e-1"]
+    assert (pending.digest, pending.pending_until) == ("digest", LAPSE)
 
-    def claim_on_second() -> tuple[set[str], dict[str, object]]:
-        with second.claiming(NOW) as claims:
-            ours = claims.claim([EventClaim("e-1", "t", "digest")], WINDOW_START)
-            return ours, dict(claims.prior(["e-1"]))
-
-    with ThreadPoolExecutor(2) as pool:
-        first_done = pool.submit(publish_on_first)
-        assert claimed.wait(DEADLINE_S)
-        second_done = pool.submit(claim_on_second)
-        # The second claim is held by the first one's open transaction.
-        with pytest.raises(TimeoutError):
-            second_done.result(timeout=0.5)
-        release.set()
-        assert first_done.result(DEADLINE_S) == {"e-1"}
-        ours, prior = second_done.result(DEADLINE_S)
-    assert ours == set()
-    assert prior["e-1"].event == accepted  # type: ignore[attr-defined]
+    # Then once the first marked it published, the second finds where it went.
+    assert first.record_published(claims.token, [accepted]) == 1
+    with second.claiming(NOW, LAPSE) as other:
+        assert other.claim([EventClaim("e-1", "t", "digest")], WINDOW_START) == set()
+        assert other.prior(["e-1"]) == {"e-1": PriorEvent(accepted, "digest")}
 
 
-def test_a_claim_rolled_back_on_one_replica_is_free_for_the_other(
+def test_concurrent_claims_on_two_replicas_give_each_id_to_one_request(
+    replicas: tuple[DepartmentStore, DepartmentStore],
+) -> None:
+    ids = [f"e-{n:02d}" for n in range(40)]
+    requests = 12
+
+    def claim_some(number: int) -> tuple[str, set[str]]:
+        # Overlapping sets in different orders: no deadlock, and no id claimed twice.
+        chosen = random.Random(number).sample(ids, 25)
+        store = replicas[number % 2]
+        with store.claiming(NOW, LAPSE) as claims:
+            ours = claims.claim([EventClaim(i, "t", "d") for i in chosen], WINDOW_START)
+        return claims.token, ours
+
+    with ThreadPoolExecutor(requests) as pool:
+        results = list(pool.map(claim_some, range(requests)))
+    owners: dict[str, list[str]] = {}
+    for token, ours in results:
+        for event_id in ours:
+            owners.setdefault(event_id, []).append(token)
+    assert all(len(tokens) == 1 for tokens in owners.values()), owners
+    claimed_somewhere = {i for n in range(requests) for i in random.Random(n).sample(ids, 25)}
+    assert set(owners) == claimed_somewhere
+
+
+def test_a_claim_given_back_on_one_replica_is_free_for_the_other_and_a_lapsed_one_too(
     replicas: tuple[DepartmentStore, DepartmentStore],
 ) -> None:
     first, second = replicas
-
-    def claim_then_fail() -> None:
-        with first.claiming(NOW) as claims:
-            claims.claim([EventClaim("e-1", "t", "digest")], WINDOW_START)
-            raise RuntimeError("Kafka did not acknowledge")
-
-    with pytest.raises(RuntimeError):
-        claim_then_fail()
-    with second.claiming(NOW) as claims:
-        assert claims.claim([EventClaim("e-1", "t", "digest")], WINDOW_START) == {"e-1"}
+    with first.claiming(NOW, LAPSE) as given_back:
+        assert given_back.claim([EventClaim("e-1", "t", "digest")], WINDOW_START) == {"e-1"}
+    with first.claiming(NOW, LAPSE) as crashed:
+        assert crashed.claim([EventClaim("e-2", "t", "digest")], WINDOW_START) == {"e-2"}
+    first.release_claims(given_back.token, ["e-1"])  # Kafka did not acknowledge it
+    with second.claiming(NOW, LAPSE) as claims:
+        claimed = claims.claim(
+            [EventClaim("e-1", "t", "digest"), EventClaim("e-2", "t", "digest")], WINDOW_START
+        )
+    assert claimed == {"e-1"}, "e-2's claim has not lapsed"
+    after_lapse = LAPSE + timedelta(seconds=1)
+    with second.claiming(after_lapse, after_lapse + CLAIM_S) as claims:
+        assert claims.claim([EventClaim("e-2", "t", "digest")], WINDOW_START) == {"e-2"}
+    assert first.record_published(crashed.token, [AcceptedEvent("e-2", "t", "t", 0, 1)]) == 0
 
 
 def test_an_action_locked_by_one_replica_is_seen_changed_by_the_other(
@@ -174,6 +194,7 @@ def test_two_replicas_lease_disjoint_webhook_pushes_and_expire_each_action_once(
     first, second = replicas
     for _ in range(10):
         first.add_action(fresh_action(Department.MARKETING), NOW, WebhookState.PENDING)
+    assert second.oldest_open_received_at(NOW) == NOW, "replicas report one inbox age"
     later = NOW + timedelta(days=1)
     with ThreadPoolExecutor(2) as pool:
         leases = list(

@@ -12,12 +12,15 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from kafka import KafkaProducer
 
+from department_kit.event_claims import EventClaim
+from department_kit.store import DepartmentStore
 from lifecycle_schemas.catalogue import AnyAction, event_types_for
 from lifecycle_schemas.codec import encode_record, kafka_key
 from lifecycle_schemas.departments import Department
@@ -197,6 +200,67 @@ def test_two_replicas_on_one_database_show_every_action_and_publish_everything_o
     for replica in replicas:
         shown = httpx.get(f"{replica.base_url}/v1/actions/{target.id}", headers=headers).json()
         assert shown["status"] == "accepted"
+
+
+def test_ids_left_claimed_by_a_crashed_replica_are_published_once_their_claims_lapsed(
+    kafka: KafkaNamespace,
+    dev_keys: DevKeys,
+    start_service: Any,
+    postgres_inbox: str,
+) -> None:
+    headers = dev_keys.headers(DEPARTMENT)
+    survivor = start_service(
+        DEPARTMENT,
+        kafka.bootstrap_servers,
+        kafka.prefix,
+        replica="-a",
+        DEPARTMENT_INBOX_URL=postgres_inbox,
+    )
+    survivor.wait_ready()
+    # Given another replica claimed two ids and died before it marked them published: one
+    # claim lapsed already, the other lapses in a few seconds (the rows as its claim left them).
+    lapsed, held = new_event(), new_event()
+    now = datetime.now(UTC)
+    lapse = now + timedelta(seconds=4)
+    crashed = DepartmentStore(postgres_inbox)
+    try:
+        for event, claimed_at, lapses_at in (
+            (lapsed, now - timedelta(minutes=1), now - timedelta(seconds=1)),
+            (held, now, lapse),
+        ):
+            with crashed.claiming(claimed_at, lapses_at) as claims:
+                claim = EventClaim(event["id"], event["type"], "the crashed request's digest")
+                assert claims.claim([claim], now - timedelta(days=7)) == {event["id"]}
+    finally:
+        crashed.close()
+
+    # When the client retries both on the surviving replica.
+    url = f"{survivor.base_url}/v1/events"
+    first = httpx.post(url, json=lapsed, headers=headers, timeout=60)
+    second = httpx.post(url, json=held, headers=headers, timeout=60)
+
+    # Then both are accepted, the held one not before its claim lapsed, each published once.
+    assert (first.status_code, second.status_code) == (202, 202), second.text
+    assert datetime.now(UTC) >= lapse, "a live claim is never taken over"
+    metrics = httpx.get(f"{survivor.base_url}/metrics").text
+    [waits] = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("lifecycle_event_claims_held_total ")
+    ]
+    assert float(waits.rsplit(" ", 1)[1]) > 0, "the retry found the held claim and asked again"
+    marker = new_event()
+    assert httpx.post(url, json=marker, headers=headers).status_code == 202
+    events = read_topic(
+        kafka.bootstrap_servers,
+        kafka.topic(events_topic_for(DEPARTMENT)),
+        lambda rs: any(r.value["id"] == marker["id"] for r in rs),
+    )
+    ids = [r.value["id"] for r in events]
+    assert (ids.count(lapsed["id"]), ids.count(held["id"])) == (1, 1)
+    # And a repeat is answered from the store with the same placement.
+    again = httpx.post(url, json=held, headers=headers)
+    assert again.json() == second.json()
 
 
 def test_an_inbox_database_that_refuses_the_password_is_one_line_and_exit_status_1(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle_admin.kafka_admin import create_topics
+from lifecycle_testing.department_services import dev_keys, start_service
 from lifecycle_testing.kafka import KafkaBroker, KafkaNamespace
 from lifecycle_testing.orchestrator_io import Kafka
 from lifecycle_testing.orchestrator_worker import Worker, worker_starter
@@ -27,6 +28,8 @@ def namespace(kafka_broker: KafkaBroker) -> KafkaNamespace:
     create_topics(kafka_broker.bootstrap_servers, prefix=prefix)
     return KafkaNamespace(kafka_broker.bootstrap_servers, prefix, f"test-group-{token}")
 
+
+__all__ = ["dev_keys", "start_service"]
 
 # The default playbook with the hot-lead hand-off deadline cut to seconds, everyone treated.
 playbook_dir = fast_handoff_playbook_dir

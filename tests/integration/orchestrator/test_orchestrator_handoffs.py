@@ -20,6 +20,7 @@ from lifecycle_testing.orchestrator_worker import TEST_KEYS
 from lifecycle_testing.processes import poll_json
 from lifecycle_testing.waiting import eventually
 from orchestrator.core.identity import new_customer_id
+from service_kit.api_keys import Scope
 
 pytestmark = pytest.mark.kafka
 
@@ -77,6 +78,18 @@ def handoff_of(worker: Any, customer_id: str, kind: str, ended: bool) -> dict[st
     return handoff
 
 
+def process_view_ids(worker: Any, headers: dict[str, str]) -> set[str]:
+    """The customer ids ``GET /v1/processes`` shows with these headers (open hand-offs there)."""
+    body = poll_json(
+        f"{worker.url}/v1/processes",
+        lambda b: any(p["oldest_open"] for p in b["processes"]),
+        TIMEOUT_S,
+        headers=headers,
+    )
+    items = [i for p in body["processes"] for i in p["oldest_open"] + p["worst_offenders"]]
+    return {i["customer_id"] for i in items if "customer_id" in i}
+
+
 def seconds(handoff: dict[str, Any]) -> float:
     started = datetime.fromisoformat(handoff["started_at"])
     return (datetime.fromisoformat(handoff["ended_at"]) - started).total_seconds()
@@ -96,6 +109,9 @@ def test_a_won_deals_onboarding_is_timed_from_the_win_to_the_service_desks_accep
     waiting = handoff_of(worker, customer_id, "sale-to-onboarding", ended=False)
     assert (waiting["from_department"], waiting["to_department"]) == ("sales", "service-desk")
     assert datetime.fromisoformat(waiting["started_at"]) >= won_at
+    # The process view names customers only to a key that may read them
+    assert customer_id in process_view_ids(worker, TEST_KEYS.headers())
+    assert process_view_ids(worker, TEST_KEYS.headers(Scope.REPORTS_READ)) == set()
     # When the service desk accepts the onboarding
     accepted_at = accept(kafka_io, onboarding)
     # Then the hand-off ran from the win to the acceptance, and the histogram has it

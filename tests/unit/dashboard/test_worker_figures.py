@@ -31,21 +31,21 @@ def test_declines_and_segment_budgets_are_read_when_scraped() -> None:
     assert "new-lead" in budgeted
     before = samples(metrics)
     assert not [key for key in before if key[0] == "lifecycle_action_declines_total"]
-    assert before[("lifecycle_segment_budget_spent", (("segment", "new-lead"),))] == 123.45
-    assert before[("lifecycle_segment_budget", (("segment", "new-lead"),))] == (
+    assert before[("lifecycle_segment_budget_spent_eur", (("segment", "new-lead"),))] == 123.45
+    assert before[("lifecycle_segment_budget_eur", (("segment", "new-lead"),))] == (
         budgeted["new-lead"].amount_minor / 100
     )
     # Unbudgeted segments are never charged: no series for them.
-    assert {labels[0][1] for name, labels in before if name == "lifecycle_segment_budget"} == set(
-        budgeted
-    )
+    assert {
+        labels[0][1] for name, labels in before if name == "lifecycle_segment_budget_eur"
+    } == set(budgeted)
 
     view.play("hot-lead").declines[("sales", "no-capacity")] += 2
     spent["new-lead"] = 20_000
     after = samples(metrics)
     key = (("department", "sales"), ("play", "hot-lead"), ("reason", "no-capacity"))
     assert after[("lifecycle_action_declines_total", key)] == 2
-    assert after[("lifecycle_segment_budget_spent", (("segment", "new-lead"),))] == 200.0
+    assert after[("lifecycle_segment_budget_spent_eur", (("segment", "new-lead"),))] == 200.0
 
 
 def test_a_renewing_budget_exports_its_current_periods_spend() -> None:
@@ -61,4 +61,41 @@ def test_a_renewing_budget_exports_its_current_periods_spend() -> None:
     yesterday = budget_key(new_lead, datetime.now(UTC) - timedelta(days=1))
     metrics = OrchestratorMetrics(shipped.plays)
     metrics.watch_worker(WorkerView(), segments, lambda: {yesterday: 90_000, today: 1_500})
-    assert samples(metrics)[("lifecycle_segment_budget_spent", (("segment", "new-lead"),))] == 15.0
+    assert (
+        samples(metrics)[("lifecycle_segment_budget_spent_eur", (("segment", "new-lead"),))] == 15.0
+    )
+
+
+def test_a_budget_in_another_currency_is_named_by_its_currency() -> None:
+    shipped = load_playbook()
+    segments = tuple(
+        s.model_copy(update={"budget": s.budget.model_copy(update={"currency": "GBP"})})
+        if s.id == "new-lead" and s.budget is not None
+        else s
+        for s in shipped.segments
+    )
+    metrics = OrchestratorMetrics(shipped.plays)
+    metrics.watch_worker(WorkerView(), segments, lambda: {})
+    scraped = samples(metrics)
+    assert ("lifecycle_segment_budget_gbp", (("segment", "new-lead"),)) in scraped
+    assert ("lifecycle_segment_budget_eur", (("segment", "new-lead"),)) not in scraped
+    assert ("lifecycle_segment_budget_spent_gbp", (("segment", "new-lead"),)) in scraped
+
+
+def test_a_scrape_has_process_metrics_and_no_created_series() -> None:
+    playbook = load_playbook()
+    metrics = OrchestratorMetrics(playbook.plays)
+    metrics.watch_worker(WorkerView(), playbook.segments, lambda: {})
+    metrics.events_processed.labels(source="sales", type="t").inc()
+    metrics.handoff_duration.labels(handoff="h", from_department="a", to_department="b").observe(1)
+    names = {name for name, _ in samples(metrics)}
+    assert not [name for name in names if name.endswith("_created")]
+    assert {
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "python_info",
+    } <= names
+    # Money is named with its currency; no money series without one.
+    assert [n for n in names if "budget" in n and not n.endswith(("_eur", "_gbp"))] == []

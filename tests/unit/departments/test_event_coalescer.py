@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from department_kit.app import EventCoalescer
-from department_kit.runtime import BatchOutcome, IdReused
-from department_kit.store import AcceptedEvent
+from department_kit.event_claims import AcceptedEvent
+from department_kit.runtime import AcceptAttempt, IdReused
 from lifecycle_schemas.catalogue import AnyDepartmentEvent, event_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
@@ -37,7 +37,7 @@ class GatedAccept:
         self.failing = False
         self.reused: set[str] = set()
 
-    def __call__(self, batches: Sequence[Sequence[AnyDepartmentEvent]]) -> list[BatchOutcome]:
+    def __call__(self, batches: Sequence[Sequence[AnyDepartmentEvent]]) -> list[AcceptAttempt]:
         self.groups.append([r.id for batch in batches for r in batch])
         if not self.gate.wait(DEADLINE_S):
             raise AssertionError("the test never opened the gate")

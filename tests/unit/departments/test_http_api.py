@@ -4,15 +4,18 @@ publisher (the real broker is exercised in tests/integration/departments)."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import jsonschema
 import pytest
 from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from department_kit.app import create_app
 from department_kit.kafka_io import BrokerUnavailableError, Delivery, OutgoingRecord
@@ -22,9 +25,11 @@ from lifecycle_schemas.catalogue import AnyAction, action_types_for, event_types
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_testing.api_docs import foreign_or_broken_assets, page_urls, undeclared_retry_headers
 from marketing_service.department import SPEC as MARKETING
 from service_kit.api_keys import Scope, hash_key
 from service_kit.http import install_problem_handlers
+from service_kit.logs import JsonFormatter
 
 KEYS = {
     "writer": ("marketing", [Scope.EVENTS_WRITE]),
@@ -399,6 +404,13 @@ def test_metrics_follow_the_contract_names(client: TestClient, runtime: Departme
     assert 'lifecycle_http_request_duration_seconds_count{method="POST",route="/v1/events"}' in text
     assert 'lifecycle_events_published_total{type="com.customerlifecycle.marketing.' in text
     assert 'lifecycle_inbox_actions{status="open"} 1.0' in text
+    [age] = [
+        float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("lifecycle_inbox_oldest_open_action_age_seconds ")
+    ]
+    assert 0 <= age < 3600, "the open action was stored during this test"
+    assert 'lifecycle_webhook_delivery_attempts_total{result="failed"} 0.0' in text
 
 
 def test_docs_and_openapi_are_served(client: TestClient) -> None:
@@ -410,6 +422,95 @@ def test_docs_and_openapi_are_served(client: TestClient) -> None:
         "/v1/actions/stream",
         "/v1/actions/{action_id}/outcome",
     } <= set(paths)
+
+
+def test_the_docs_page_loads_everything_from_the_service_itself(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    urls = page_urls(page.text)
+    assert "/docs/assets/swagger-ui-bundle.js" in urls
+    assert "/openapi.json" in urls
+    assert foreign_or_broken_assets(page.text, lambda url: client.get(url).status_code) == []
+    assert client.get("/redoc").status_code == 404  # FastAPI's CDN page is not there either
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema of the document that may ``$ref`` its components, as a standalone schema."""
+    return {**schema, "components": document["components"]}
+
+
+def test_events_are_documented_one_schema_per_type_with_the_catalogues_example(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/v1/events"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]
+    one_event = body["schema"]["oneOf"][0]
+    mapping = one_event["discriminator"]["mapping"]
+    assert one_event["discriminator"]["propertyName"] == "type"
+    assert set(mapping) == event_types_for(Department.MARKETING)
+    accepted_schema = resolve(
+        document, operation["responses"]["202"]["content"]["application/json"]["schema"]
+    )
+    for record_type, reference in mapping.items():
+        component = document["components"]["schemas"][reference.rsplit("/", 1)[1]]
+        assert component["properties"]["type"]["const"] == record_type
+        [example] = component["examples"]
+        jsonschema.validate(example, resolve(document, body["schema"]))
+        # The example is a real event: the service takes it, answering as documented.
+        answer = client.post("/v1/events", json=example, headers=auth("writer"))
+        assert answer.status_code == 202, answer.text
+        jsonschema.validate(answer.json(), accepted_schema)
+        assert answer.json()["accepted"][0]["type"] == record_type
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            {**event(), "type": "com.customerlifecycle.sales.deal.won.v1"},
+            resolve(document, body["schema"]),
+        )
+    assert set(body["examples"]) >= {"batch"}
+
+
+def test_per_item_answers_match_their_documented_schema(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    schema = document["paths"]["/v1/events"]["post"]["responses"]["207"]["content"]
+    answer = client.post(
+        "/v1/events",
+        params={"per_item": "true"},
+        json=[event(0), {**event(1), "time": "yesterday"}],
+        headers=auth("writer"),
+    )
+    assert answer.status_code == 207
+    jsonschema.validate(answer.json(), resolve(document, schema["application/json"]["schema"]))
+    assert [r["status"] for r in answer.json()["results"]] == [202, 422]
+
+
+def test_outcomes_are_documented_one_schema_per_outcome(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/v1/actions/{action_id}/outcome"]["post"]
+    schema = resolve(document, operation["requestBody"]["content"]["application/json"]["schema"])
+    assert set(schema["discriminator"]["mapping"]) == {
+        "accepted",
+        "completed",
+        "declined",
+        "failed",
+    }
+    declined = document["components"]["schemas"]["DeclinedOutcome"]
+    assert set(declined["required"]) == {"outcome", "reason_code", "reason_text"}
+    for name in ("AcceptedOutcome", "CompletedOutcome", "DeclinedOutcome", "FailedOutcome"):
+        [example] = document["components"]["schemas"][name]["examples"]
+        jsonschema.validate(example, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"outcome": "declined"}, schema)  # a decline needs its reason
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"outcome": "accepted", "reason_code": "other"}, schema)
+
+
+def test_429_and_503_answers_declare_when_to_retry(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert undeclared_retry_headers(document) == []
+    declared = document["paths"]["/v1/events"]["post"]["responses"]
+    assert {"429", "503"} <= set(declared)
 
 
 def test_unfinished_actions_past_expiry_are_published_expired_once(
@@ -513,3 +614,51 @@ def test_an_erase_action_purges_the_customers_other_actions_once_delivered(
     # Delivered with that page: the rest of the customer's inbox is gone, the erase action stays.
     assert client.get(f"/v1/actions/{live.id}", headers=auth("reader")).status_code == 404
     assert client.get(f"/v1/actions/{erase.id}", headers=auth("reader")).status_code == 200
+
+
+def test_a_scrape_has_process_metrics_and_no_created_series(client: TestClient) -> None:
+    assert client.post("/v1/events", json=event(), headers=auth("writer")).status_code == 202
+    families = list(text_string_to_metric_families(client.get("/metrics").text))
+    names = {sample.name for family in families for sample in family.samples}
+    assert "lifecycle_http_requests_total" in names
+    assert "lifecycle_http_request_duration_seconds_count" in names
+    assert not [name for name in names if name.endswith("_created")]
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes", "python_info"} <= names
+
+
+class JsonLines(logging.Handler):
+    """Keeps each record as the JSON line the services write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+def test_every_answer_names_its_request_and_so_does_every_line_logged_for_it(
+    client: TestClient,
+) -> None:
+    lines = JsonLines()
+    requests_logger = logging.getLogger("service_kit.http")  # the request line of each answer
+    level = requests_logger.level
+    requests_logger.setLevel(logging.INFO)
+    requests_logger.addHandler(lines)
+    try:
+        given = client.get("/v1/actions", headers={"X-Request-ID": "crm-sync.4711"})
+        made = client.post("/v1/events", json={"type": "nonsense"}, headers=auth("writer"))
+        forged = client.get("/v1/actions", headers={"X-Request-ID": "a b\nlevel=error"})
+    finally:
+        requests_logger.removeHandler(lines)
+        requests_logger.setLevel(level)
+    assert given.status_code == 401
+    assert given.headers["X-Request-ID"] == "crm-sync.4711"
+    assert made.status_code == 422
+    assert len(made.headers["X-Request-ID"]) == 16
+    assert forged.headers["X-Request-ID"] != "a b\nlevel=error"  # replaced, never echoed
+    assert client.get("/healthz").headers["X-Request-ID"] != made.headers["X-Request-ID"]
+    logged = {line["request_id"] for line in lines.lines if line["message"] == "request"}
+    assert {"crm-sync.4711", made.headers["X-Request-ID"], forged.headers["X-Request-ID"]} <= logged
+    assert len(lines.lines) >= 3

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from department_kit.actions import ActionStatus
 from department_kit.cli import main as department_main
+from department_kit.event_claims import AcceptedEvent, EventClaim, PriorEvent
 from department_kit.inbox_db import (
     HEAD_REVISION,
     MIGRATIONS,
@@ -21,13 +22,7 @@ from department_kit.inbox_db import (
     parse_inbox_url,
 )
 from department_kit.settings import load_settings
-from department_kit.store import (
-    AcceptedEvent,
-    DepartmentStore,
-    EventClaim,
-    PriorEvent,
-    WebhookState,
-)
+from department_kit.store import DepartmentStore, WebhookState
 from lifecycle_schemas.catalogue import AnyAction, action_types_for
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
@@ -36,6 +31,9 @@ from sales_service.department import SPEC as SALES
 from service_kit.settings_errors import BAD_SETTINGS_EXIT_CODE
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+# How long the claims of these tests live.
+CLAIM_S = timedelta(seconds=15)
+LAPSE = NOW + CLAIM_S
 
 
 def action(index: int, expires_at: datetime) -> AnyAction:
@@ -75,6 +73,23 @@ def test_status_filters_and_counts_report_expiry(tmp_path: Path) -> None:
     assert (counts[ActionStatus.OPEN], counts[ActionStatus.EXPIRED]) == (1, 1)
 
 
+def test_the_inbox_age_is_the_oldest_action_nobody_took_up(tmp_path: Path) -> None:
+    store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
+    assert store.oldest_open_received_at(NOW) is None, "an empty inbox has no age"
+    taken, waiting = action(0, NOW + timedelta(days=1)), action(1, NOW + timedelta(days=1))
+    lapsed = action(2, NOW + timedelta(minutes=1))
+    store.add_action(lapsed, NOW - timedelta(hours=3), WebhookState.NOT_CONFIGURED)
+    store.add_action(taken, NOW - timedelta(hours=2), WebhookState.NOT_CONFIGURED)
+    store.add_action(waiting, NOW - timedelta(hours=1), WebhookState.NOT_CONFIGURED)
+    later = NOW + timedelta(minutes=5)
+    assert store.oldest_open_received_at(later) == NOW - timedelta(hours=2)
+    with store.changing_action(taken.id) as change:
+        change.record_outcome(taken.id, ActionStatus.ACCEPTED, {}, later)
+    assert store.oldest_open_received_at(later) == NOW - timedelta(hours=1), (
+        "accepted and expired actions are not waiting"
+    )
+
+
 def test_an_outcome_is_stored_with_its_locked_action_and_an_exception_stores_nothing(
     tmp_path: Path,
 ) -> None:
@@ -102,17 +117,17 @@ def test_an_outcome_is_stored_with_its_locked_action_and_an_exception_stores_not
 def test_accepted_event_ids_are_remembered_within_the_window_only(tmp_path: Path) -> None:
     store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
     accepted = AcceptedEvent("e-1", "t", "topic", 3, 42)
-    with store.claiming(NOW) as claims:
+    with store.claiming(NOW, LAPSE) as claims:
         assert claims.claim([EventClaim("e-1", "t", "d1")], NOW - timedelta(days=7)) == {"e-1"}
-        claims.accepted([accepted])
-    with store.claiming(NOW) as claims:
+    assert store.record_published(claims.token, [accepted]) == 1
+    with store.claiming(NOW, LAPSE) as claims:
         claimed = claims.claim(
             [EventClaim("e-1", "t", "d2"), EventClaim("e-2", "t", "d3")], NOW - timedelta(days=1)
         )
         assert claimed == {"e-2"}, "e-1 is taken within the window"
         assert claims.prior(["e-1"]) == {"e-1": PriorEvent(accepted, "d1")}
         claims.release(["e-2"])
-    with store.claiming(NOW) as claims:
+    with store.claiming(NOW, LAPSE) as claims:
         later = NOW + timedelta(seconds=1)
         assert claims.claim([EventClaim("e-1", "t", "d2")], later) == {"e-1"}, "window passed"
     assert store.forget_accepted_before(NOW + timedelta(seconds=1)) == 1
@@ -122,14 +137,65 @@ def test_a_claim_rolled_back_by_an_exception_leaves_the_id_free(tmp_path: Path) 
     store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
 
     def claim_then_fail() -> None:
-        with store.claiming(NOW) as claims:
+        with store.claiming(NOW, LAPSE) as claims:
             claims.claim([EventClaim("e-1", "t", "d1")], NOW - timedelta(days=7))
-            raise RuntimeError("Kafka did not acknowledge")
+            raise RuntimeError("the request failed before its claims committed")
 
     with pytest.raises(RuntimeError):
         claim_then_fail()
-    with store.claiming(NOW) as claims:
+    with store.claiming(NOW, LAPSE) as claims:
         assert claims.claim([EventClaim("e-1", "t", "d1")], NOW - timedelta(days=7)) == {"e-1"}
+
+
+def test_a_pending_claim_is_shown_to_others_until_it_lapses_then_it_is_taken_over(
+    tmp_path: Path,
+) -> None:
+    store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
+    window_start = NOW - timedelta(days=7)
+    # Given a claim its holder never marked published (it crashed after the claim committed).
+    with store.claiming(NOW, LAPSE) as crashed:
+        assert crashed.claim([EventClaim("e-1", "t", "d1")], window_start) == {"e-1"}
+
+    # When another request claims the id before the claim lapses, it is not its own, and it
+    # sees the claim pending with its digest and its lapse.
+    before_lapse = LAPSE - timedelta(seconds=1)
+    with store.claiming(before_lapse, before_lapse + CLAIM_S) as other:
+        assert other.claim([EventClaim("e-1", "t", "d1")], window_start) == set()
+        [(event_id, prior)] = other.prior(["e-1"]).items()
+    assert (event_id, prior.digest, prior.pending_until) == ("e-1", "d1", LAPSE)
+
+    # Then once it lapsed, the next claim takes it over (with its own body's digest).
+    after_lapse = LAPSE + timedelta(seconds=1)
+    with store.claiming(after_lapse, after_lapse + CLAIM_S) as retry:
+        assert retry.claim([EventClaim("e-1", "t", "d2")], window_start) == {"e-1"}
+    published = AcceptedEvent("e-1", "t", "topic", 0, 7)
+    # And the lapsed holder can no longer mark or give it back; the new holder can.
+    assert store.record_published(crashed.token, [published]) == 0
+    store.release_claims(crashed.token, ["e-1"])
+    assert store.record_published(retry.token, [published]) == 1
+    with store.claiming(after_lapse, after_lapse + CLAIM_S) as later:
+        assert later.claim([EventClaim("e-1", "t", "d2")], window_start) == set()
+        assert later.prior(["e-1"]) == {"e-1": PriorEvent(published, "d2")}
+
+
+def test_claims_given_back_are_free_at_once_and_only_the_holders_are_given_back(
+    tmp_path: Path,
+) -> None:
+    store = DepartmentStore(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
+    window_start = NOW - timedelta(days=7)
+    with store.claiming(NOW, LAPSE) as first:
+        assert first.claim([EventClaim(f"e-{n}", "t", "d") for n in range(3)], window_start) == {
+            "e-0",
+            "e-1",
+            "e-2",
+        }
+    with store.claiming(NOW, LAPSE) as second:
+        assert second.claim([EventClaim("e-3", "t", "d")], window_start) == {"e-3"}
+    # Kafka did not acknowledge the first request: it gives its claims back (e-3 is not its).
+    store.release_claims(first.token, ["e-0", "e-1", "e-2", "e-3"])
+    with store.claiming(NOW, LAPSE) as retry:
+        claimed = retry.claim([EventClaim(f"e-{n}", "t", "d") for n in range(4)], window_start)
+    assert claimed == {"e-0", "e-1", "e-2"}
 
 
 @pytest.mark.parametrize(
@@ -220,9 +286,10 @@ def test_an_inbox_made_before_versioned_migrations_is_adopted_with_its_rows(
     assert store.last_cursor() == 1, "new actions continue after the old ones"
     assert store.add_action(action(0, NOW + timedelta(hours=1)), NOW, WebhookState.PENDING)
     assert [a.seq for a in store.list_actions(NOW)] == [1, 2]
-    with store.claiming(NOW) as claims:
+    with store.claiming(NOW, LAPSE) as claims:
         prior = claims.prior(["e-1"])
     assert prior["e-1"].digest is None, "a row from before digests is answered as a replay"
+    assert prior["e-1"].pending_until is None, "a row from before claims is a published one"
 
 
 # The schema the service created before versioned migrations (for the adoption test).

@@ -12,7 +12,12 @@ from pydantic import ValidationError
 from lifecycle_admin.cli import main as admin_main
 from lifecycle_schemas.access import DEFAULT_PRINCIPALS, Operation, ResourceType, kafka_acls
 from lifecycle_schemas.departments import Department, Service
-from lifecycle_schemas.topics import TOPICS, actions_topic_for, events_topic_for
+from lifecycle_schemas.topics import (
+    TOPICS,
+    actions_topic_for,
+    contact_decisions_topic_for,
+    events_topic_for,
+)
 from service_kit.kafka_security import (
     KafkaSecurity,
     SecurityProtocol,
@@ -118,6 +123,9 @@ def test_a_department_writes_only_its_events_and_reads_only_its_actions(
         assert allowed(principal, actions_topic_for(other).name_in("p."), Operation.READ) == mine
         assert not allowed(principal, actions_topic_for(other).name_in("p."), Operation.WRITE)
         assert not allowed(principal, events_topic_for(other).name_in("p."), Operation.READ)
+        # The answers to contact requests: its own department's only.
+        answers = contact_decisions_topic_for(other).name_in("p.")
+        assert allowed(principal, answers, Operation.READ) == mine
     assert allowed(principal, TOPICS.action_outcomes.name_in("p."), Operation.WRITE)
     assert not allowed(principal, TOPICS.decision_log.name_in("p."), Operation.READ)
 

@@ -48,6 +48,16 @@ def test_every_alert_rule_has_a_test_that_fires_it() -> None:
     assert alerts == tested
 
 
+def test_every_alert_rule_has_a_severity_a_summary_a_description_and_a_runbook() -> None:
+    rules = yaml.safe_load((PROMETHEUS_DIR / "rules" / "lifecycle.yml").read_text())
+    for rule in (r for group in rules["groups"] for r in group["rules"] if "alert" in r):
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
+        annotations = rule["annotations"]
+        assert annotations["summary"], rule["alert"]
+        assert annotations["description"], rule["alert"]
+        assert annotations["runbook_url"] == f"deploy/README.md#{rule['alert'].lower()}"
+
+
 def test_scrape_config_is_valid_and_covers_every_service() -> None:
     result = _promtool("check", "config", "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -74,6 +74,16 @@ def test_deadline_index_returns_each_due_customer_once() -> None:
     assert view.due(NOW + timedelta(hours=3)) == []
 
 
+def test_deadline_whose_check_was_not_sent_is_due_again_unless_the_state_moved_it() -> None:
+    view = WorkerView()
+    view.deadlines.update({"c-1": NOW, "c-2": NOW})
+    due = view.due(NOW)
+    view.deadlines["c-2"] = NOW + timedelta(days=1)  # its state changed meanwhile
+    view.retry_due(due, NOW)
+    assert view.due(NOW) == ["c-1"]
+    assert view.deadlines == {"c-2": NOW + timedelta(days=1)}
+
+
 def test_aliases_and_erased_customers_are_not_counted() -> None:
     view = WorkerView()
     view.observe(CustomerState(customer_id="c-1", stages={"engage": "active"}, segments=["x"]))

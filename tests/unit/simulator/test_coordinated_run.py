@@ -34,8 +34,9 @@ def with_share(share: float) -> Playbook:
 
 @pytest.fixture(scope="module")
 def coordinated() -> CoordinatedRun:
-    """The shipped playbook (its 10 % control group included) directing the company."""
-    run = CoordinatedRun.start(load_playbook(), CUSTOMERS, SEED, START)
+    """The shipped playbook (its 10 % control group included) directing the company; marketing
+    asks before its own promotions, as in the live run."""
+    run = CoordinatedRun.start(load_playbook(), CUSTOMERS, SEED, START, ask_before_promotions=True)
     run.run_until(END)
     return run
 
@@ -80,11 +81,33 @@ def test_everyone_treated_means_zero_conflicting_contacts() -> None:
     assert run.world.tally.conflicting_contacts == 0
 
 
+def test_marketing_asks_first_and_is_denied_only_for_treated_customers(
+    coordinated: CoordinatedRun,
+) -> None:
+    # Marketing's own weekly promotion asks the core first: some are denied (caps, complaints,
+    # detractors, urgent cases); a control customer's are allowed and logged, never denied.
+    share = coordinated.engine.playbook.policy.control_group_share
+    answers = coordinated.contact_answers
+    denied = [a for a in answers if a.data.decision.value == "deny"]
+    held_out = [a for a in answers if in_control_group(a.data.customer_id, share)]
+    assert coordinated.world.tally.promotions_denied == len(denied) > 0
+    assert held_out
+    assert {(a.data.decision.value, a.data.reason_code) for a in held_out} == {
+        ("allow", "control-group")
+    }
+
+
 def test_holding_everyone_out_gives_back_the_siloed_company(siloed: World) -> None:
     # The zero above comes from the orchestrator's actions: without them, the same seed's
     # coordinated company sends the siloed company's promotions, conflicts included.
-    run = CoordinatedRun.start(with_share(0.9999), CUSTOMERS, SEED, START)
+    # Marketing asks before its own promotions: a held-out customer's are allowed, so it still
+    # sends what the siloed company sends.
+    run = CoordinatedRun.start(
+        with_share(0.9999), CUSTOMERS, SEED, START, ask_before_promotions=True
+    )
     run.run_until(END)
+    assert run.contact_answers
+    assert run.world.tally.promotions_denied == 0
     assert run.world.tally.actions_received == 0
     assert run.world.tally.promotions_sent == siloed.tally.promotions_sent
     assert run.world.tally.conflicting_contacts == siloed.tally.conflicting_contacts > 0

@@ -318,3 +318,39 @@ def create_acls(
         return rules
     finally:
         admin.close()
+
+
+class TopicsMissingError(RuntimeError):
+    """Registry topics did not exist before the deadline."""
+
+
+def wait_for_topics(
+    bootstrap_servers: str,
+    prefix: str = "",
+    timeout_s: float = 300.0,
+    security: KafkaSecurity | None = None,
+) -> int:
+    """Block until every registry topic (under `prefix`) exists; return how many there are.
+
+    A worker started before its topics exist consumes nothing from them (faust subscribes to
+    what exists), so the orchestrator's pods wait here while Strimzi's topic operator or the
+    topics job creates them.
+    """
+    wanted = {spec.name_in(prefix) for spec in TOPICS.all()}
+    deadline = time.monotonic() + timeout_s
+    missing = sorted(wanted)
+    while True:
+        with contextlib.suppress(KafkaError, OSError):
+            admin = _admin(bootstrap_servers, security, request_timeout_ms=5000)
+            try:
+                missing = sorted(wanted - set(admin.list_topics()))
+            finally:
+                admin.close()
+            if not missing:
+                return len(wanted)
+        if time.monotonic() > deadline:
+            raise TopicsMissingError(
+                f"{len(missing)} registry topics missing at {bootstrap_servers} after "
+                f"{timeout_s:.0f}s: {', '.join(missing)}"
+            )
+        time.sleep(1.0)

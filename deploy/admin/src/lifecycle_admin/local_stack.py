@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -112,6 +113,23 @@ def development_keys(directory: Path) -> tuple[Path, Path] | None:
     api_keys = importlib.import_module("service_kit.api_keys")
     hashed = Path(api_keys.write_development_keys(directory))
     return hashed, hashed.parent / str(api_keys.PLAIN_KEYS_FILE_NAME)
+
+
+# The compose stack's orchestrator reads its cluster secret from this file (env_file), kept in
+# the key directory beside the hashed keys.
+CLUSTER_SECRET_ENV_FILE = "orchestrator.env"  # noqa: S105 (a file name)
+
+
+def development_cluster_secret(directory: Path) -> Path:
+    """Write ``ORCHESTRATOR_CLUSTER_SECRET=<random>`` to ``directory/orchestrator.env`` once
+    (owner-only) and return the file; an existing one is kept, so restarts keep sessions."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / CLUSTER_SECRET_ENV_FILE
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(f"ORCHESTRATOR_CLUSTER_SECRET={secrets.token_urlsafe(32)}\n")
+    return path
 
 
 def port_of(service: StackService) -> int:

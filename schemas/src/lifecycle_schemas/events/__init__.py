@@ -1,6 +1,7 @@
 """Department events: one model per event type, grouped by the department that publishes it."""
 
 from lifecycle_schemas.events.common import (
+    ContactRequestedData,
     DepartmentEvent,
     ErasureRequestedData,
     MarketingEvent,
@@ -15,6 +16,7 @@ from lifecycle_schemas.events.marketing import (
     EmailOpened,
     FormSubmitted,
     LeadScored,
+    MarketingContactRequested,
     MarketingErasureRequested,
     Unsubscribed,
     WebPageVisited,
@@ -30,6 +32,7 @@ from lifecycle_schemas.events.sales import (
     OrderFulfilled,
     QuoteIssued,
     RenewalDue,
+    SalesContactRequested,
     SalesErasureRequested,
 )
 from lifecycle_schemas.events.service_desk import (
@@ -39,6 +42,7 @@ from lifecycle_schemas.events.service_desk import (
     ComplaintReceived,
     FulfilmentProblemReported,
     SatisfactionReceived,
+    ServiceDeskContactRequested,
     ServiceDeskErasureRequested,
 )
 
@@ -51,6 +55,7 @@ __all__ = [
     "ComplaintReceived",
     "ConsentChanged",
     "ContactCaptured",
+    "ContactRequestedData",
     "ContractCancelled",
     "DealLost",
     "DealWon",
@@ -62,6 +67,7 @@ __all__ = [
     "FulfilmentProblemReported",
     "LeadQualified",
     "LeadScored",
+    "MarketingContactRequested",
     "MarketingErasureRequested",
     "MarketingEvent",
     "OpportunityCreated",
@@ -69,9 +75,11 @@ __all__ = [
     "OrderFulfilled",
     "QuoteIssued",
     "RenewalDue",
+    "SalesContactRequested",
     "SalesErasureRequested",
     "SalesEvent",
     "SatisfactionReceived",
+    "ServiceDeskContactRequested",
     "ServiceDeskErasureRequested",
     "ServiceDeskEvent",
     "Unsubscribed",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, TypeVar
 
+from pydantic import AwareDatetime, Field
+
 from lifecycle_schemas.departments import Department
-from lifecycle_schemas.envelope import CloudEvent, CustomerEventData
+from lifecycle_schemas.envelope import CloudEvent, CustomerEventData, stable_id
 from lifecycle_schemas.identifiers import ExternalId
-from lifecycle_schemas.vocabulary import Code, Label
+from lifecycle_schemas.vocabulary import Code, ContactChannel, ContactPurpose, Label
 
 EventDataT = TypeVar("EventDataT", bound=CustomerEventData)
 
@@ -49,3 +51,27 @@ class ErasureRequestedData(CustomerEventData):
     regulation: Code = "gdpr-art-17"
     requested_via: Code | None = None
     note: Label | None = None
+
+
+class ContactRequestedData(CustomerEventData):
+    """A department asks before it contacts the customer itself (its own campaign or call).
+
+    Made by the department service from ``POST /v1/contact-requests``; the orchestrator's
+    worker owning the customer decides and reserves in one step and answers on the
+    department's contact-decisions topic (docs/departments.md, contact requests).
+    """
+
+    channel: ContactChannel
+    purpose: ContactPurpose
+    campaign_id: ExternalId | None = None
+    content_tag: Code | None = None
+    answer_by: AwareDatetime = Field(
+        description="When the department stops waiting (it then applies its fallback): a "
+        "request decided later is logged but reserves nothing."
+    )
+
+
+def contact_id(request_id: str) -> str:
+    """The contact id of a contact request (the request record's id): what the department
+    reports back on ``campaign.message-sent`` once it sent the contact."""
+    return stable_id("contact", request_id)

@@ -6,8 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from lifecycle_schemas.envelope import CustomerEventData
-from lifecycle_schemas.events.common import ErasureRequestedData, MarketingEvent
+from lifecycle_schemas.envelope import CustomerEventData, EventId
+from lifecycle_schemas.events.common import (
+    ContactRequestedData,
+    ErasureRequestedData,
+    MarketingEvent,
+)
 from lifecycle_schemas.identifiers import ExternalId
 from lifecycle_schemas.vocabulary import (
     Code,
@@ -65,6 +69,11 @@ class CampaignMessageSentData(CustomerEventData):
     message_id: ExternalId
     channel: ContactChannel
     promotional: bool = Field(description="Counts towards promotional frequency caps.")
+    contact_id: EventId | None = Field(
+        default=None,
+        description="The contact id of the contact request that allowed this send: its "
+        "reservation against the caps ends, the send itself now counts.",
+    )
 
 
 class CampaignMessageSent(MarketingEvent[CampaignMessageSentData]):
@@ -188,4 +197,12 @@ class MarketingErasureRequested(MarketingEvent[ErasureRequestedData]):
 
     type: Literal["com.customerlifecycle.marketing.erasure.requested.v1"] = (
         "com.customerlifecycle.marketing.erasure.requested.v1"
+    )
+
+
+class MarketingContactRequested(MarketingEvent[ContactRequestedData]):
+    """The marketing department asks whether it may contact the customer now."""
+
+    type: Literal["com.customerlifecycle.marketing.contact.requested.v1"] = (
+        "com.customerlifecycle.marketing.contact.requested.v1"
     )

@@ -8,7 +8,11 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from lifecycle_schemas.envelope import CustomerEventData
-from lifecycle_schemas.events.common import ErasureRequestedData, SalesEvent
+from lifecycle_schemas.events.common import (
+    ContactRequestedData,
+    ErasureRequestedData,
+    SalesEvent,
+)
 from lifecycle_schemas.identifiers import ExternalId
 from lifecycle_schemas.vocabulary import (
     Code,
@@ -184,4 +188,12 @@ class SalesErasureRequested(SalesEvent[ErasureRequestedData]):
 
     type: Literal["com.customerlifecycle.sales.erasure.requested.v1"] = (
         "com.customerlifecycle.sales.erasure.requested.v1"
+    )
+
+
+class SalesContactRequested(SalesEvent[ContactRequestedData]):
+    """The sales department asks whether it may contact the customer now."""
+
+    type: Literal["com.customerlifecycle.sales.contact.requested.v1"] = (
+        "com.customerlifecycle.sales.contact.requested.v1"
     )

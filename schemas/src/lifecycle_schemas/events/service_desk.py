@@ -7,7 +7,11 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from lifecycle_schemas.envelope import CustomerEventData, root_error
-from lifecycle_schemas.events.common import ErasureRequestedData, ServiceDeskEvent
+from lifecycle_schemas.events.common import (
+    ContactRequestedData,
+    ErasureRequestedData,
+    ServiceDeskEvent,
+)
 from lifecycle_schemas.identifiers import ExternalId
 from lifecycle_schemas.vocabulary import (
     CaseChannel,
@@ -134,4 +138,12 @@ class ServiceDeskErasureRequested(ServiceDeskEvent[ErasureRequestedData]):
 
     type: Literal["com.customerlifecycle.servicedesk.erasure.requested.v1"] = (
         "com.customerlifecycle.servicedesk.erasure.requested.v1"
+    )
+
+
+class ServiceDeskContactRequested(ServiceDeskEvent[ContactRequestedData]):
+    """The service desk department asks whether it may contact the customer now."""
+
+    type: Literal["com.customerlifecycle.servicedesk.contact.requested.v1"] = (
+        "com.customerlifecycle.servicedesk.contact.requested.v1"
     )

@@ -84,7 +84,8 @@ class OutcomeRequest(BaseModel):
     retryable: bool | None = Field(default=None, description="Required when failed.")
 
 
-_FIELDS_OF: dict[ActionStatus, tuple[str, ...]] = {
+# The fields each outcome a department records may carry (the rest of its contract is filled in).
+FIELDS_OF_OUTCOME: dict[ActionStatus, tuple[str, ...]] = {
     ActionStatus.ACCEPTED: ("assignee", "expected_completion"),
     ActionStatus.COMPLETED: ("result_code", "note", "value_realised"),
     ActionStatus.DECLINED: ("reason_code", "reason_text"),
@@ -111,7 +112,7 @@ def build_outcome(action: AnyAction, request: OutcomeRequest, now: datetime) -> 
     status = ActionStatus(request.outcome)
     model = OUTCOME_MODELS[status]
     given = request.model_dump(exclude_none=True, exclude={"outcome"})
-    stray = sorted(set(given) - set(_FIELDS_OF[status]))
+    stray = sorted(set(given) - set(FIELDS_OF_OUTCOME[status]))
     if stray:
         raise ProblemError(
             422,
@@ -133,7 +134,7 @@ def build_outcome(action: AnyAction, request: OutcomeRequest, now: datetime) -> 
         "action_type": action.type,
         "department": action.data.department,
     }
-    for name in _FIELDS_OF[status]:
+    for name in FIELDS_OF_OUTCOME[status]:
         value = getattr(request, name)
         if value is not None:
             data[name] = value

@@ -1,11 +1,13 @@
 """The HTTP API of a department service (FastAPI): routes translate HTTP into runtime commands."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
@@ -20,17 +22,37 @@ from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from department_kit.actions import ActionStatus, OutcomeRequest
+from department_kit.api_document import (
+    EventResults,
+    EventsAccepted,
+    NativeEventsAccepted,
+    event_schemas,
+    events_body,
+    outcome_body,
+    outcome_schemas,
+)
+from department_kit.contacts import install_contact_routes
 from department_kit.department import NativePayloadError
+from department_kit.event_claims import AcceptedEvent
 from department_kit.ingest import Validation, media_type, parse_body, validate_items
-from department_kit.runtime import BatchOutcome, DepartmentRuntime, IdReused
-from department_kit.store import AcceptedEvent, StoredAction
+from department_kit.runtime import (
+    AcceptAttempt,
+    BatchOutcome,
+    ClaimedElsewhere,
+    ClaimWait,
+    DepartmentRuntime,
+    IdReused,
+    utc_now,
+)
+from department_kit.store import StoredAction
 from lifecycle_schemas import guarded_json
 from lifecycle_schemas.catalogue import AnyDepartmentEvent
 from lifecycle_schemas.codec import MAX_INTEGER_DIGITS, MAX_NESTING_DEPTH
+from service_kit.api_docs import install_api_docs
 from service_kit.api_keys import ApiKeyEntry, Scope
 from service_kit.http import (
     RATE_LIMIT_HEADERS,
-    inline_json_schema,
+    add_component_schemas,
     install_problem_handlers,
     install_request_metrics,
     problem_responses,
@@ -48,25 +70,6 @@ MAX_CURSOR = 2**63 - 1
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
-# The bodies are parsed by hand (problem details with field paths), so FastAPI cannot infer them:
-# they are declared here. Events are checked against the contracts after parsing.
-_EVENTS_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "description": "one CloudEvent of the contracts, or an array of them",
-                    "oneOf": [
-                        {"type": "object"},
-                        {"type": "array", "items": {"type": "object"}},
-                    ],
-                }
-            },
-            "application/x-ndjson": {"schema": {"type": "string"}},
-        },
-    }
-}
 # POST /v1/events reads its key and `per_item` itself (`events_request` in `create_app`); the
 # OpenAPI document still says what FastAPI would have said of them.
 _PER_ITEM_DESCRIPTION = "answer 207 with a status per event"
@@ -92,12 +95,6 @@ _NATIVE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
-_OUTCOME_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": inline_json_schema(OutcomeRequest)}},
     }
 }
 
@@ -140,6 +137,9 @@ def action_view(runtime: DepartmentRuntime, action: StoredAction) -> dict[str, A
 # How many groups of requests' events may wait for Kafka at once (each one store lookup, one
 # produce flush, one store write); requests arriving meanwhile form the next group.
 ACCEPT_GROUPS_IN_FLIGHT = 2
+# How long a request waits for event ids another request is publishing (the runtime's own,
+# derived from the publish deadline, is passed in by create_app).
+DEFAULT_CLAIM_WAIT_S = 16.0
 
 
 # One request's all-or-nothing batches.
@@ -157,27 +157,61 @@ class EventCoalescer:
     A request is one or more all-or-nothing batches (one per event with ``per_item``), each
     answered with where its events are stored or why none was sent. A group holds whole
     requests, at most ``max_events`` events unless one request alone is larger.
+
+    A batch with an id another request is publishing (:class:`ClaimedElsewhere`) is asked
+    again when one of this service's groups finishes (the holder may be one of them) or after a
+    pause that doubles (another replica's claim is polled), for at most ``claim_wait_s``; then
+    the request gets 503. Nothing waits in a worker thread meanwhile.
     """
 
     def __init__(
         self,
-        accept: Callable[[Sequence[Sequence[AnyDepartmentEvent]]], list[BatchOutcome]],
+        accept: Callable[[_Batches], list[AcceptAttempt]],
         max_events: int,
         in_flight: int = ACCEPT_GROUPS_IN_FLIGHT,
+        claim_wait_s: float = DEFAULT_CLAIM_WAIT_S,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._accept = accept
         self._max_events = max_events
         self._in_flight_limit = in_flight
+        self._claim_wait_s = claim_wait_s
+        self._clock = clock
         self._in_flight = 0
-        self._waiting: list[tuple[_Batches, asyncio.Future[list[BatchOutcome]]]] = []
+        self._waiting: list[tuple[_Batches, asyncio.Future[list[AcceptAttempt]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set (and replaced) whenever a group finishes: wakes requests waiting for a claim.
+        self._settled = asyncio.Event()
 
     async def accept(self, batches: _Batches) -> list[BatchOutcome]:
         """What became of each batch, once Kafka acknowledged what was sent; or raise."""
-        answer: asyncio.Future[list[BatchOutcome]] = asyncio.get_running_loop().create_future()
+        answers = await self._attempt(batches)
+        wait: ClaimWait | None = None
+        while True:
+            held = [n for n, answer in enumerate(answers) if isinstance(answer, ClaimedElsewhere)]
+            if not held:
+                return [answer for answer in answers if not isinstance(answer, ClaimedElsewhere)]
+            wait = wait or ClaimWait(self._claim_wait_s)
+            latest = max(
+                (a for a in answers if isinstance(a, ClaimedElsewhere)), key=lambda a: a.lapses_at
+            )
+            await self._settled_within(wait.next_look_in(latest, self._clock()))
+            again = await self._attempt([batches[n] for n in held])
+            for n, answer in zip(held, again, strict=True):
+                answers[n] = answer
+
+    async def _attempt(self, batches: _Batches) -> list[AcceptAttempt]:
+        answer: asyncio.Future[list[AcceptAttempt]] = asyncio.get_running_loop().create_future()
         self._waiting.append((batches, answer))
         self._start_groups()
         return await answer
+
+    async def _settled_within(self, timeout_s: float) -> None:
+        """Until a group finishes, or ``timeout_s``."""
+        settled = self._settled
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await settled.wait()
 
     def _start_groups(self) -> None:
         # A request whose client went away before its group started is not published.
@@ -194,7 +228,7 @@ class EventCoalescer:
             task.add_done_callback(self._tasks.discard)
 
     async def _publish(
-        self, group: list[tuple[_Batches, asyncio.Future[list[BatchOutcome]]]]
+        self, group: list[tuple[_Batches, asyncio.Future[list[AcceptAttempt]]]]
     ) -> None:
         batches = [batch for request, _ in group for batch in request]
         try:
@@ -207,6 +241,8 @@ class EventCoalescer:
             # Freed before the answers: an answered request may end the loop it ran in.
             self._in_flight -= 1
             self._start_groups()
+            self._settled.set()
+            self._settled = asyncio.Event()
         start = 0
         for request, answer in group:
             if not answer.done():  # a request whose client went away is cancelled
@@ -287,11 +323,20 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         description=f"The {department.value} department's door onto Kafka: events in, actions out.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
+    add_component_schemas(app, {**event_schemas(department), **outcome_schemas()})
 
     install_problem_handlers(app)
     install_request_metrics(app, runtime.metrics)
-    coalescer = EventCoalescer(runtime.accept_batches, runtime.settings.max_batch_events)
+    coalescer = EventCoalescer(
+        runtime.accept_batches,
+        runtime.settings.max_batch_events,
+        claim_wait_s=runtime.claim_wait_s,
+        clock=runtime.clock,
+    )
     rate_limits = RateLimits(runtime.settings.rate_limit)
     stream_slots = StreamSlots(runtime.settings.max_streams_per_key)
 
@@ -460,10 +505,11 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         status_code=202,
         tags=["events"],
         operation_id="post_events",
-        openapi_extra={**_EVENTS_BODY, **_EVENTS_PARAMETERS},
+        openapi_extra={**events_body(department), **_EVENTS_PARAMETERS},
         responses={
-            207: {"description": "per_item=true: a status per event"},
-            **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+            202: {"model": EventsAccepted, "description": "Every event acknowledged by Kafka"},
+            207: {"model": EventResults, "description": "per_item=true: a status per event"},
+            **problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
         },
     )
     async def post_events(request: Request) -> Response:
@@ -488,7 +534,10 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         tags=["events"],
         operation_id="post_native",
         openapi_extra=_NATIVE_BODY,
-        responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        responses={
+            202: {"model": NativeEventsAccepted, "description": "Mapped and acknowledged"},
+            **problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+        },
     )
     async def post_native(
         vendor: str,
@@ -552,7 +601,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         operation_id="list_actions",
         responses={
             **_ok("A page of the inbox", _action_links("/items/0/action_id")),
-            **problem_responses(401, 403, 422),
+            **problem_responses(401, 403, 422, 429),
         },
     )
     def list_actions(
@@ -641,7 +690,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         operation_id="get_action",
         responses={
             **_ok("The action", {"RecordOutcome": _action_links("/action_id")["RecordOutcome"]}),
-            **problem_responses(401, 403, 404),
+            **problem_responses(401, 403, 404, 429),
         },
     )
     def get_action(
@@ -659,7 +708,7 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         "/v1/actions/{action_id}/outcome",
         tags=["actions"],
         operation_id="record_outcome",
-        openapi_extra=_OUTCOME_BODY,
+        openapi_extra=outcome_body(),
         responses={
             **_ok(
                 "The action with its outcome",
@@ -720,4 +769,5 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         result = await run_in_threadpool(runtime.record_outcome, action_id, outcome)
         return {"action": action_view(runtime, result.action)}
 
+    install_contact_routes(app, runtime.contacts, require, read_body)
     return app

@@ -18,7 +18,9 @@ from department_kit.department import DepartmentSpec
 from department_kit.inbox_db import parse_inbox_url
 from department_kit.kafka_io import broker_refusal
 from department_kit.runtime import DepartmentRuntime
-from department_kit.settings import DepartmentSettings, load_settings
+from department_kit.settings import DepartmentSettings, load_settings, settings_class
+from service_kit.command_line import add_serve_command, add_version_option
+from service_kit.kafka_security import KafkaSecurity
 from service_kit.logs import configure_logging
 from service_kit.server import HttpServerSettings, server_config
 from service_kit.settings_errors import report_bad_settings
@@ -78,14 +80,26 @@ def import_events(spec: DepartmentSpec, settings: DepartmentSettings, path: Path
         runtime.stop()
 
 
+def build_parser(spec: DepartmentSpec) -> argparse.ArgumentParser:
+    """The command line of a department service: ``serve --help`` lists every setting."""
+    name = spec.department.value
+    parser = argparse.ArgumentParser(prog=name, description=f"The {name} department service.")
+    add_version_option(parser, f"{name}-service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_serve_command(
+        commands,
+        f"run the HTTP service of the {name} department",
+        (settings_class(spec.department), KafkaSecurity, HttpServerSettings),
+    )
+    importer = commands.add_parser("import", help="publish historic events from NDJSON or CSV")
+    importer.add_argument("file", type=Path)
+    return parser
+
+
 def main(spec: DepartmentSpec, argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the command."""
     name = spec.department.value
-    parser = argparse.ArgumentParser(prog=name, description=f"The {name} department service.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP service")
-    importer = commands.add_parser("import", help="publish historic events from NDJSON or CSV")
-    importer.add_argument("file", type=Path)
+    parser = build_parser(spec)
     arguments = parser.parse_args(argv)
     if arguments.command == "import" and not arguments.file.is_file():
         parser.error(f"no such file: {arguments.file}")

@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest revision in MIGRATIONS (a unit test holds them equal): a schema already there is
 # not handed to Alembic, whose import is a good part of a service's start.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 # The driver used for postgresql:// URLs (psycopg 3).
 POSTGRESQL_DRIVER = "postgresql+psycopg"
 # How long a SQLite writer waits for another connection's transaction before failing.
@@ -68,6 +68,9 @@ accepted_events = sa.Table(
     sa.Column("offset", sa.BigInteger, nullable=False),
     sa.Column("accepted_at", sa.Float, nullable=False),
     sa.Column("body_digest", sa.Text),
+    # Set while the id is claimed and not yet published (revision 0003): who holds it, until when.
+    sa.Column("claim_token", sa.Text),
+    sa.Column("claim_expires_at", sa.Float),
 )
 import_checkpoints = sa.Table(
     "import_checkpoints",
@@ -142,7 +145,11 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         options = connection.get_execution_options()
         # FULL unless the store asks for less (a Literal of the store, never input).
         durability = "NORMAL" if options.get(DURABILITY) == "NORMAL" else "FULL"
-        connection.exec_driver_sql(f"PRAGMA synchronous={durability}")
+        # The setting stays with the database connection: set only when it changes (a
+        # statement less on every ingest transaction).
+        if connection.info.get(DURABILITY) != durability:
+            connection.exec_driver_sql(f"PRAGMA synchronous={durability}")
+            connection.info[DURABILITY] = durability
         connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITING) else "BEGIN")
 
 

@@ -158,6 +158,10 @@ def _subject_of(data: Any) -> str | None:
 _STAND_INS = {"id": "missing", "time": "1970-01-01T00:00:00+00:00", "subject": "-"}
 
 
+# What complete_envelope fills in: a sender may leave these out (the API document says so).
+FILLED_IN_ATTRIBUTES = ("specversion", "source", "datacontenttype", "correlationid", "subject")
+
+
 def complete_envelope(item: dict[str, Any], department: Department) -> dict[str, Any]:
     """``item`` with the attributes a department cannot get wrong filled in when absent."""
     completed = dict(item)

@@ -335,11 +335,12 @@ def _error_name(error: Exception) -> str:
     return type(error).__name__
 
 
-class KeyTombstoneWatcher:
-    """Reads the subject-keys topic from its end in a thread; reports every tombstone's key.
+class TopicTail:
+    """Reads a topic from its end in a thread; hands every record to ``on_record``.
 
-    No consumer group: every process of a department service sees every tombstone, so none
-    keeps sealing with a key the orchestrator shredded (lifecycle_schemas.shredding).
+    No consumer group: every process of a department service sees every record (a shredded
+    key's tombstone, the answer to a contact request it waits for). ``watching`` is set once
+    the end positions are resolved: a record written after that is seen.
     """
 
     def __init__(
@@ -347,14 +348,14 @@ class KeyTombstoneWatcher:
         bootstrap_servers: str,
         topic: str,
         client_id: str,
-        on_tombstone: Callable[[str], None],
+        on_record: Callable[[IncomingRecord], None],
         security: KafkaSecurity | None = None,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._security = security.python_client_config() if security is not None else {}
         self._topic = topic
         self._client_id = client_id
-        self._on_tombstone = on_tombstone
+        self._on_record = on_record
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"watch-{topic}", daemon=True)
         self.watching = False
@@ -386,10 +387,12 @@ class KeyTombstoneWatcher:
             assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
             consumer.seek_to_end(*assigned)
+            for partition in assigned:
+                consumer.position(partition)  # resolves the end now, not at the first poll
         except (ConsumerError, OSError) as error:
             logger.warning(
-                "cannot reach Kafka to watch key tombstones",
-                extra={"error_class": type(error).__name__},
+                "cannot reach Kafka to watch a topic",
+                extra={"topic": self._topic, "error_class": type(error).__name__},
             )
             return None
         return consumer
@@ -406,16 +409,43 @@ class KeyTombstoneWatcher:
             try:
                 for messages in consumer.poll(timeout_ms=500).values():
                     for message in messages:
-                        if message.value is None and message.key is not None:
-                            self._on_tombstone(message.key.decode("utf-8", "replace"))
+                        self._on_record(
+                            IncomingRecord(
+                                message.topic,
+                                message.partition,
+                                message.offset,
+                                message.key,
+                                message.value,
+                            )
+                        )
             except ConsumerError as error:
                 logger.warning(
-                    "key tombstone watcher error", extra={"error_class": type(error).__name__}
+                    "topic watcher error",
+                    extra={"topic": self._topic, "error_class": type(error).__name__},
                 )
                 self._stop.wait(1.0)
         if consumer is not None:
             consumer.close(autocommit=False)
         self.watching = False
+
+
+class KeyTombstoneWatcher(TopicTail):
+    """Reads the subject-keys topic from its end; reports every tombstone's key, so no process
+    keeps sealing with a key the orchestrator shredded (lifecycle_schemas.shredding)."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        client_id: str,
+        on_tombstone: Callable[[str], None],
+        security: KafkaSecurity | None = None,
+    ) -> None:
+        def tombstones(record: IncomingRecord) -> None:
+            if record.value is None and record.key is not None:
+                on_tombstone(record.key.decode("utf-8", "replace"))
+
+        super().__init__(bootstrap_servers, topic, client_id, tombstones, security)
 
 
 class ActionConsumer:

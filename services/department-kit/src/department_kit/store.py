@@ -2,25 +2,33 @@
 
 Three kinds of rows: the action inbox (one row per action id, so a redelivered action is stored
 once), the accepted event ids with a digest of each body (idempotency of ingest) and import
-checkpoints. Every write is one transaction; the consumer commits its Kafka offsets only after
-the write.
+checkpoints. Every write is one short transaction; the consumer commits its Kafka offsets only
+after the write.
 
 Replicas of one department share one PostgreSQL database, so whatever must happen once is
 decided by the database, not by a process:
 
-* an event id is claimed by inserting its row in a transaction that stays open until Kafka
-  acknowledged the event; a concurrent post of the same id (any replica) waits on that row and
-  then finds it accepted. A crash rolls the claim back, so a retry can publish.
+* an event id is claimed before it is published: a transaction of its own inserts the id's row
+  with the request's claim token, the body's digest and an expiry, and commits. The request
+  publishes with no transaction open, then marks the row published (where Kafka stored it). A
+  concurrent post of the id (any replica) finds the claim and asks again until it is published
+  (then it is a replay, or 409 for another body) or given back. A claim its holder never
+  finished (a crash) lapses at its expiry and is taken over; the crashed holder may have
+  published, so only then can an id reach the topic twice.
 * an outcome is published while its action's row is locked (``SELECT ... FOR UPDATE``), so two
   posts of it publish once; the expiry sweep skips rows another replica holds.
 * a webhook push is leased: the replica that moves ``webhook_next_at`` past now pushes.
+
+On SQLite a write transaction holds the whole database: one process's writers take turns on a
+lock of their own, so none sleeps in SQLite's busy handler behind another.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +36,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from department_kit.actions import FINAL_STATUSES, ActionStatus, effective_status
+from department_kit.event_claims import (
+    AcceptedEvent,
+    ClaimStatements,
+    EventClaims,
+    mark_published,
+    release,
+)
 from department_kit.inbox_db import (
     DURABILITY,
     WRITING,
@@ -42,9 +57,6 @@ from department_kit.inbox_db import (
 from lifecycle_schemas.catalogue import AnyAction
 from lifecycle_schemas.codec import encode_record
 
-# Rows per statement when many ids are looked up or claimed at once.
-CHUNK = 500
-
 
 class WebhookState:
     """Where the push of one action to the department's webhook stands."""
@@ -55,33 +67,6 @@ class WebhookState:
     FAILED = "failed"
     # Finished or expired before it could be pushed: nothing left to ask of the department.
     SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class AcceptedEvent:
-    event_id: str
-    event_type: str
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class EventClaim:
-    """An event id a request wants to publish, with the digest of its canonical body."""
-
-    event_id: str
-    event_type: str
-    digest: str
-
-
-@dataclass(frozen=True)
-class PriorEvent:
-    """An id accepted before: where it went, and its body's digest (None before revision
-    0002)."""
-
-    event: AcceptedEvent
-    digest: str | None
 
 
 @dataclass(frozen=True)
@@ -138,90 +123,6 @@ def _unfinished_past(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(actions.c.status.in_(unfinished), actions.c.expires_at <= _epoch(now))
 
 
-class EventClaims:
-    """The ingest transaction of one group of requests: claim ids, then record where they went.
-
-    Claimed rows stay locked until the transaction ends; on an exception it is rolled back and
-    the ids are free again.
-    """
-
-    def __init__(self, connection: sa.Connection, upsert: Any, now: datetime) -> None:
-        self._connection = connection
-        self._upsert = upsert
-        self._now = _epoch(now)
-
-    def claim(self, claims: Sequence[EventClaim], window_start: datetime) -> set[str]:
-        """Insert the ids not accepted within the window; the ones now ours.
-
-        An id accepted before the window is taken over (its row replaced). Rows are claimed in
-        id order, so two transactions claiming overlapping ids cannot deadlock.
-        """
-        ours: set[str] = set()
-        ordered = sorted(claims, key=lambda c: c.event_id)
-        for start in range(0, len(ordered), CHUNK):
-            rows = [
-                {
-                    "event_id": c.event_id,
-                    "event_type": c.event_type,
-                    "topic": "",
-                    "partition": -1,
-                    "offset": -1,
-                    "accepted_at": self._now,
-                    "body_digest": c.digest,
-                }
-                for c in ordered[start : start + CHUNK]
-            ]
-            statement = self._upsert(accepted_events).values(rows)
-            statement = statement.on_conflict_do_update(
-                index_elements=[accepted_events.c.event_id],
-                set_={
-                    name: statement.excluded[name]
-                    for name in ("event_type", "accepted_at", "body_digest")
-                },
-                where=accepted_events.c.accepted_at < _epoch(window_start),
-            ).returning(accepted_events.c.event_id)
-            ours.update(self._connection.execute(statement).scalars())
-        return ours
-
-    def prior(self, event_ids: Sequence[str]) -> dict[str, PriorEvent]:
-        """The accepted rows of ids someone else claimed."""
-        found: dict[str, PriorEvent] = {}
-        for start in range(0, len(event_ids), CHUNK):
-            chunk = list(event_ids[start : start + CHUNK])
-            rows = self._connection.execute(
-                sa.select(accepted_events).where(accepted_events.c.event_id.in_(chunk))
-            )
-            for row in rows:
-                event = AcceptedEvent(
-                    row.event_id, row.event_type, row.topic, row.partition, row.offset
-                )
-                found[row.event_id] = PriorEvent(event, row.body_digest)
-        return found
-
-    def release(self, event_ids: Sequence[str]) -> None:
-        """Give up claims that will not be published after all."""
-        for start in range(0, len(event_ids), CHUNK):
-            chunk = list(event_ids[start : start + CHUNK])
-            self._connection.execute(
-                sa.delete(accepted_events).where(accepted_events.c.event_id.in_(chunk))
-            )
-
-    def accepted(self, events: Sequence[AcceptedEvent]) -> None:
-        """Record where Kafka stored the claimed events (committed with the claims)."""
-        if not events:
-            return
-        self._connection.execute(
-            sa.update(accepted_events)
-            .where(accepted_events.c.event_id == sa.bindparam("id"))
-            .values(
-                topic=sa.bindparam("t"),
-                partition=sa.bindparam("p"),
-                offset=sa.bindparam("o"),
-            ),
-            [{"id": e.event_id, "t": e.topic, "p": e.partition, "o": e.offset} for e in events],
-        )
-
-
 class ActionChange:
     """Actions locked in one transaction, and the outcomes recorded for them."""
 
@@ -246,6 +147,13 @@ class DepartmentStore:
     def __init__(self, url: str) -> None:
         self._engine = create_inbox_engine(url)
         self._upsert = upsert_of(self._engine)
+        self._claims = ClaimStatements(self._engine.dialect, self._upsert)
+        # SQLite: one writer at a time anyway; waiting here wakes at once, SQLite's busy
+        # handler sleeps (1, 2, 5 ... 100 ms) and retries. Reentrant: a nested write in one
+        # thread fails on SQLite's busy timeout, as it did, instead of waiting forever.
+        self._write_turn: AbstractContextManager[Any] = (
+            threading.RLock() if self._engine.dialect.name == "sqlite" else nullcontext()
+        )
         migrate(self._engine)
 
     def close(self) -> None:
@@ -257,6 +165,7 @@ class DepartmentStore:
         """One write transaction, committed when the block ends without an exception."""
         options = {WRITING: True, DURABILITY: durability}
         with (
+            self._write_turn,
             self._engine.connect().execution_options(**options) as connection,
             connection.begin(),
         ):
@@ -269,17 +178,29 @@ class DepartmentStore:
     # --- ingest idempotency -------------------------------------------------------------
 
     @contextmanager
-    def claiming(self, now: datetime) -> Iterator[EventClaims]:
-        """The transaction that claims event ids, publishes them, and records where they went.
+    def claiming(self, now: datetime, lapse: datetime) -> Iterator[EventClaims]:
+        """The short transaction that claims event ids (lapsing at ``lapse``) before they are
+        published; nothing is published while it is open.
 
-        NORMAL durability on SQLite: this is the one write on every ingest request, and an
-        fsync per request held a service at about 45 requests/s (docs/benchmarks.md,
-        "Ingest"). In WAL mode it still survives a crash of the process; a power cut may
-        forget the last ids, and a client's retry of one is then published twice, which
-        consumers drop by id.
+        NORMAL durability on SQLite, here and when the claims are marked published: these are
+        the writes of every ingest request, and an fsync per request held a service at about
+        45 requests/s (docs/benchmarks.md, "Ingest"). In WAL mode they still survive a crash of
+        the process; a power cut may forget the last ids, and a client's retry of one is then
+        published twice, which consumers drop by id.
         """
         with self._writing(durability="NORMAL") as connection:
-            yield EventClaims(connection, self._upsert, now)
+            yield EventClaims(connection, self._claims, now, lapse)
+
+    def record_published(self, token: str, events: Sequence[AcceptedEvent]) -> int:
+        """Mark claimed ids published, with where Kafka stored them; how many were still ours
+        (fewer: a claim lapsed and was taken over before this)."""
+        with self._writing(durability="NORMAL") as connection:
+            return mark_published(connection, self._claims, token, events)
+
+    def release_claims(self, token: str, event_ids: Sequence[str]) -> None:
+        """Give back claims that were not published (Kafka did not acknowledge)."""
+        with self._writing(durability="NORMAL") as connection:
+            release(connection, token, event_ids)
 
     def forget_accepted_before(self, moment: datetime) -> int:
         """Drop accepted ids older than the idempotency window; how many."""
@@ -418,6 +339,16 @@ class DepartmentStore:
                 status = ActionStatus.EXPIRED
             counts[status] += row.n
         return counts
+
+    def oldest_open_received_at(self, now: datetime) -> datetime | None:
+        """When the oldest action still open (taken up by no one, not expired) was received."""
+        [row] = self._read(
+            sa.select(sa.func.min(actions.c.received_at)).where(
+                actions.c.status == ActionStatus.OPEN.value,
+                actions.c.expires_at > _epoch(now),
+            )
+        )
+        return None if row[0] is None else _moment(row[0])
 
     # --- webhook push -------------------------------------------------------------------
 

@@ -23,6 +23,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from lifecycle_schemas.identifiers import IdentifierKind, normalise_email, normalise_phone
 from orchestrator import erasure_marks
 from orchestrator.access import Access, Caller, HostAllowList
+from orchestrator.api_document import (
+    Plays,
+    Readiness,
+    Segments,
+    Status,
+    customer_part_schema,
+    customer_schema,
+    json_response,
+)
 from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
 from orchestrator.peers import PeerClient
@@ -30,14 +39,24 @@ from orchestrator.reporting import Reading, install_reporting
 from orchestrator.sessions import install_sessions
 from orchestrator.streaming import Topology
 from orchestrator.worker_port import WorkerPort
+from service_kit.api_docs import install_api_docs
 from service_kit.api_keys import Scope
-from service_kit.http import install_problem_handlers, install_request_metrics, problem_responses
+from service_kit.http import (
+    REQUEST_ID_HEADER,
+    RETRY_AFTER_HEADER,
+    install_problem_handlers,
+    install_request_metrics,
+    problem_responses,
+)
+from service_kit.logs import REQUEST_ID
 from service_kit.problems import ProblemError
 
 log = logging.getLogger("orchestrator.api")
 ROUTED_HEADER = "X-Orchestrator-Routed"
 MAX_ALIAS_HOPS = 8
 MAX_ROUTING_HOPS = 3
+# A worker still recovering its tables: asked again after this.
+RETRY_READY = {"Retry-After": "5"}
 # OpenAPI links (stateful clients, tests/chaos/test_schemathesis.py): a customer's record leads
 # to its timeline and decisions by the customer id it answers with.
 CUSTOMER_LINKS = {
@@ -47,11 +66,15 @@ CUSTOMER_LINKS = {
         ("GetCustomerDecisions", "customer_decisions"),
     )
 }
-CUSTOMER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The customer (answered by the worker owning it)"},
-    **problem_responses(400, 401, 403, 404, 429, 502),
-}
+CUSTOMER_REFUSALS: dict[int | str, dict[str, Any]] = problem_responses(400, 401, 403, 404, 429, 502)
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = problem_responses(400, 401, 403, 429)
+# How a customer is named in a path: what a person would type into a search.
+CUSTOMER_KEY_HELP = (
+    "`key` is a customer id, `<kind>:<value>` (`email:ann@example.com`, "
+    "`crm_account_id:0061`, ...), a bare e-mail address, a `+` phone number, or a department "
+    "system's id. Answered by the worker that owns the customer (others route the request "
+    "there); every read is audit-logged. Needs the `customers:read` scope."
+)
 
 
 def routed_hops(request: Request, access: Access) -> int:
@@ -124,7 +147,17 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
         finally:
             await peers.close()
 
-    api = FastAPI(title="Customer lifecycle orchestrator", lifespan=lifespan)
+    api = FastAPI(
+        title="Customer lifecycle orchestrator",
+        description="One state per customer across the lifecycle, the decisions taken for it, "
+        "and the reports of the dashboard (docs/orchestrator.md). Keys and scopes: "
+        "docs/security.md.",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_api_docs(api)
 
     install_problem_handlers(api)
     api.add_middleware(HostAllowList, allowed_hosts=topology.settings.host_allow_list)
@@ -140,6 +173,10 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
     async def proxied(url: str, path: str, hops: int, caller: Caller) -> Any:
         # The owner checks the caller's key again and writes the audit line.
         headers = {ROUTED_HEADER: str(hops + 1), **access.cluster_headers(caller.key_id)}
+        # The owner's log lines of this read carry the same request id.
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            headers[REQUEST_ID_HEADER] = request_id
         async with peers.session().get(f"{url}{path}", headers=headers) as reply:
             body = await reply.json(content_type=None)
             if reply.status == 404:
@@ -226,15 +263,34 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
             return []
         return sorted(urls - {served_by()})
 
-    @api.get("/healthz")
+    @api.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Liveness",
+        response_model=None,
+        responses={200: {"model": Status, "description": "The process is alive"}},
+    )
     async def healthz() -> dict[str, str]:
+        """The process is up (says nothing about Kafka or the tables)."""
         return {"status": "ok"}
 
     @api.get(
         "/readyz",
-        responses={503: {"description": "Starting: faust has not recovered its tables yet"}},
+        tags=["operations"],
+        summary="Readiness",
+        response_model=None,
+        responses={
+            200: {"model": Readiness, "description": "Faust recovered its tables"},
+            503: {
+                "model": Readiness,
+                "description": "Starting: faust has not recovered its tables yet",
+                "headers": RETRY_AFTER_HEADER,
+            },
+        },
     )
     async def readyz() -> JSONResponse:
+        """Ready once the worker started and recovered its tables from their changelogs."""
+
         def recovered() -> bool:
             # On the worker's loop: faust makes its services (and their events) on first use,
             # bound to the loop that touches them.
@@ -245,12 +301,19 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
             ready = await port.read(recovered)
         except ProblemError:  # the worker is busy or stopping: not ready
             ready = False
-        return JSONResponse(
-            {"status": "ready" if ready else "starting"}, status_code=200 if ready else 503
-        )
+        if ready:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "starting"}, status_code=503, headers=RETRY_READY)
 
-    @api.get("/metrics", response_class=PlainTextResponse)
+    @api.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "The text exposition format"}},
+    )
     async def prometheus_metrics() -> Response:
+        """Every metric of this worker, in Prometheus' text format (docs/observability.md)."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def customer_part(request: Request, key: str, part: str, caller: Caller) -> Any:
@@ -265,7 +328,15 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
     @api.get(
         "/v1/customers/{key:path}/timeline",
         operation_id="customer_timeline",
-        responses=CUSTOMER_RESPONSES,
+        tags=["customers"],
+        summary="A customer's timeline",
+        description="The bounded timeline of what happened to the customer, newest last. "
+        + CUSTOMER_KEY_HELP,
+        response_model=None,
+        responses={
+            200: json_response("The timeline", customer_part_schema("timeline")),
+            **CUSTOMER_REFUSALS,
+        },
     )
     async def customer_timeline(key: str, request: Request, caller: Caller = customers_read) -> Any:
         return await customer_part(request, key, "timeline", caller)
@@ -273,7 +344,15 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
     @api.get(
         "/v1/customers/{key:path}/decisions",
         operation_id="customer_decisions",
-        responses=CUSTOMER_RESPONSES,
+        tags=["customers"],
+        summary="A customer's decisions",
+        description="The decision log: each candidate play, the winner and why the others "
+        "lost. " + CUSTOMER_KEY_HELP,
+        response_model=None,
+        responses={
+            200: json_response("The decisions", customer_part_schema("decisions")),
+            **CUSTOMER_REFUSALS,
+        },
     )
     async def customer_decisions(
         key: str, request: Request, caller: Caller = customers_read
@@ -283,7 +362,21 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
     @api.get(
         "/v1/customers/{key:path}",
         operation_id="get_customer",
-        responses={**CUSTOMER_RESPONSES, 200: {**CUSTOMER_RESPONSES[200], "links": CUSTOMER_LINKS}},
+        tags=["customers"],
+        summary="A customer's 360 view",
+        description="The golden record: identifiers, profile, stages, value, health, consents, "
+        "segments, owner, open actions (its timeline and decisions have routes of their own). "
+        + CUSTOMER_KEY_HELP,
+        response_model=None,
+        responses={
+            200: {
+                **json_response(
+                    "The customer (answered by the worker owning it)", customer_schema()
+                ),
+                "links": CUSTOMER_LINKS,
+            },
+            **CUSTOMER_REFUSALS,
+        },
     )
     async def customer(key: str, request: Request, caller: Caller = customers_read) -> Any:
         state = await find_state(request, key, caller)
@@ -316,8 +409,17 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
     async def worker_stats() -> dict[str, Any]:
         return await port.read(topology.view.export)
 
-    @api.get("/v1/segments", responses=REPORT_RESPONSES, dependencies=[reports_read])
+    @api.get(
+        "/v1/segments",
+        tags=["reports"],
+        summary="Segments and their members",
+        response_model=None,
+        responses={200: {"model": Segments, "description": "Every segment"}, **REPORT_RESPONSES},
+        dependencies=[reports_read],
+    )
     async def segments() -> dict[str, Any]:
+        """Every segment of the playbook: its manager, budget, condition and members now,
+        summed over every worker of the group. Needs `reports:read`."""
         counts, _, workers = await all_worker_stats()
         return {
             "workers": workers,
@@ -335,8 +437,17 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
             ],
         }
 
-    @api.get("/v1/plays", responses=REPORT_RESPONSES, dependencies=[reports_read])
+    @api.get(
+        "/v1/plays",
+        tags=["reports"],
+        summary="Plays and their outcomes",
+        response_model=None,
+        responses={200: {"model": Plays, "description": "Every play"}, **REPORT_RESPONSES},
+        dependencies=[reports_read],
+    )
     async def plays() -> dict[str, Any]:
+        """Every play: actions emitted, what the departments did with them, the decline rate
+        and its reasons, and whether the play is flagged. Needs `reports:read`."""
         playbook = topology.playbook
         _, stats, workers = await all_worker_stats()
         report = plays_report([p.id for p in playbook.plays], stats, playbook.policy)

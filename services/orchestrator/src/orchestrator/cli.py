@@ -26,6 +26,7 @@ from orchestrator.core.messages import (
     HandoffTimed,
     Message,
     Publish,
+    Reply,
 )
 from orchestrator.core.playbook import Playbook, PlaybookError, load_playbook
 
@@ -185,6 +186,8 @@ def _describe(decision: Decision) -> dict[str, Any]:
         return {"forget_identifiers": len(decision.identifiers)}
     if isinstance(decision, HandoffTimed | HandoffBreached):
         return {type(decision).__name__: dataclasses.asdict(decision)}
+    if isinstance(decision, Reply):
+        return {"reply_to": decision.department, "id": decision.record.id}
     return {"forward": decision.customer_id}
 
 
@@ -214,9 +217,19 @@ def replay(plays: Path, events: Path, include_profiles: bool) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
+    from orchestrator.settings import OrchestratorSettings
+    from service_kit.command_line import add_serve_command, add_version_option
+    from service_kit.kafka_security import KafkaSecurity
+    from service_kit.server import HttpServerSettings
+
     parser = argparse.ArgumentParser(prog="orchestrator")
+    add_version_option(parser, "orchestrator")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the faust worker and its HTTP API")
+    add_serve_command(
+        commands,
+        "run the faust worker and its HTTP API",
+        (OrchestratorSettings, KafkaSecurity, HttpServerSettings),
+    )
     checking = commands.add_parser("check", help="validate segment, play, policy, owner files")
     checking.add_argument("directory", type=Path)
     replaying = commands.add_parser("replay", help="dry-run recorded events through the core")

@@ -54,6 +54,12 @@ class OrchestratorMetrics(ServiceMetrics):
             ["play", "department", "outcome"],
             registry=r,
         )
+        self.contact_requests = Counter(
+            "lifecycle_contact_requests_decided_total",
+            "Departments' own contact requests decided, by verdict and reason",
+            ["department", "purpose", "decision", "reason"],
+            registry=r,
+        )
         self.candidates_suppressed = Counter(
             "lifecycle_candidates_suppressed_total",
             "Candidate actions that lost or were suppressed",
@@ -143,25 +149,34 @@ class WorkerFigures(Collector):
             for (department, reason), count in sorted(dict(stats.declines).items()):
                 declines.add_metric([play_id, department, reason], count)
         yield declines
-        budget = GaugeMetricFamily(
-            "lifecycle_segment_budget",
-            "Treatment budget per segment (major units of its currency)",
-            labels=["segment"],
-        )
-        spent = GaugeMetricFamily(
-            "lifecycle_segment_budget_spent",
-            "Treatment budget spent on this worker's customers per segment (major units)",
-            labels=["segment"],
-        )
+        # Money in major units with the currency in the name (lifecycle_segment_budget_eur):
+        # one family per currency a budget is set in.
+        budgets: dict[str, GaugeMetricFamily] = {}
+        spends: dict[str, GaugeMetricFamily] = {}
         spent_minor = dict(self.spent())
         now = datetime.now(UTC)
         for segment in self.segments:
             if segment.budget is None:
                 continue  # only budgeted segments are charged (decide.record_winners)
             currency = segment.budget.currency
-            budget.add_metric([segment.id], major_units(segment.budget.amount_minor, currency))
+            suffix = currency.lower()
+            if suffix not in budgets:
+                budgets[suffix] = GaugeMetricFamily(
+                    f"lifecycle_segment_budget_{suffix}",
+                    f"Treatment budget per segment ({currency})",
+                    labels=["segment"],
+                )
+                spends[suffix] = GaugeMetricFamily(
+                    f"lifecycle_segment_budget_spent_{suffix}",
+                    f"Treatment budget spent on this worker's customers per segment ({currency})",
+                    labels=["segment"],
+                )
+            budgets[suffix].add_metric(
+                [segment.id], major_units(segment.budget.amount_minor, currency)
+            )
             # A budget that renews shows its current period's spend.
             current = spent_minor.get(budget_key(segment, now), 0)
-            spent.add_metric([segment.id], major_units(current, currency))
-        yield budget
-        yield spent
+            spends[suffix].add_metric([segment.id], major_units(current, currency))
+        for suffix in sorted(budgets):
+            yield budgets[suffix]
+            yield spends[suffix]

@@ -74,6 +74,13 @@ class WorkerView:
             del self.deadlines[key]
         return due
 
+    def retry_due(self, customer_ids: list[str], at: datetime) -> None:
+        """Put back deadlines whose check Kafka did not acknowledge (asked again next tick).
+
+        A customer whose state changed meanwhile keeps its newer deadline."""
+        for key in customer_ids:
+            self.deadlines.setdefault(key, at)
+
     def stage_counts(self) -> Tally[tuple[str, str]]:
         return Tally((stage, status) for stages in self.stages.values() for stage, status in stages)
 

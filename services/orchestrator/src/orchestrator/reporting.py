@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import AfterValidator
 
 from orchestrator.access import Access, Caller
+from orchestrator.api_document import Flow, Funnel, Processes, ProofOfValue, RecentCustomers
 from orchestrator.core import processes, proof
 from orchestrator.core.playbook import DURATION_PATTERN, parse_duration
 from orchestrator.core.state import ActionStatus, CustomerState
@@ -68,6 +69,19 @@ def metric_sums(registry: CollectorRegistry, name: str, label: str | None) -> di
                 continue
             key = sample.labels.get(label, "") if label else "all"
             sums[key] = sums.get(key, 0.0) + float(sample.value)
+    return sums
+
+
+def contact_request_sums(registry: CollectorRegistry) -> dict[str, float]:
+    """The departments' contact requests decided here, by ``"<decision>: <reason>"``."""
+    sums: dict[str, float] = {}
+    for family in registry.collect():
+        if family.name != "lifecycle_contact_requests_decided":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                key = f"{sample.labels['decision']}: {sample.labels['reason']}"
+                sums[key] = sums.get(key, 0.0) + float(sample.value)
     return sums
 
 
@@ -164,7 +178,8 @@ class Reading:
 def install_reporting(api: FastAPI, topology: Topology, access: Access, reading: Reading) -> None:
     """Add the dashboard page, its static files and the reporting routes to ``api``."""
     port = reading.port
-    reports_read = [Depends(access.require(Scope.REPORTS_READ))]
+    reports_reader = Depends(access.require(Scope.REPORTS_READ))
+    reports_read = [reports_reader]
     customers_read = Depends(access.require(Scope.CUSTOMERS_READ))
     cluster_only = [Depends(access.require_cluster)]
     refusals = problem_responses(400, 401, 403, 429)
@@ -226,8 +241,18 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
     async def portfolio() -> dict[str, dict[str, Any]]:
         return portfolio_tally(await local_states(), budget_keys())
 
-    @api.get("/v1/reports/proof-of-value", responses=refusals, dependencies=reports_read)
+    @api.get(
+        "/v1/reports/proof-of-value",
+        tags=["reports"],
+        summary="Treated versus control",
+        response_model=None,
+        responses={200: {"model": ProofOfValue, "description": "The report"}, **refusals},
+        dependencies=reports_read,
+    )
     async def proof_of_value() -> dict[str, Any]:
+        """Proof of value (docs/proof-of-value.md): each measure for the treated customers and
+        the control group, with counts and 95 % intervals, and the simulator's summaries.
+        Needs `reports:read`."""
         exports = [proof.export(proof.tally(await local_states(), share()))]
         exports += await from_other_workers("/internal/proof-tally")
         body = proof.report(proof.merge(exports), share(), settings.time_scale)
@@ -253,16 +278,25 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
 
     @api.get(
         "/v1/processes",
-        responses=problem_responses(400, 401, 403, 422, 429),
-        dependencies=reports_read,
+        tags=["reports"],
+        summary="Lifecycle processes and their hand-offs",
+        response_model=None,
+        responses={
+            200: {"model": Processes, "description": "Every process"},
+            **problem_responses(400, 401, 403, 422, 429),
+        },
     )
     async def process_view(
         window: Annotated[
             str, Query(pattern=DURATION_PATTERN), AfterValidator(bounded_window)
         ] = DEFAULT_PROCESS_WINDOW,
+        caller: Caller = reports_reader,
     ) -> dict[str, Any]:
         """Per lifecycle process: its owner, the SLA of each hand-off it receives, the open
-        hand-offs with their age, SLA attainment over ``window`` and the worst offenders."""
+        hand-offs with their age, SLA attainment over ``window`` and the worst offenders.
+
+        Customer ids are personal data: a key without ``customers:read`` gets the hand-offs
+        without them. Needs `reports:read`."""
         playbook = topology.playbook
         real = window_of(window)
         tallies = [processes.tally(await local_states(), playbook, datetime.now(UTC), real)]
@@ -270,10 +304,21 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
             f"/internal/process-tally?window_s={real.total_seconds()}"
         )
         body = processes.report(processes.merge(tallies), playbook, real, settings.time_scale)
+        if not caller.may(Scope.CUSTOMERS_READ):
+            body = processes.without_customer_ids(body)
         return {"window": window, **body}
 
-    @api.get("/v1/dashboard/flow", responses=refusals, dependencies=reports_read)
+    @api.get(
+        "/v1/dashboard/flow",
+        tags=["reports"],
+        summary="Counters of this worker",
+        response_model=None,
+        responses={200: {"model": Flow, "description": "The counters"}, **refusals},
+        dependencies=reports_read,
+    )
     async def flow() -> dict[str, Any]:
+        """Events in, actions out, outcomes, dead letters, missed deadlines, suppressions and
+        lag, as totals since this worker started. Needs `reports:read`."""
         registry = topology.metrics.registry
         lag = metric_sums(registry, "lifecycle_consumer_lag", None).get("all", 0.0)
         return {
@@ -290,11 +335,21 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
                 registry, "lifecycle_handoff_deadlines_missed_total", "department"
             ),
             "suppressed": metric_sums(registry, "lifecycle_candidates_suppressed_total", "reason"),
+            "contact_requests": contact_request_sums(registry),
             "lag": lag,
         }
 
-    @api.get("/v1/dashboard/funnel", responses=refusals, dependencies=reports_read)
+    @api.get(
+        "/v1/dashboard/funnel",
+        tags=["reports"],
+        summary="Stages and segment portfolio",
+        response_model=None,
+        responses={200: {"model": Funnel, "description": "The funnel"}, **refusals},
+        dependencies=reports_read,
+    )
     async def funnel() -> dict[str, Any]:
+        """Customers by lifecycle stage and status on this worker; value, budget spent and
+        plays active per segment over every worker. Needs `reports:read`."""
         counts = await port.read(topology.view.stage_counts)
         stages: dict[str, dict[str, int]] = {}
         for (stage, status), n in sorted(counts.items()):
@@ -310,8 +365,16 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
             "segment_open_actions": {s: e["open_actions"] for s, e in segments.items()},
         }
 
-    @api.get("/v1/dashboard/customers", responses=refusals)
+    @api.get(
+        "/v1/dashboard/customers",
+        tags=["customers"],
+        summary="Recently active customers",
+        response_model=None,
+        responses={200: {"model": RecentCustomers, "description": "The customers"}, **refusals},
+    )
     async def recent_customers(request: Request, caller: Caller = customers_read) -> dict[str, Any]:
+        """A sample of this worker's live customers, those with decisions first (personal
+        data: audit-logged). Needs `customers:read`."""
         live = [
             s for s in await local_states() if s.alias_of is None and not s.erased and s.identifiers
         ]

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 
 from orchestrator.access import SESSION_COOKIE, Access
+from orchestrator.api_document import SessionEnded, SessionKey
 from service_kit.http import problem_responses
 from service_kit.problems import unauthorized
 
@@ -27,7 +28,12 @@ def install_sessions(api: FastAPI, access: Access) -> None:
     @api.post(
         "/v1/session",
         tags=["session"],
-        responses={200: {"description": "The cookie is set"}, **problem_responses(400, 401, 429)},
+        summary="Start a dashboard session",
+        response_model=None,
+        responses={
+            200: {"model": SessionKey, "description": "The cookie is set"},
+            **problem_responses(400, 401, 429),
+        },
     )
     async def start_session(request: Request, response: Response) -> dict[str, Any]:
         """Trade a key (``Authorization: Bearer``) for the dashboard's session cookie."""
@@ -58,7 +64,12 @@ def install_sessions(api: FastAPI, access: Access) -> None:
     @api.get(
         "/v1/session",
         tags=["session"],
-        responses={200: {"description": "The session's key"}, **problem_responses(400, 401)},
+        summary="The session's key",
+        response_model=None,
+        responses={
+            200: {"model": SessionKey, "description": "The session's key"},
+            **problem_responses(400, 401),
+        },
     )
     async def session(request: Request) -> dict[str, Any]:
         """The key and scopes of the caller (its session cookie or key)."""
@@ -67,7 +78,16 @@ def install_sessions(api: FastAPI, access: Access) -> None:
             raise unauthorized("no session: POST /v1/session with a key")
         return {"key_id": caller.key_id, "scopes": sorted(s.value for s in caller.scopes)}
 
-    @api.delete("/v1/session", tags=["session"], responses=problem_responses(400))
+    @api.delete(
+        "/v1/session",
+        tags=["session"],
+        summary="End the session",
+        response_model=None,
+        responses={
+            200: {"model": SessionEnded, "description": "The cookie is cleared"},
+            **problem_responses(400),
+        },
+    )
     async def end_session(response: Response) -> dict[str, str]:
         """End the session (the cookie is cleared)."""
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")

@@ -40,13 +40,16 @@ class Scope(StrEnum):
     EVENTS_WRITE = "events:write"
     ACTIONS_READ = "actions:read"
     ACTIONS_WRITE = "actions:write"
+    CONTACTS_REQUEST = "contacts:request"  # ask before a contact (POST /v1/contact-requests)
     # The orchestrator.
     CUSTOMERS_READ = "customers:read"  # personal data: every read is audit-logged
     REPORTS_READ = "reports:read"  # aggregates, no personal data
     ADMIN = "admin"  # anything that changes state
 
 
-DEPARTMENT_SCOPES = frozenset({Scope.EVENTS_WRITE, Scope.ACTIONS_READ, Scope.ACTIONS_WRITE})
+DEPARTMENT_SCOPES = frozenset(
+    {Scope.EVENTS_WRITE, Scope.ACTIONS_READ, Scope.ACTIONS_WRITE, Scope.CONTACTS_REQUEST}
+)
 ORCHESTRATOR_SCOPES = frozenset({Scope.CUSTOMERS_READ, Scope.REPORTS_READ, Scope.ADMIN})
 
 
@@ -143,7 +146,8 @@ def write_development_keys(directory: Path) -> Path:
     key ``local-operator`` (every orchestrator scope). The services read the hashed file
     (point ``LIFECYCLE_API_KEYS_FILE`` at it); the plain keys for people and simulators go to
     ``department-api-keys.plain.json`` next to it, readable by the owner only. Existing keys
-    are kept, so they stay stable across runs; a missing one (an older file) is added.
+    are kept, so they stay stable across runs; a missing one (an older file) is added, and an
+    older file's scopes are brought up to date (a scope added since, e.g. contacts:request).
     """
     directory.mkdir(parents=True, exist_ok=True)
     hashed_path = directory / KEYS_FILE_NAME
@@ -155,16 +159,62 @@ def write_development_keys(directory: Path) -> Path:
         (f"local-{department.value}", department, DEPARTMENT_SCOPES) for department in Department
     ]
     wanted.append((OPERATOR_KEY_ID, None, ORCHESTRATOR_SCOPES))
-    if all(key_id in plain for key_id, _, _ in wanted):
-        return hashed_path
+    complete = all(key_id in plain for key_id, _, _ in wanted)
     entries: list[dict[str, object]] = []
     for key_id, department, scopes in wanted:
         key = plain.get(key_id) or new_key(department)
         plain[key_id] = key
         entries.append(_entry(key_id, key, department, scopes))
+    hashed = json.dumps({"keys": entries}, indent=2)
+    if complete:
+        if hashed_path.read_text(encoding="utf-8") != hashed:
+            hashed_path.write_text(hashed, encoding="utf-8")
+        return hashed_path
     descriptor = os.open(plain_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         json.dump({"keys": plain}, handle, indent=2)
     os.chmod(plain_path, 0o600)
-    hashed_path.write_text(json.dumps({"keys": entries}, indent=2), encoding="utf-8")
+    hashed_path.write_text(hashed, encoding="utf-8")
     return hashed_path
+
+
+def add_key(
+    keys_file: Path, key_id: str, department: Department | None, scopes: Iterable[Scope]
+) -> str:
+    """Issue a new key: add its hashed entry to ``keys_file`` (created when missing) and return
+    the key itself, which is stored nowhere (show it once).
+
+    Raises :class:`ApiKeyConfigError` for an id already in the file, a file that is not a valid
+    key file, or department scopes without a department (no department service would accept
+    the key). The file is replaced in one step, so a service reading it sees the old or the new
+    one, never half.
+    """
+    granted = frozenset(scopes)
+    if not granted:
+        raise ApiKeyConfigError("a key needs at least one scope")
+    if department is None and granted & DEPARTMENT_SCOPES:
+        raise ApiKeyConfigError(
+            "department scopes (" + ", ".join(sorted(granted & DEPARTMENT_SCOPES)) + ") need "
+            "a department: a department service accepts only its own department's keys"
+        )
+    existing: list[dict[str, object]] = []
+    if keys_file.exists():
+        text = keys_file.read_text(encoding="utf-8")
+        ring = parse_keys(text)
+        if ring.by_id(key_id) is not None:
+            raise ApiKeyConfigError(f"{keys_file} already has a key with the id {key_id!r}")
+        existing = list(json.loads(text)["keys"])
+    key = new_key(department)
+    entry = _entry(key_id, key, department, granted)
+    try:
+        ApiKeyEntry.model_validate(entry)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in error.errors())
+        raise ApiKeyConfigError(f"invalid key entry: {problems}") from None
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    staged = keys_file.with_name(f".{keys_file.name}.{secrets.token_hex(4)}.tmp")
+    staged.write_text(json.dumps({"keys": [*existing, entry]}, indent=2), encoding="utf-8")
+    if keys_file.exists():
+        os.chmod(staged, keys_file.stat().st_mode & 0o777)
+    os.replace(staged, keys_file)
+    return key

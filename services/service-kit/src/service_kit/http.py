@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +16,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service_kit.logs import REQUEST_ID
 from service_kit.metrics import ServiceMetrics
 from service_kit.problems import PROBLEM_CONTENT_TYPE, FieldProblem, Problem, ProblemError
 
@@ -20,6 +24,26 @@ logger = logging.getLogger(__name__)
 # Where a route's key check leaves the key's RateLimit headers (``scope["state"]``); the request
 # middleware adds them to whatever the route answers.
 RATE_LIMIT_HEADERS = "rate_limit_headers"
+# Every answer names its request: the client's X-Request-ID when it is a plain token, else one
+# made here; the same id is on every log line written while answering (service_kit.logs).
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode()
+_REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def new_request_id() -> str:
+    """A fresh request id: 64 random bits in hex."""
+    return os.urandom(8).hex()
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's X-Request-ID if it is a plain token of at most 128 characters (a longer or
+    odd one could forge log lines), else a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == _REQUEST_ID_NAME:
+            text = value.decode("latin-1")
+            return text if _REQUEST_ID_SHAPE.fullmatch(text) else new_request_id()
+    return new_request_id()
 
 
 def problem_response(error: ProblemError, request: Request) -> JSONResponse:
@@ -77,6 +101,8 @@ class _RequestMetrics:
             return
         started = time.perf_counter()
         answered = False
+        request_id = request_id_of(scope)
+        named = REQUEST_ID.set(request_id)
 
         async def send_and_measure(message: Message) -> None:
             nonlocal answered
@@ -84,10 +110,11 @@ class _RequestMetrics:
                 # Timed to the response's start, as before: a stream's lifetime is not latency.
                 answered = True
                 self._observe(scope, int(message["status"]), started)
+                extra = [(_REQUEST_ID_NAME, request_id.encode())]
                 limits = scope.get("state", {}).get(RATE_LIMIT_HEADERS)
                 if limits:
-                    extra = [(k.lower().encode(), v.encode()) for k, v in limits.items()]
-                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                    extra.extend((k.lower().encode(), v.encode()) for k, v in limits.items())
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         try:
@@ -96,6 +123,8 @@ class _RequestMetrics:
             if not answered:
                 self._observe(scope, 500, started)
             raise
+        finally:
+            REQUEST_ID.reset(named)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         template = getattr(scope.get("route"), "path", "unmatched")
@@ -122,7 +151,8 @@ class _RequestMetrics:
 
 def install_request_metrics(app: FastAPI, metrics: ServiceMetrics) -> None:
     """Count and time every request by route template, and log it (no raw paths: no ids): at
-    info when answered 4xx or 5xx, at debug otherwise."""
+    info when answered 4xx or 5xx, at debug otherwise. Every answer carries X-Request-ID, and
+    every line logged while answering carries its ``request_id``."""
     app.add_middleware(_RequestMetrics, metrics=metrics)
 
 
@@ -147,9 +177,12 @@ _PROBLEM_TITLES = {
 }
 
 
-def inline_json_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON Schema with its ``$defs`` inlined (OpenAPI resolves refs elsewhere)."""
-    schema = model.model_json_schema()
+def inline_json_schema(
+    model: type[BaseModel], mode: Literal["validation", "serialization"] = "validation"
+) -> dict[str, Any]:
+    """The model's JSON Schema with its ``$defs`` inlined (OpenAPI resolves refs elsewhere):
+    of what it accepts (``validation``) or of what it dumps (``serialization``)."""
+    schema = model.model_json_schema(mode=mode)
     definitions = schema.pop("$defs", {})
 
     def resolve(node: Any) -> Any:
@@ -166,13 +199,58 @@ def inline_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolved
 
 
+def _integer_header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "integer", "minimum": 0}}
+
+
+RETRY_AFTER_HEADER = {
+    "Retry-After": _integer_header("seconds to wait before trying again (RFC 9110)"),
+}
+# The IETF draft "RateLimit header fields for HTTP", of the caller's tightest limit
+# (service_kit.rate_limits); on every answer to a caller with a key, and on its 429.
+RATE_LIMIT_HEADERS_DOCUMENTED = {
+    "RateLimit-Limit": _integer_header("requests allowed in the window"),
+    "RateLimit-Remaining": _integer_header("requests left in the window"),
+    "RateLimit-Reset": _integer_header("seconds until the window resets"),
+    "RateLimit-Policy": {
+        "description": "the limit and its window in seconds, e.g. 2000;w=1",
+        "schema": {"type": "string"},
+    },
+}
+_HEADERS_OF_STATUS: dict[int, dict[str, Any]] = {
+    429: {**RETRY_AFTER_HEADER, **RATE_LIMIT_HEADERS_DOCUMENTED},
+    503: RETRY_AFTER_HEADER,
+}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries: each status answered as RFC 9457 problem details."""
+    """OpenAPI ``responses`` entries: each status answered as RFC 9457 problem details (a 429
+    and a 503 declare ``Retry-After``, a 429 the ``RateLimit-*`` headers too)."""
     schema = inline_json_schema(Problem)
-    return {
-        status: {
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {
             "description": _PROBLEM_TITLES.get(status, "Problem details"),
             "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}},
         }
-        for status in statuses
-    }
+        if status in _HEADERS_OF_STATUS:
+            response["headers"] = _HEADERS_OF_STATUS[status]
+        responses[status] = response
+    return responses
+
+
+def add_component_schemas(app: FastAPI, schemas: Mapping[str, dict[str, Any]]) -> None:
+    """Add schemas under ``components/schemas`` of the app's OpenAPI document (for bodies
+    described by hand that ``$ref`` them, e.g. a discriminated union)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        clashes = {name for name in schemas if components.get(name, schemas[name]) != schemas[name]}
+        if clashes:
+            raise ValueError(f"component schemas named twice: {sorted(clashes)}")
+        components.update(schemas)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

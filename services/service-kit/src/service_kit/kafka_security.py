@@ -55,16 +55,41 @@ class KafkaSecurity(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     protocol: SecurityProtocol = Field(
-        default=SecurityProtocol.PLAINTEXT, validation_alias="KAFKA_SECURITY_PROTOCOL"
+        default=SecurityProtocol.PLAINTEXT,
+        validation_alias="KAFKA_SECURITY_PROTOCOL",
+        description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
     )
     sasl_mechanism: SaslMechanism | None = Field(
-        default=None, validation_alias="KAFKA_SASL_MECHANISM"
+        default=None,
+        validation_alias="KAFKA_SASL_MECHANISM",
+        description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with a SASL_* protocol",
     )
-    sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
-    sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
-    ssl_ca_file: FilePath | None = Field(default=None, validation_alias="KAFKA_SSL_CA_FILE")
-    ssl_cert_file: FilePath | None = Field(default=None, validation_alias="KAFKA_SSL_CERT_FILE")
-    ssl_key_file: FilePath | None = Field(default=None, validation_alias="KAFKA_SSL_KEY_FILE")
+    sasl_username: str | None = Field(
+        default=None,
+        validation_alias="KAFKA_SASL_USERNAME",
+        description="the service's Kafka user; required with SASL_*",
+    )
+    sasl_password: SecretStr | None = Field(
+        default=None,
+        validation_alias="KAFKA_SASL_PASSWORD",
+        description="its password (never logged); required with SASL_*",
+    )
+    ssl_ca_file: FilePath | None = Field(
+        default=None,
+        validation_alias="KAFKA_SSL_CA_FILE",
+        description="PEM bundle of the CA that signed the brokers' certificates "
+        "(default: the system's trust store)",
+    )
+    ssl_cert_file: FilePath | None = Field(
+        default=None,
+        validation_alias="KAFKA_SSL_CERT_FILE",
+        description="PEM client certificate, for brokers that require one (mutual TLS)",
+    )
+    ssl_key_file: FilePath | None = Field(
+        default=None,
+        validation_alias="KAFKA_SSL_KEY_FILE",
+        description="PEM private key of that certificate (unencrypted)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> KafkaSecurity:

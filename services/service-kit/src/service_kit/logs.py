@@ -19,6 +19,7 @@ import logging
 import re
 import sys
 import unicodedata
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -39,6 +40,9 @@ PERSONAL_FIELDS = frozenset(
     }
 )
 MASK = "***"
+# The id of the HTTP request being answered (service_kit.http sets it from X-Request-ID, or
+# makes one): every line logged while answering it carries it as ``request_id``.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 # A longer string is cut at a delimiter before this many characters (no half of an address
 # is left at the cut), then masked.
 MAX_LOGGED_CHARS = 4096
@@ -221,6 +225,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": mask_personal_data(record.getMessage()),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         for name, value in vars(record).items():
             if name not in _STANDARD_ATTRIBUTES and not name.startswith("_"):
                 entry[name] = _mask_value(name, value)

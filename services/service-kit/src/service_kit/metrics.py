@@ -1,12 +1,29 @@
 """The metrics every service exports (docs/observability.md, "Every service").
 
 Each service's metrics class extends :class:`ServiceMetrics` with its own; each instance has its
-own registry, so several apps (tests) can live in one process.
+own registry, so several apps (tests) can live in one process. Every registry carries the
+process (``process_*``: CPU, memory, open files, start time) and platform (``python_info``,
+``python_gc_*``) metrics of the process it runs in.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+
+# No ``<counter>_created`` / ``<histogram>_created`` series: one per labelled counter doubled
+# the series count, and Prometheus reads a counter's start from its first sample anyway.
+# prometheus_client's switch is process-wide; every service imports this module before it
+# makes a metric.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class ServiceMetrics:
@@ -15,6 +32,9 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.kafka_reachable = Gauge(
             "lifecycle_kafka_reachable", "1 while the last request to Kafka succeeded", registry=r
         )

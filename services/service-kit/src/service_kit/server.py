@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from typing import Any, ClassVar
 
 import httptools
@@ -43,13 +44,33 @@ class HttpServerSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     max_head_bytes: int = Field(
-        default=32 * 1024, ge=1024, le=1024 * 1024, alias="LIFECYCLE_HTTP_MAX_HEAD_BYTES"
+        default=32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        alias="LIFECYCLE_HTTP_MAX_HEAD_BYTES",
+        description="request line plus headers in bytes; a longer URL gets 414, longer headers 431",
     )
-    head_timeout_s: float = Field(default=10.0, gt=0, le=600, alias="LIFECYCLE_HTTP_HEAD_TIMEOUT_S")
+    head_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        alias="LIFECYCLE_HTTP_HEAD_TIMEOUT_S",
+        description="seconds for a connection to deliver a whole request head, else 408",
+    )
     body_timeout_s: float = Field(
-        default=30.0, gt=0, le=3600, alias="LIFECYCLE_HTTP_BODY_TIMEOUT_S"
+        default=30.0,
+        gt=0,
+        le=3600,
+        alias="LIFECYCLE_HTTP_BODY_TIMEOUT_S",
+        description="seconds for a request body to arrive after its head, else 408",
     )
-    keep_alive_s: int = Field(default=5, ge=1, le=600, alias="LIFECYCLE_HTTP_KEEP_ALIVE_S")
+    keep_alive_s: int = Field(
+        default=5,
+        ge=1,
+        le=600,
+        alias="LIFECYCLE_HTTP_KEEP_ALIVE_S",
+        description="seconds an idle keep-alive connection is kept open",
+    )
 
 
 class _HeadTooLargeError(Exception):
@@ -224,6 +245,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         head.extend(
             [
                 b"content-type: " + PROBLEM_CONTENT_TYPE.encode() + b"\r\n",
+                b"x-request-id: " + os.urandom(8).hex().encode() + b"\r\n",
                 b"content-length: " + str(len(body)).encode() + b"\r\n",
                 b"connection: close\r\n\r\n",
             ]

@@ -17,6 +17,7 @@ import os
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ def summarise(
         "churn_rate": round(tally.churned / contracts, 4),
         "revenue_per_customer_eur": round(tally.revenue_minor / 100 / max(customers, 1), 2),
         "promotions_sent": tally.promotions_sent,
+        "promotions_denied": tally.promotions_denied,
         "conflicting_contacts": tally.conflicting_contacts,
         "median_handoff_hours": tally.median_handoff_hours(),
         "median_handoff_hours_by_kind": tally.median_handoff_hours_by_kind(),
@@ -92,6 +94,10 @@ def summarise(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simulate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    # The simulator stands alone (no service-kit): the same --version as every other command.
+    parser.add_argument(
+        "--version", action="version", version=f"simulate {version('company-simulator')}"
     )
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=42)
@@ -115,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fresh-start",
         action="store_true",
         help="no existing base at t=0: every customer arrives as a new lead",
+    )
+    parser.add_argument(
+        "--send-without-asking",
+        action="store_true",
+        help="coordinated: marketing's own promotions go out without a contact request (as "
+        "before contact requests existed; to measure what asking changes)",
     )
     parser.add_argument(
         "--offline",
@@ -182,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         start=start,
         mode=mode,
         existing_base=existing_base,
+        # Live and coordinated: marketing asks before its own promotions (contact requests).
+        ask_before_promotions=(
+            mode is Mode.COORDINATED and not args.offline and not args.send_without_asking
+        ),
     )
     counters: RunCounters | None = None
     report_dir: Path | None = args.report_dir

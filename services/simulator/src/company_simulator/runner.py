@@ -29,11 +29,20 @@ from typing import Any
 
 import httpx
 
-from company_simulator.world import Mode, OutcomeReport, OutgoingEvent, World, action_deadline
+from company_simulator.world import (
+    ContactQuestion,
+    Mode,
+    OutcomeReport,
+    OutgoingEvent,
+    World,
+    action_deadline,
+)
 from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
 
 BATCH_SIZE = 100
+# Customers per contact-request batch (the department services take up to 1,000).
+CONTACT_BATCH_SIZE = 200
 TICK_S = 0.2
 MAX_BACKOFF_S = 10.0
 UNREACHABLE_BACKOFF_S = 1.0
@@ -77,6 +86,10 @@ class RunCounters:
     actions_seen: int = 0
     outcomes_sent: int = 0
     outcomes_refused: int = 0
+    contacts_asked: int = 0
+    contacts_denied: int = 0
+    # Answered by the department service's fallback (the orchestrator was silent or away).
+    contacts_unanswered: int = 0
     first_rejection: str | None = None
     last_error: str | None = None
 
@@ -88,6 +101,7 @@ class _Lane:
     endpoint: DepartmentEndpoint
     events: deque[OutgoingEvent] = field(default_factory=deque)
     outcomes: deque[OutcomeReport] = field(default_factory=deque)
+    questions: deque[ContactQuestion] = field(default_factory=deque)
 
 
 class TokenBucket:
@@ -169,6 +183,7 @@ class Runner:
             for lane in self._lanes.values():
                 workers.append(tasks.create_task(self._send_events(client, lane)))
                 workers.append(tasks.create_task(self._send_outcomes(client, lane)))
+                workers.append(tasks.create_task(self._ask_contacts(client, lane)))
             if self.world.mode is Mode.COORDINATED:
                 workers.append(tasks.create_task(self._poll_inboxes(client)))
             await self._keep_time(duration_s, sim_end)
@@ -196,12 +211,16 @@ class Runner:
             lane = self._lanes[step.department]
             if isinstance(step, OutgoingEvent):
                 lane.events.append(step)
+            elif isinstance(step, ContactQuestion):
+                lane.questions.append(step)
             else:
                 lane.outcomes.append(step)
 
     def _all_sent(self) -> bool:
         # A batch or an outcome leaves its lane only once it was posted: nothing is in flight.
-        return not any(lane.events or lane.outcomes for lane in self._lanes.values())
+        return not any(
+            lane.events or lane.outcomes or lane.questions for lane in self._lanes.values()
+        )
 
     def progress_line(self, sim_now: datetime) -> str:
         """One line of progress for the terminal."""
@@ -242,6 +261,73 @@ class Runner:
                 lane.outcomes.popleft()
             else:
                 await asyncio.sleep(UNREACHABLE_BACKOFF_S)  # the service is not answering
+
+    async def _ask_contacts(self, client: httpx.AsyncClient, lane: _Lane) -> None:
+        """Ask before the lane's own contacts, a campaign batch at a time; queue what is
+        allowed to be sent."""
+        while True:
+            if not lane.questions:
+                await asyncio.sleep(TICK_S)  # nothing to ask yet
+                continue
+            first = lane.questions[0]
+            batch = list(
+                islice(
+                    (
+                        q
+                        for q in lane.questions
+                        if (q.channel, q.purpose, q.campaign_id)
+                        == (first.channel, first.purpose, first.campaign_id)
+                    ),
+                    CONTACT_BATCH_SIZE,
+                )
+            )
+            answers = await self._post_questions(client, lane.endpoint, batch)
+            if answers is None:
+                await asyncio.sleep(UNREACHABLE_BACKOFF_S)  # the service is not answering
+                continue
+            asked = {q.question_id for q in batch}
+            lane.questions = deque(q for q in lane.questions if q.question_id not in asked)
+            for question, answer in zip(batch, answers, strict=True):
+                allowed = answer.get("decision") == "allow"
+                self.counters.contacts_asked += 1
+                self.counters.contacts_denied += not allowed
+                self.counters.contacts_unanswered += str(answer.get("reason_code")).startswith(
+                    "orchestrator-"
+                )
+                steps = self.world.contact_answered(
+                    question.question_id, allowed, answer.get("contact_id")
+                )
+                lane.events.extend(s for s in steps if isinstance(s, OutgoingEvent))
+
+    async def _post_questions(
+        self, client: httpx.AsyncClient, endpoint: DepartmentEndpoint, batch: list[ContactQuestion]
+    ) -> list[dict[str, Any]] | None:
+        """The answers to a batch in its order; None when it should be asked again."""
+        first = batch[0]
+        try:
+            response = await client.post(
+                f"{endpoint.base_url}/v1/contact-requests/batch",
+                json={
+                    "customers": [q.customer for q in batch],
+                    "channel": first.channel,
+                    "purpose": first.purpose,
+                    "campaign_id": first.campaign_id,
+                },
+                headers={"Authorization": f"Bearer {endpoint.api_key}"},
+            )
+        except httpx.HTTPError as error:
+            self.counters.last_error = f"{endpoint.department.value}: {type(error).__name__}"
+            return None
+        if response.status_code in (429, 503):
+            return None
+        if response.status_code != 200:
+            # The simulator's bug: counted like a rejected event, the contacts not sent.
+            self.counters.events_rejected += len(batch)
+            if self.counters.first_rejection is None:
+                self.counters.first_rejection = f"{response.status_code}: {response.text[:500]}"
+            return [{"decision": "deny"} for _ in batch]
+        results = sorted(response.json().get("results", []), key=lambda r: int(r["index"]))
+        return results if len(results) == len(batch) else [{"decision": "deny"} for _ in batch]
 
     async def _poll_inboxes(self, client: httpx.AsyncClient) -> None:
         while True:

@@ -88,7 +88,21 @@ class OutcomeReport:
     body: dict[str, Any]
 
 
-Step = OutgoingEvent | OutcomeReport
+@dataclass(frozen=True)
+class ContactQuestion:
+    """Marketing asks the orchestrator before one of its own promotional sends
+    (``POST /v1/contact-requests``); the answer goes back through ``World.contact_answered``."""
+
+    at: datetime
+    department: Department
+    question_id: str
+    customer: dict[str, str]
+    channel: str
+    purpose: str
+    campaign_id: str
+
+
+Step = OutgoingEvent | OutcomeReport | ContactQuestion
 
 
 @dataclass
@@ -153,6 +167,8 @@ class Tally:
     churned: int = 0
     revenue_minor: int = 0
     promotions_sent: int = 0
+    # Marketing's own promotions the orchestrator denied when asked (coordinated, asking).
+    promotions_denied: int = 0
     conflicting_contacts: int = 0
     cases_opened: int = 0
     complaints: int = 0
@@ -192,8 +208,12 @@ class World:
         behaviour: BehaviourModel | None = None,
         arrival_days: float = 20.0,
         existing_base: bool = True,
+        ask_before_promotions: bool = False,
     ) -> None:
         self.mode = mode
+        # Marketing's own weekly promotion asks the orchestrator first (ContactQuestion steps).
+        self.ask_before_promotions = ask_before_promotions
+        self._questions: dict[str, tuple[Journey, str]] = {}
         self.behaviour = behaviour or BehaviourModel()
         self.tally = Tally()
         self.now = start
@@ -528,14 +548,49 @@ class World:
                 continue
             if self.mode is Mode.COORDINATED and self._promotions_suppressed(journey):
                 continue
-            yield from self._send_promotion(journey, "cmp-sim-weekly-offer")
+            if self.ask_before_promotions:
+                yield self._question(journey, "cmp-sim-weekly-offer")
+            else:
+                yield from self._send_promotion(journey, "cmp-sim-weekly-offer")
         self._schedule(self.now + 7 * DAY, self._weekly_promotion)
 
     def _promotions_suppressed(self, journey: Journey) -> bool:
         until = journey.promotions_suppressed_until
         return until is not None and until > self.now
 
-    def _send_promotion(self, journey: Journey, campaign_id: str) -> Iterator[Step]:
+    def _question(self, journey: Journey, campaign_id: str) -> ContactQuestion:
+        question_id = f"ask-{self._seed}-{next(self._record_numbers)}"
+        self._questions[question_id] = (journey, campaign_id)
+        reference = journey.customer.reference_for(Department.MARKETING)
+        return ContactQuestion(
+            self.now,
+            Department.MARKETING,
+            question_id,
+            reference.model_dump(mode="json", exclude_none=True),
+            ContactChannel.EMAIL.value,
+            "promotional",
+            campaign_id,
+        )
+
+    def contact_answered(
+        self, question_id: str, allowed: bool, contact_id: str | None = None
+    ) -> list[Step]:
+        """The orchestrator's answer to a question: the send it allows (reporting its contact
+        id), or nothing; an unknown or repeated question id changes nothing."""
+        asked = self._questions.pop(question_id, None)
+        if asked is None:
+            return []
+        journey, campaign_id = asked
+        if not allowed:
+            self.tally.promotions_denied += 1
+            return []
+        if not journey.active or not journey.email_consent:
+            return []
+        return list(self._send_promotion(journey, campaign_id, contact_id))
+
+    def _send_promotion(
+        self, journey: Journey, campaign_id: str, contact_id: str | None = None
+    ) -> Iterator[Step]:
         c = journey.customer
         self.tally.promotions_sent += 1
         if journey.has_urgent_case():
@@ -552,6 +607,7 @@ class World:
                 message_id=f"msg-{c.number}-{next(self._record_numbers)}",
                 channel=ContactChannel.EMAIL,
                 promotional=True,
+                contact_id=contact_id,
             ),
         )
 

@@ -13,9 +13,11 @@ is erased (only erasure actions pass), consent withdrawn on the action's channel
 wins), promotions suppressed, the policy's suppression rules, a promotion to a member of a
 segment whose treatment budget is spent, an action of the same type (so to the same department)
 already open or accepted, or chosen now, whichever play asked for it (``already-open``), the
-frequency caps per channel and window; survivors in one exclusive group are ranked and only the
-best wins, and of the contacts different plays ask one department to make at once only the best
-wins (``one-voice``). Every candidate, winner or not, is recorded with its reason.
+frequency caps per channel (or over every channel) and window, the quiet hours; survivors in
+one exclusive group are ranked and only the best wins, and of the contacts different plays ask
+one department to make at once only the best wins (``one-voice``). Every candidate, winner or
+not, is recorded with its reason. The departments' own contact requests are checked by the
+same :func:`policy_denial` and :func:`cap_denial` (core/contacts.py).
 """
 
 from __future__ import annotations
@@ -42,12 +44,14 @@ from lifecycle_schemas.outputs import (
 from lifecycle_schemas.vocabulary import HandoffKind
 from orchestrator.core import handoffs
 from orchestrator.core.playbook import (
+    ANY_CHANNEL,
     CUSTOMER_FIELD,
     ActionSpec,
     OwnerRule,
     Playbook,
     PlaySpec,
     SegmentSpec,
+    SuppressionRule,
     budget_key,
     parse_duration,
 )
@@ -450,22 +454,130 @@ def _suppress(proposal: Proposal, code: str, reason: str) -> None:
     proposal.reason = reason[:200]
 
 
+@dataclass(frozen=True)
+class ContactAsk:
+    """A contact under the contact policy: a play's candidate action or a department's request.
+
+    ``consent``: withdrawn consent on the channel denies it. ``coordinated``: the suppression
+    rules, the segment budget, the frequency caps and the quiet hours apply (a department's
+    transactional and legal contacts are exempt, docs/departments.md). ``erasure``: an erase
+    action, the one thing an erased customer still gets.
+    """
+
+    channel: str | None
+    promotional: bool
+    consent: bool = True
+    coordinated: bool = True
+    erasure: bool = False
+
+
+# A denial: (reason code, reason).
+Denial = tuple[str, str]
+# A contact chosen in the same step, not yet in the contact log: (channel, promotional).
+Pending = tuple[str | None, bool]
+
+
+def biting_rules(playbook: Playbook, context: Any) -> list[SuppressionRule]:
+    """The policy's suppression rules whose condition holds for the customer now."""
+    return [r for r in playbook.policy.suppressions if evaluate(playbook, r.when, context) is True]
+
+
+def policy_denial(
+    state: CustomerState,
+    ask: ContactAsk,
+    rules: list[SuppressionRule],
+    exhausted: list[str],
+    *,
+    rules_first: bool = False,
+) -> Denial | None:
+    """The first of erasure, consent, promotion suppression, the suppression rules and the
+    segment budget that denies ``ask`` (``rules``: those biting now, :func:`biting_rules`;
+    ``exhausted``: the customer's segments whose budget is spent). ``rules_first``: a rule
+    that bites is named before the promotions-suppressed flag (which a play set because of
+    such a rule): a department asking gets the reason itself."""
+    contact = ask.channel is not None
+    if state.erased and not ask.erasure:
+        return "erased", "the customer's personal data is erased"
+    consent = state.consents.get(str(ask.channel))
+    if ask.consent and contact and consent is not None and consent.status == "withdrawn":
+        # Consent always wins, for service contacts too (tests/chaos/test_consent.py).
+        return "no-consent", f"consent withdrawn for {ask.channel}"
+    if not ask.coordinated:
+        return None
+    suppressed = ask.promotional and state.promotions_suppressed
+    if suppressed and not rules_first:
+        return "promotions-suppressed", "promotions are suppressed"
+    for rule in rules:
+        if (
+            rule.applies_to == "all"
+            or (rule.applies_to == "contact" and contact)
+            or (rule.applies_to == "promotional" and ask.promotional)
+        ):
+            return rule.id, rule.reason
+    if suppressed:
+        return "promotions-suppressed", "promotions are suppressed"
+    if ask.promotional and exhausted:
+        return (
+            SEGMENT_BUDGET_SPENT,
+            f"the treatment budget of segment {', '.join(exhausted)} is spent",
+        )
+    return None
+
+
 def _contacts_in_window(
     state: CustomerState,
-    winners: list[Proposal],
+    pending: list[Pending],
     channel: str,
     window: timedelta,
     promotional_only: bool,
     now: datetime,
 ) -> int:
+    every = channel == ANY_CHANNEL
     count = sum(
         1
         for c in state.contact_log
-        if c.channel == channel and now - c.at < window and (c.promotional or not promotional_only)
+        if (every or c.channel == channel)
+        and now - c.at < window
+        and (c.promotional or not promotional_only)
+        and c.counts_at(now)
     )
     return count + sum(
-        1 for w in winners if w.channel == channel and (w.promotional or not promotional_only)
+        1
+        for pending_channel, promotional in pending
+        if pending_channel is not None
+        and (every or pending_channel == channel)
+        and (promotional or not promotional_only)
     )
+
+
+def cap_denial(
+    state: CustomerState, playbook: Playbook, ask: ContactAsk, pending: list[Pending], now: datetime
+) -> Denial | None:
+    """The first frequency cap (per channel, or ``any`` channel) or quiet hours that deny
+    ``ask``; reserved contacts count until they lapse, ``pending`` ones as well."""
+    if ask.channel is None or not ask.coordinated:
+        return None
+    policy = playbook.policy
+    for cap in policy.frequency_caps:
+        if (
+            cap.channel in (ask.channel, ANY_CHANNEL)
+            and (ask.promotional or not cap.promotional_only)
+            and _contacts_in_window(
+                state, pending, cap.channel, parse_duration(cap.window), cap.promotional_only, now
+            )
+            >= cap.max
+        ):
+            kind = "contacts on any channel" if cap.channel == ANY_CHANNEL else "contacts"
+            where = "" if cap.channel == ANY_CHANNEL else f"{cap.channel} "
+            return "frequency-cap", f"at most {cap.max} {where}{kind} per {cap.window}"
+    for quiet in policy.quiet_hours:
+        if (
+            ask.channel in quiet.channels
+            and (quiet.applies_to == "contact" or ask.promotional)
+            and quiet.covers(now)
+        ):
+            return "quiet-hours", f"no {ask.channel} contact from {quiet.start} to {quiet.end} UTC"
+    return None
 
 
 def arbitrate(
@@ -482,75 +594,33 @@ def arbitrate(
     state cannot know); promotional candidates of a customer in a segment whose budget is spent
     lose with ``segment-budget-spent``.
     """
-    policy = playbook.policy
     exhausted = over_budget_segments(state, playbook, spent or {}, now)
     # One voice: an action type (so its department) is open once, whichever play asked for it.
     open_types = {a.action_type: a.play_id for a in state.open_actions.values() if a.status in LIVE}
-    rules = [(r, evaluate(playbook, r.when, context) is True) for r in policy.suppressions]
+    rules = biting_rules(playbook, context)
     winners: list[Proposal] = []
     for proposal in sorted(proposals, key=lambda p: (-p.score, p.play.id, p.index)):
         if proposal.verdict is not Verdict.WON:
             continue
         spec = proposal.spec
         contact = proposal.channel is not None
-        if state.erased and not spec.type.endswith(ERASE_ACTION):
-            _suppress(proposal, "erased", "the customer's personal data is erased")
-        elif (
-            # Consent always wins, for service contacts too (tests/chaos/test_consent.py).
-            contact
-            and state.consents.get(str(proposal.channel)) is not None
-            and state.consents[str(proposal.channel)].status == "withdrawn"
-        ):
-            _suppress(proposal, "no-consent", f"consent withdrawn for {proposal.channel}")
-        elif proposal.promotional and state.promotions_suppressed:
-            _suppress(proposal, "promotions-suppressed", "promotions are suppressed")
-        elif (
-            rule := next(
-                (
-                    r
-                    for r, bites in rules
-                    if bites
-                    and (
-                        r.applies_to == "all"
-                        or (r.applies_to == "contact" and contact)
-                        or (r.applies_to == "promotional" and proposal.promotional)
-                    )
-                ),
-                None,
-            )
-        ) is not None:
-            _suppress(proposal, rule.id, rule.reason)
-        elif proposal.promotional and exhausted:
-            _suppress(
-                proposal,
-                SEGMENT_BUDGET_SPENT,
-                f"the treatment budget of segment {', '.join(exhausted)} is spent",
-            )
+        ask = ContactAsk(
+            channel=proposal.channel,
+            promotional=proposal.promotional,
+            erasure=spec.type.endswith(ERASE_ACTION),
+        )
+        if (denial := policy_denial(state, ask, rules, exhausted)) is not None:
+            _suppress(proposal, *denial)
         elif (holder := open_types.get(spec.record_type)) is not None:
             _suppress(proposal, "already-open", f"{spec.type} of play {holder} is still open")
         elif (twin := _same_type(winners, proposal)) is not None:
             _suppress(proposal, "already-open", f"{spec.type} is chosen for play {twin.play.id}")
         elif (
-            cap := next(
-                (
-                    c
-                    for c in policy.frequency_caps
-                    if contact
-                    and c.channel == proposal.channel
-                    and (proposal.promotional or not c.promotional_only)
-                    and _contacts_in_window(
-                        state, winners, c.channel, parse_duration(c.window), c.promotional_only, now
-                    )
-                    >= c.max
-                ),
-                None,
+            denial := cap_denial(
+                state, playbook, ask, [(w.channel, w.promotional) for w in winners], now
             )
         ) is not None:
-            _suppress(
-                proposal,
-                "frequency-cap",
-                f"at most {cap.max} {cap.channel} contacts per {cap.window}",
-            )
+            _suppress(proposal, *denial)
         elif (
             proposal.group is not None
             and (best := next((w for w in winners if w.group == proposal.group), None)) is not None

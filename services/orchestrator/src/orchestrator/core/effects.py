@@ -19,8 +19,9 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from lifecycle_schemas.codec import decode_event, decode_outcome, encode_record, kafka_key
+from lifecycle_schemas.departments import Department
 from lifecycle_schemas.events import DepartmentEvent
-from lifecycle_schemas.topics import TOPICS, topic_for_type
+from lifecycle_schemas.topics import TOPICS, contact_decisions_topic_for, topic_for_type
 from orchestrator.core.messages import (
     COMMAND_ADAPTER,
     Absorb,
@@ -31,6 +32,7 @@ from orchestrator.core.messages import (
     Forward,
     Message,
     Publish,
+    Reply,
     forget_message,
 )
 
@@ -100,6 +102,16 @@ def records_for(
                 topic=topic_for_type(record.type).name_in(topics.prefix),
                 key=kafka_key(record),
                 value=encode_record(record).decode(),
+                cloudevent_headers=True,
+            ),
+        )
+    if isinstance(decision, Reply):
+        topic = contact_decisions_topic_for(Department(decision.department))
+        return (
+            OutboxRecord(
+                topic=topic.name_in(topics.prefix),
+                key=kafka_key(decision.record),
+                value=encode_record(decision.record).decode(),
                 cloudevent_headers=True,
             ),
         )

@@ -139,6 +139,9 @@ def _message_sent(state: CustomerState, event: ev.CampaignMessageSent) -> None:
     if event.data.promotional and state.open_urgent_cases() > 0:
         # A conflicting contact: counted for the proof-of-value report.
         state.conflicting_contacts += 1
+    if event.data.contact_id is not None:
+        # The reserved contact was sent: its reservation ends, the send counts in its place.
+        state.contact_log = [c for c in state.contact_log if c.contact_id != event.data.contact_id]
     state.contact_log.append(
         Contact(at=event.time, channel=event.data.channel.value, promotional=event.data.promotional)
     )

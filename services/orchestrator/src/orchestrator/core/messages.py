@@ -94,6 +94,15 @@ class Publish:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """Copy this record to ``department``'s contact-decisions topic (the answer its service
+    waits for), keyed by its subject."""
+
+    department: str
+    record: CloudEvent[Any]
+
+
+@dataclass(frozen=True)
 class Forward:
     """Send a message on to another customer id (an alias forwards to its survivor)."""
 
@@ -140,7 +149,9 @@ class HandoffBreached:
     to_department: str
 
 
-Decision = Publish | Forward | EraseProfile | ForgetIdentifiers | HandoffTimed | HandoffBreached
+Decision = (
+    Publish | Reply | Forward | EraseProfile | ForgetIdentifiers | HandoffTimed | HandoffBreached
+)
 
 
 # Identity messages ----------------------------------------------------------------------------

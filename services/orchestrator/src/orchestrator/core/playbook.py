@@ -185,11 +185,41 @@ class PlaySpec(Spec):
     actions: Annotated[list[ActionSpec], Field(min_length=1, max_length=8)]
 
 
+Channel = Literal["email", "sms", "phone", "mail", "in-app"]
+# Every channel together: an overall cap.
+ANY_CHANNEL = "any"
+_CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
 class FrequencyCap(Spec):
-    channel: Literal["email", "sms", "phone"]
+    channel: Channel | Literal["any"]
     max: Annotated[int, Field(ge=0)]
     window: Duration
     promotional_only: bool = True
+
+
+class QuietHours(Spec):
+    """No contact on these channels between ``start`` and ``end`` (UTC clock times; a start
+    after the end spans midnight). On the real clock, also under a time scale."""
+
+    start: Annotated[str, Field(pattern=_CLOCK_TIME)]
+    end: Annotated[str, Field(pattern=_CLOCK_TIME)]
+    channels: Annotated[list[Channel], Field(min_length=1)]
+    applies_to: Literal["promotional", "contact"] = "contact"
+
+    def covers(self, now: datetime) -> bool:
+        """Whether ``now`` falls in the quiet hours."""
+        clock = now.astimezone(UTC).strftime("%H:%M")
+        if self.start <= self.end:
+            return self.start <= clock < self.end
+        return clock >= self.start or clock < self.end
+
+
+class ContactRequestPolicy(Spec):
+    """How the departments' own contact requests are decided (core/contacts.py)."""
+
+    # An allowed contact counts against the caps until its send is reported, or this long.
+    reservation: Duration = "1h"
 
 
 class SuppressionRule(Spec):
@@ -205,12 +235,14 @@ class ExclusiveGroup(Spec):
 
 
 class ContactKind(Spec):
-    channel: Literal["email", "sms", "phone"]
+    channel: Channel
     promotional: bool = False
 
 
 class PolicySpec(Spec):
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
+    quiet_hours: list[QuietHours] = Field(default_factory=list)
+    contact_requests: ContactRequestPolicy = Field(default_factory=ContactRequestPolicy)
     suppressions: list[SuppressionRule] = Field(default_factory=list)
     exclusive_groups: list[ExclusiveGroup] = Field(default_factory=list)
     contact_kinds: dict[str, ContactKind] = Field(default_factory=dict)
@@ -373,7 +405,8 @@ class Playbook:
         a simulated company running 1440 times faster than the wall clock, a 1h deadline is
         2.5 real seconds, so the orchestrator's real clock keeps the simulation's deadlines.
         Action deadlines and expiries, owner hand-off deadlines, process SLAs, frequency-cap
-        windows and budget periods are all the durations a playbook has; its calendar counts
+        windows, contact reservations and budget periods are all the durations a playbook has
+        (quiet hours are clock times and stay on the real clock); its calendar counts
         days since and until things (``customer.days_since_complaint``, the value model's
         windows) ``factor`` times faster. ``factor == 1`` returns the playbook unchanged.
         """
@@ -401,12 +434,16 @@ class Playbook:
             )
             for play in self.plays
         )
+        requests = self.policy.contact_requests
         policy = self.policy.model_copy(
             update={
                 "frequency_caps": [
                     cap.model_copy(update={"window": scaled(cap.window)})
                     for cap in self.policy.frequency_caps
-                ]
+                ],
+                "contact_requests": requests.model_copy(
+                    update={"reservation": scaled(requests.reservation)}
+                ),
             }
         )
         owner_rules = tuple(

@@ -160,3 +160,22 @@ def report(
         "time_scale": time_scale,
         "processes": processes,
     }
+
+
+def without_customer_ids(body: dict[str, Any]) -> dict[str, Any]:
+    """The report with every hand-off's ``customer_id`` left out (for reports-only keys)."""
+
+    def anonymous(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in item.items() if k != "customer_id"} for item in items]
+
+    return {
+        **body,
+        "processes": [
+            {
+                **process,
+                "oldest_open": anonymous(process["oldest_open"]),
+                "worst_offenders": anonymous(process["worst_offenders"]),
+            }
+            for process in body["processes"]
+        ],
+    }

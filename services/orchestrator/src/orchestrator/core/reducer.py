@@ -24,9 +24,9 @@ from lifecycle_schemas.outputs import (
     Verdict,
     decision_id,
 )
-from orchestrator.core import decide, handoffs
+from orchestrator.core import contacts, decide, handoffs
 from orchestrator.core.control import hold_out, in_control_group
-from orchestrator.core.fold import fold
+from orchestrator.core.fold import fold, link_identifiers
 from orchestrator.core.ltv import predicted_lifetime_value_minor
 from orchestrator.core.messages import (
     Absorb,
@@ -40,6 +40,7 @@ from orchestrator.core.messages import (
     MergeInto,
     Message,
     Publish,
+    Reply,
     merge_into,
 )
 from orchestrator.core.playbook import Playbook, short_type
@@ -90,7 +91,11 @@ def apply(
         return state, []
     if state.erased:
         # An erased customer takes nothing more: a late or replayed record would bring its
-        # personal data back (the worker deletes its record and keeps only this mark).
+        # personal data back (the worker deletes its record and keeps only this mark). A
+        # contact request is still answered (denied), and nothing of it kept.
+        if contacts.is_contact_request(message):
+            record = contacts.decide_contact_request(state, message, now, playbook, spent)
+            return state, [Publish(record), Reply(record.data.department.value, record)]
         return state, []
     if state.alias_of is not None and not isinstance(message, DeadlineCheck | MergeInto):
         # A merged-away customer keeps nothing: everything goes on to the survivor.
@@ -102,6 +107,8 @@ def apply(
         decisions = _absorb(new, message, now, playbook)
     elif isinstance(message, DeadlineCheck):
         decisions = _deadline_check(new, message, playbook, spent)
+    elif contacts.is_contact_request(message):
+        decisions = _contact_request(new, message, now, playbook, spent)
     elif isinstance(message, DepartmentEvent):
         decisions = _department_event(new, message, now, playbook, spent)
     elif isinstance(message, Outcome):
@@ -172,6 +179,24 @@ def _timeline(
         at=at, kind=kind, type=record_type, summary=summary[:200], record_id=record_id
     )
     state.timeline = [*state.timeline, entry][-MAX_TIMELINE:]
+
+
+def _contact_request(
+    state: CustomerState,
+    request: Any,
+    now: datetime,
+    playbook: Playbook,
+    spent: Mapping[str, int] | None = None,
+) -> list[Decision]:
+    """Decide and reserve a department's contact request (core/contacts.py); the decision
+    goes to the decision log and to the department. No plays run on it."""
+    known = state.created_at is not None
+    link_identifiers(state, request)
+    if state.created_at is None:
+        state.created_at = request.time
+    record = contacts.decide_contact_request(state, request, now, playbook, spent, known=known)
+    _timeline(state, now, "contact-request", request.type, contacts.summary(record), request.id)
+    return [Publish(record), Reply(record.data.department.value, record)]
 
 
 def _department_event(

@@ -140,11 +140,20 @@ class Handoff(StateModel):
 
 
 class Contact(StateModel):
-    """One customer contact the orchestrator asked for (for frequency caps)."""
+    """One customer contact, for frequency caps: an action the orchestrator asked for, a
+    department's reported send, or a department's reserved contact (core/contacts.py)."""
 
     at: datetime
     channel: str
     promotional: bool
+    # A reservation: an allowed contact request not yet reported sent. It counts against the
+    # caps until the send is reported (campaign.message-sent with this id) or until then.
+    contact_id: str | None = None
+    reserved_until: datetime | None = None
+
+    def counts_at(self, now: datetime) -> bool:
+        """Whether the contact counts against the caps at ``now`` (a lapsed reservation not)."""
+        return self.reserved_until is None or now < self.reserved_until
 
 
 class TimelineEntry(StateModel):

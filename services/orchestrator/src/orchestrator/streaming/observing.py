@@ -8,6 +8,7 @@ from typing import Any
 from lifecycle_schemas.events import DepartmentEvent
 from lifecycle_schemas.outcomes import ActionDeclined, Outcome
 from lifecycle_schemas.outputs import (
+    ContactDecided,
     CustomerMerged,
     DecisionRecorded,
     HandoffDeadlineMissed,
@@ -86,6 +87,13 @@ class Observation:
             for candidate in record.data.candidates:
                 if candidate.verdict is not Verdict.WON:
                     metrics.candidates_suppressed.labels(reason=candidate.reason_code).inc()
+        elif isinstance(record, ContactDecided):
+            metrics.contact_requests.labels(
+                department=record.data.department.value,
+                purpose=record.data.purpose.value,
+                decision=record.data.decision.value,
+                reason=record.data.reason_code,
+            ).inc()
         elif isinstance(record, CustomerMerged):
             metrics.merges.inc()
         elif isinstance(record, HandoffDeadlineMissed):

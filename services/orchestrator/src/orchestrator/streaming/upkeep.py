@@ -66,16 +66,22 @@ class Upkeep:
         if not self.rebuilt:
             self.rebuild_view()
         now = utcnow()
-        pending = [
-            await self.sender.send(
-                self.commands_topic,
-                customer_id,
-                deadline_check(customer_id, now).model_dump_json().encode(),
-            )
-            for customer_id in self.view.due(now)
-        ]
-        if pending:
-            await self.sender.send_all(pending)
+        due = self.view.due(now)
+        try:
+            pending = [
+                await self.sender.send(
+                    self.commands_topic,
+                    customer_id,
+                    deadline_check(customer_id, now).model_dump_json().encode(),
+                )
+                for customer_id in due
+            ]
+            if pending:
+                await self.sender.send_all(pending)
+        except Exception:
+            # Not acknowledged: an escalation must not wait for the next rebalance.
+            self.view.retry_due(due, now)
+            raise
 
     async def on_rebalanced(
         self, sender: Any, *args: Any, signal: Any = None, **kwargs: Any

@@ -78,6 +78,12 @@ async function refreshFlow() {
   document.getElementById("flow-dead").textContent = fmt(flow.dead_letters);
   document.getElementById("flow-lag").textContent = fmt(flow.lag);
   document.getElementById("flow-missed").textContent = fmt(sum(flow.deadlines_missed));
+  // The departments' own contact requests, allowed and denied by reason.
+  const asked = Object.entries(flow.contact_requests || {}).sort((a, b) => b[1] - a[1]);
+  document.getElementById("flow-contacts").replaceChildren(...(asked.length ? [barChart(
+    "departments' contact requests by verdict and reason",
+    asked.map(([label, value]) => ({ label, value,
+      colour: label.startsWith("deny") ? "#e63946" : "#2a9d8f" })))] : []));
   previousFlow = flow;
   markLive("flow", sum(flow.events_in) > 0);
 }
@@ -238,8 +244,9 @@ async function refreshProcesses() {
         el("td", {}, h.sla_attainment === null ? "–" : `${fmt(h.sla_attainment * 100, 0)} %`)));
     });
     for (const o of p.worst_offenders) {
-      const button = el("button", { type: "button", class: "link" }, o.customer_id);
-      button.addEventListener("click", () => showCustomer(`customer_id:${o.customer_id}`));
+      // A key without customers:read gets no customer ids: nothing to open then.
+      const button = o.customer_id === undefined ? "–" : el("button", { type: "button", class: "link" }, o.customer_id);
+      if (o.customer_id !== undefined) button.addEventListener("click", () => showCustomer(`customer_id:${o.customer_id}`));
       offenders.append(el("tr", { "data-process": p.process }, el("td", {}, p.process), el("td", {}, o.handoff),
         el("td", {}, `${o.from_department} → ${o.to_department}`), el("td", {}, button),
         el("td", { class: "flag" }, customerTime(o.overdue_seconds, scale)),
