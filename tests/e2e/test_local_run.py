@@ -5,6 +5,7 @@ through the department services into Prometheus, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.error
 import urllib.request
@@ -37,6 +38,7 @@ def orchestrator_counters(url: str) -> dict[str, dict[str, float]]:
         "lifecycle_events_processed_total": "type",
         "lifecycle_actions_emitted_total": "play",
         "lifecycle_handoff_deadlines_missed_total": "play",
+        "lifecycle_consumer_lag": "partition",
     }
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -44,6 +46,12 @@ def orchestrator_counters(url: str) -> dict[str, dict[str, float]]:
             if label is not None:
                 sums[sample.name][sample.labels[label]] += sample.value
     return sums
+
+
+def company_seen(url: str) -> tuple[list[str], float]:
+    """What is still missing from a living company, and the worker's consumer lag."""
+    counters = orchestrator_counters(url)
+    return living_company(counters), sum(counters["lifecycle_consumer_lag"].values())
 
 
 def living_company(counters: dict[str, dict[str, float]]) -> list[str]:
@@ -154,12 +162,17 @@ def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
         # Within two minutes of the stack being ready, the orchestrator has a living company.
         orchestrator = stack.url("ORCHESTRATOR_PORT")
         eventually(
-            lambda: living_company(orchestrator_counters(orchestrator)),
-            lambda missing: missing == [],
+            lambda: company_seen(orchestrator),
+            lambda seen: seen[0] == [],
             timeout_s=LIVE_DATA_WITHIN_S - (time.monotonic() - ready_at),
             interval_s=1.0,
-            what="a living company in the orchestrator's counters (still missing)",
+            what="a living company in the orchestrator's counters",
             retry_on=(urllib.error.URLError, OSError),
+            # On a miss: what is missing, how far behind the worker is, how busy the machine.
+            describe=lambda seen: (
+                f"missing {seen[0]}, orchestrator consumer lag {seen[1]:g} records, "
+                f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            ),
         )
         progress = [
             line for line in stack.simulator_log.read_text().splitlines() if "events sent" in line
