@@ -8,7 +8,7 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,28 @@ def run_kafka_script(
         env=environment,
         timeout=timeout_s,
     )
+
+
+def start_logged(
+    command: list[str], env: Mapping[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` with its stdout and stderr appended to ``log_path``."""
+    log = log_path.open("ab")
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def exit_report(
+    process: subprocess.Popen[Any], who: str, log_path: Path
+) -> Callable[[], str | None]:
+    """For ``eventually(give_up=...)``: stop waiting once ``process`` exited; show its log."""
+
+    def exited() -> str | None:
+        code = process.poll()
+        if code is None:
+            return None
+        return f"{who} exited with {code}:\n{log_path.read_text(errors='replace')}"
+
+    return exited
 
 
 def wait_for_line(
