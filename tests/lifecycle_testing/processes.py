@@ -12,6 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
 from lifecycle_testing.waiting import eventually
 
 
@@ -87,6 +90,14 @@ def get_json(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = 
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.loads(response.read())
+
+
+def scraped_samples(base_url: str, timeout_s: float = 5.0) -> list[Sample]:
+    """Every sample a service's ``/metrics`` exposes right now (``name`` with its suffix,
+    e.g. ``_total`` or ``_count``)."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=timeout_s) as response:
+        text = response.read().decode()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
 
 def poll_json(
