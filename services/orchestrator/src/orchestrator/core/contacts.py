@@ -41,6 +41,7 @@ from lifecycle_schemas.vocabulary import ContactDecision, ContactPurpose
 from orchestrator.core import decide
 from orchestrator.core.control import in_control_group
 from orchestrator.core.decide import ContactAsk, Denial
+from orchestrator.core.messages import Decision, Publish, Reply
 from orchestrator.core.playbook import Playbook, parse_duration
 from orchestrator.core.state import MAX_CONTACT_LOG, Contact, CustomerState
 from orchestrator.core.views import build_context, customer_view, event_view
@@ -171,6 +172,11 @@ def _reserve(
         )
     )
     state.contact_log = kept[-MAX_CONTACT_LOG:]
+
+
+def answered(record: ContactDecided) -> list[Decision]:
+    """A decided request goes to the decision log and to the requesting department."""
+    return [Publish(record), Reply(record.data.department.value, record)]
 
 
 def summary(record: ContactDecided) -> str:
