@@ -294,9 +294,13 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
         tallies += await from_other_workers(
             f"/internal/process-tally?window_s={real.total_seconds()}"
         )
-        body = processes.report(processes.merge(tallies), playbook, real, settings.time_scale)
-        if not caller.may(Scope.CUSTOMERS_READ):
-            body = processes.without_customer_ids(body)
+        body = processes.report(
+            processes.merge(tallies),
+            playbook,
+            real,
+            settings.time_scale,
+            customer_ids=caller.may(Scope.CUSTOMERS_READ),
+        )
         return {"window": window, **body}
 
     @api.get(
