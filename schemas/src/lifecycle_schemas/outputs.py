@@ -321,7 +321,8 @@ class CustomerProfileData(CustomerIdData):
     stages: dict[LifecycleStage, StageStatus] = Field(default_factory=dict)
     value: CustomerValue | None = None
     health: CustomerHealth = Field(default_factory=CustomerHealth)
-    consents: Annotated[tuple[ConsentState, ...], Field(max_length=3)] = ()
+    # One state per channel (contact requests added mail and in-app to the first three).
+    consents: Annotated[tuple[ConsentState, ...], Field(max_length=len(ContactChannel))] = ()
     segments: Annotated[tuple[SegmentId, ...], Field(max_length=MAX_SEGMENTS)] = ()
     owner: OwnerRef | None = None
     last_engaged_at: AwareDatetime | None = None

@@ -277,3 +277,20 @@ def test_other_records_need_an_explicit_id() -> None:
     assert built.correlationid == "evt-1"
     assert built.causationid is None
     assert built.subject == example.data.customer.record_key()
+
+
+def test_a_profile_holds_a_consent_state_for_every_channel() -> None:
+    """Contact requests added channels: a customer with consent on each still gets a profile
+    (the chaos suite's consent test found the profile capped at the first three)."""
+    from lifecycle_schemas.outputs import CustomerProfile, CustomerProfileData
+    from lifecycle_schemas.vocabulary import ConsentStatus, ContactChannel
+
+    example = EXAMPLES[CustomerProfile.record_type()]
+    at = example.time
+    consents = [
+        {"channel": channel.value, "status": ConsentStatus.GRANTED.value, "updated_at": at}
+        for channel in ContactChannel
+    ]
+    data = {**example.data.model_dump(mode="json"), "consents": consents}
+    profile = CustomerProfileData.model_validate(data, strict=False)
+    assert [c.channel for c in profile.consents] == list(ContactChannel)
