@@ -80,6 +80,15 @@ class OrchestratorSettings(BaseSettings):
         description="seconds a stop (SIGTERM, SIGINT) may take before the worker exits with "
         "status 70",
     )
+    # Memory for speed: a kept value is not parsed again (docs/benchmarks.md, "The cost per
+    # event"); each costs about 2.5 times its stored bytes plus the bytes.
+    kept_values: int = Field(
+        default=256,
+        ge=0,
+        alias="ORCHESTRATOR_KEPT_VALUES",
+        description="returning customers whose last written table value the worker keeps as "
+        "objects, so their next record does not parse it (0: none)",
+    )
     replication_factor: int | None = Field(
         default=None,
         ge=1,

@@ -125,6 +125,9 @@ class RecentValues:
     parsing them would give: it is taken instead (and handed over: a taken value is no longer
     kept, so an apply that fails half-way leaves nothing changed behind). Anything else (a value
     another worker wrote before a rebalance, one written before a restart) is parsed.
+
+    A kept value costs about 2.5 times its bytes as objects, plus the bytes (about 48 KB for
+    a new customer's 12 KB value with its outbox): the memory is ``limit`` times that at most.
     """
 
     def __init__(self, limit: int) -> None:

@@ -47,9 +47,9 @@ log = logging.getLogger("orchestrator.streaming")
 Observer = Callable[[Message, CustomerState, list[Decision], datetime], None]
 # The source offsets faust committed, by partition (anything with topic and partition).
 CommittedOffsets = Callable[[], Mapping[Any, int | None]]
-# Customers whose last written value is kept as objects (not parsed again at their next
-# record): the bench's 501 customers fit; about 60 KB each for a median 14 KB value.
-RECENT_VALUES = 1_000
+# Returning customers whose last written value is kept as objects (not parsed again at their
+# next record); the setting ORCHESTRATOR_KEPT_VALUES (docs/configuration.md) chooses it.
+KEPT_VALUES = 256
 
 
 class CustomerAgent:
@@ -65,7 +65,7 @@ class CustomerAgent:
         spend: SegmentSpend,
         observe: Observer,
         committed_offsets: CommittedOffsets,
-        recent_values: int = RECENT_VALUES,
+        kept_values: int = KEPT_VALUES,
     ) -> None:
         self.customers = customers
         self.sender = sender
@@ -75,7 +75,7 @@ class CustomerAgent:
         self.spend = spend
         self.observe = observe
         self.committed_offsets = committed_offsets
-        self.recent = RecentValues(recent_values)
+        self.recent = RecentValues(kept_values)
 
     async def apply_customer_messages(self, stream: Any) -> None:
         """Apply events, outcomes and commands to the customer's state, in partition order."""
@@ -157,7 +157,10 @@ class CustomerAgent:
             written = StoredCustomer(state=new_state, outbox=outbox)
             value = written.to_bytes()
             self.customers[key] = value
-            self.recent.keep(key, value, written)
+            if stored_value:
+                # Kept only for a customer seen before: a flood of new customers (most with one
+                # event, as in the state benchmark) would fill the memory with values never read.
+                self.recent.keep(key, value, written)
         self.spend.add(spend_added(message, spent_before, new_state.segment_spend_minor))
         self.observe(message, new_state, decisions, now)
 

@@ -158,6 +158,7 @@ class Topology:
             self.spend,
             Observation(metrics, self.view, playbook),
             self.committed_offsets,
+            kept_values=settings.kept_values,
         )
         self.upkeep = Upkeep(
             self.customers.items,
