@@ -33,7 +33,7 @@ from orchestrator.core.playbook import load_playbook
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
 from orchestrator.shredding import NoShredder
-from orchestrator.streaming.customer_agent import CustomerAgent
+from orchestrator.streaming.customer_agent import KEPT_VALUES, CustomerAgent
 from orchestrator.streaming.identity_agent import IdentityAgent
 from orchestrator.streaming.observing import Observation
 from orchestrator.streaming.sending import Sender
@@ -117,7 +117,7 @@ class _App:
 class InProcessWorker:
     """The worker's agents wired to dicts and a loopback producer."""
 
-    def __init__(self, customers: int) -> None:
+    def __init__(self, customers: int, kept_values: int = KEPT_VALUES) -> None:
         self.commit_lag = round(COMMIT_LAG_PER_CUSTOMER * customers)
         self.topics = topics = OrchestratorTopics.in_namespace("")
         playbook = load_playbook()
@@ -141,6 +141,7 @@ class InProcessWorker:
             SegmentSpend(),
             Observation(metrics, WorkerView(), playbook),
             lambda: self.committed,
+            kept_values=kept_values,
         )
         self.consumed: Counter[str] = Counter()
 
@@ -155,6 +156,9 @@ class InProcessWorker:
 
     async def department_event(self, topic: str, key: bytes, value: bytes) -> None:
         """One department record, and every record it causes on the orchestrator's topics."""
+        # The loop turns between records, as a worker's does: callbacks of acknowledged
+        # sends (the outbox's acknowledgements) run here.
+        await asyncio.sleep(0)
         await self.identity_agent.resolve_department_event(self._event(topic, key, value, {}))
         queue = self.producer.queue
         while queue:
@@ -208,7 +212,11 @@ def _workload(count: int, saved: Path | None) -> Workload:
 
 
 def run_event_cost(
-    events: int, warmup: int, stop_after_warmup: bool, saved: Path | None = None
+    events: int,
+    warmup: int,
+    stop_after_warmup: bool,
+    saved: Path | None = None,
+    kept_values: int = KEPT_VALUES,
 ) -> dict[str, Any]:
     """Replay ``warmup + events`` workload events through the agents; figures per event.
 
@@ -216,7 +224,7 @@ def run_event_cost(
     run's start-up: the simulated company)."""
     workload = _workload(warmup + events, saved)
     records = [(_department_topic(value), key, value) for key, value in workload.records]
-    worker = InProcessWorker(workload.customers)
+    worker = InProcessWorker(workload.customers, kept_values)
     counted, cpu_s = asyncio.run(_replay(worker, records, warmup, stop_after_warmup))
     sizes = sorted(len(value) for value in worker.customers.values())
     total = warmup + (0 if stop_after_warmup else events)
