@@ -26,7 +26,7 @@ from orchestrator.core.playbook import Playbook
 from orchestrator.core.state import CustomerState
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.shredding import NoShredder
-from orchestrator.stored import load_customer
+from orchestrator.stored import Acknowledgements, load_customer
 from orchestrator.streaming.customer_agent import CustomerAgent
 from orchestrator.streaming.identity_agent import IdentityAgent
 from orchestrator.streaming.routing import NoLocalPartitions
@@ -50,6 +50,9 @@ class Sent:
 @dataclass
 class RecordingProducer:
     sent: list[Sent] = field(default_factory=list)
+    # False: the futures stay pending (in ``waiting``) until a test resolves them.
+    acknowledge: bool = True
+    waiting: list[asyncio.Future[None]] = field(default_factory=list)
 
     async def send(
         self,
@@ -62,7 +65,10 @@ class RecordingProducer:
     ) -> asyncio.Future[None]:
         self.sent.append(Sent(topic, key, value, list(headers)))
         acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        acknowledged.set_result(None)
+        if self.acknowledge:
+            acknowledged.set_result(None)
+        else:
+            self.waiting.append(acknowledged)
         return acknowledged
 
     def on(self, topic: str) -> list[Sent]:
@@ -260,6 +266,7 @@ def test_committed_outputs_leave_the_outbox_at_the_next_write(
     playbook: Playbook, make_event: EventFactory
 ) -> None:
     world = customer_agent(playbook)
+    world.producer.acknowledge = False  # only the commit can drop them
     events = [make_event("sales.deal.won", {"crm_account_id": "crm-1"}) for _ in range(2)]
     records = [
         event_on(TOPICS.events_by_customer, (b"c-1", encode_record(e)), offset=n)
@@ -277,6 +284,52 @@ def test_committed_outputs_leave_the_outbox_at_the_next_write(
     stored = load_customer(world.table[b"c-1"])
     assert [p.source.offset for p in stored.outbox] == [1]
     assert stored.state.purchases == 2
+
+
+def test_acknowledged_outputs_leave_the_outbox_at_the_next_write(
+    playbook: Playbook, make_event: EventFactory
+) -> None:
+    world = customer_agent(playbook)
+    world.producer.acknowledge = False
+    events = [make_event("sales.deal.won", {"crm_account_id": "crm-1"}) for _ in range(4)]
+    records = [
+        event_on(TOPICS.events_by_customer, (b"c-1", encode_record(e)), offset=n)
+        for n, e in enumerate(events)
+    ]
+
+    def outbox() -> list[int]:
+        return [p.source.offset for p in load_customer(world.table[b"c-1"]).outbox]
+
+    async def scenario() -> None:
+        apply = world.agent.apply_customer_message
+        await apply(records[0])
+        await apply(records[1])
+        assert outbox() == [0, 1], "nothing acknowledged, nothing committed: both kept"
+        first_outputs = list(world.producer.sent)
+        for future in world.producer.waiting:
+            future.set_result(None)
+        world.producer.waiting.clear()
+        await asyncio.sleep(0)  # the acknowledgements' callbacks run
+        await apply(records[2])
+        assert outbox() == [2], "records 0 and 1 are on Kafka: their entries dropped"
+        # One of record 2's outputs failed: its entry stays (until its offset is committed).
+        world.producer.waiting[0].set_exception(RuntimeError("not acknowledged"))
+        for future in world.producer.waiting[1:]:
+            future.set_result(None)
+        await asyncio.sleep(0)
+        await apply(records[3])
+        assert outbox() == [2, 3]
+        # Record 0 replayed (a crash before its offset was committed): it is applied and
+        # its outputs are on Kafka, so nothing is sent and nothing changes.
+        stored = world.table[b"c-1"]
+        world.producer.sent.clear()
+        await apply(records[0])
+        assert world.producer.sent == []
+        assert world.table[b"c-1"] == stored
+        assert first_outputs, "a won deal has outputs"
+
+    run(scenario())
+    assert load_customer(world.table[b"c-1"]).state.purchases == 4
 
 
 def test_an_undecodable_customer_record_is_dead_lettered(playbook: Playbook) -> None:
@@ -434,3 +487,44 @@ def test_a_value_changed_behind_the_agent_is_parsed_not_taken_from_memory(
     record = event_on(TOPICS.events_by_customer, (b"c-1", encode_record(won[1])), offset=1)
     run(world.agent.apply_customer_messages(FakeStream([record])))
     assert load_customer(world.table[b"c-1"]).state.purchases == 8
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    history=st.lists(
+        st.tuples(
+            st.sampled_from(range(len(KEPT_VALUE_STEPS))),
+            st.sampled_from(range(len(KEPT_VALUE_CUSTOMERS))),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_dropping_acknowledged_entries_changes_no_output_and_no_state(
+    playbook: Playbook,
+    make_event: EventFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    history: list[tuple[int, int]],
+) -> None:
+    counting = customer_agent(playbook)
+    waiting = customer_agent(playbook)
+    waiting.agent.acknowledgements = Acknowledgements(0)  # never known: the commit rule only
+    for n, (step, who) in enumerate(history):
+        short, fields = KEPT_VALUE_STEPS[step]
+        key, customer = KEPT_VALUE_CUSTOMERS[who]
+        event = make_event(short, customer, at=T0 + timedelta(hours=n), **fields)
+        record = event_on(TOPICS.events_by_customer, (key, encode_record(event)), offset=n)
+        now = T0 + timedelta(hours=n, seconds=1)
+        monkeypatch.setattr("orchestrator.streaming.customer_agent.utcnow", lambda at=now: at)
+        for world in (counting, waiting):
+            run(world.agent.apply_customer_messages(FakeStream([record])))
+        assert counting.producer.sent == waiting.producer.sent
+        assert counting.table.keys() == waiting.table.keys()
+        for key in counting.table:
+            dropped, kept = load_customer(counting.table[key]), load_customer(waiting.table[key])
+            assert dropped.state == kept.state
+            assert set(dropped.outbox) <= set(kept.outbox)
+            # Everything before the customer's last record was acknowledged: at most its own.
+            assert len(dropped.outbox) <= 1

@@ -29,6 +29,7 @@ from orchestrator.core.reducer import apply
 from orchestrator.core.state import CustomerState
 from orchestrator.shredding import Unsealing
 from orchestrator.stored import (
+    Acknowledgements,
     PendingOutputs,
     RecentValues,
     SourcePosition,
@@ -50,6 +51,9 @@ CommittedOffsets = Callable[[], Mapping[Any, int | None]]
 # Returning customers whose last written value is kept as objects (not parsed again at their
 # next record); the setting ORCHESTRATOR_KEPT_VALUES (docs/configuration.md) chooses it.
 KEPT_VALUES = 256
+# Source records whose outputs' acknowledgements are counted: more than a commit interval's
+# records at the bench's rates (older ones leave the outbox by their committed offset).
+ACKNOWLEDGEMENTS_COUNTED = 4_096
 
 
 class CustomerAgent:
@@ -76,6 +80,7 @@ class CustomerAgent:
         self.observe = observe
         self.committed_offsets = committed_offsets
         self.recent = RecentValues(kept_values)
+        self.acknowledgements = Acknowledgements(ACKNOWLEDGEMENTS_COUNTED)
 
     async def apply_customer_messages(self, stream: Any) -> None:
         """Apply events, outcomes and commands to the customer's state, in partition order."""
@@ -116,7 +121,8 @@ class CustomerAgent:
             replayed = stored.pending_for(position)
             if replayed is not None:
                 # Applied before a crash or a rebalance, maybe not sent: send the same again.
-                await self.sender.send_records(replayed.records)
+                pending = await self.sender.send_records(replayed.records)
+                self.acknowledgements.track(position, pending)
                 return
             state = stored.state
             last_applied = state.applied_event_ids[-1:]
@@ -146,9 +152,12 @@ class CustomerAgent:
             await self.sender.send_all(pending)
             outbox = []
         else:
-            outbox = stored.confirmed_dropped(self.committed_offsets())
+            outbox = stored.confirmed_dropped(
+                self.committed_offsets(), self.acknowledgements.acknowledged
+            )
             if outputs:
                 outbox.append(PendingOutputs(source=position, records=outputs))
+                self.acknowledgements.track(position, pending)
         if erasing:
             # A tombstone for the record and a mark in its place (orchestrator.erasure_marks).
             del self.customers[key]
