@@ -10,7 +10,6 @@ from pathlib import Path
 from lifecycle_admin.local_stack import repository_root
 from lifecycle_bench.event_cost import run_event_cost
 from lifecycle_bench.suite import ALL_PIPELINES, BenchOptions, run_suite
-from orchestrator.streaming.customer_agent import KEPT_VALUES
 from service_kit.command_line import add_version_option
 
 # Quick: small sizes, one repeat, one low latency rate for a few seconds; under 3 minutes.
@@ -81,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     cost.add_argument(
         "--kept-values",
         type=int,
-        default=KEPT_VALUES,
-        help=f"values the customer agent keeps as objects (default {KEPT_VALUES}, the worker's)",
+        default=None,
+        help="values the customer agent keeps as objects (default: the worker's)",
     )
     args = parser.parse_args(argv)
     if args.command == "event-cost":

@@ -33,7 +33,7 @@ from orchestrator.core.playbook import load_playbook
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
 from orchestrator.shredding import NoShredder
-from orchestrator.streaming.customer_agent import KEPT_VALUES, CustomerAgent
+from orchestrator.streaming.customer_agent import CustomerAgent
 from orchestrator.streaming.identity_agent import IdentityAgent
 from orchestrator.streaming.observing import Observation
 from orchestrator.streaming.sending import Sender
@@ -117,7 +117,7 @@ class _App:
 class InProcessWorker:
     """The worker's agents wired to dicts and a loopback producer."""
 
-    def __init__(self, customers: int, kept_values: int = KEPT_VALUES) -> None:
+    def __init__(self, customers: int, kept_values: int | None = None) -> None:
         self.commit_lag = round(COMMIT_LAG_PER_CUSTOMER * customers)
         self.topics = topics = OrchestratorTopics.in_namespace("")
         playbook = load_playbook()
@@ -141,7 +141,8 @@ class InProcessWorker:
             SegmentSpend(),
             Observation(metrics, WorkerView(), playbook),
             lambda: self.committed,
-            kept_values=kept_values,
+            # None: the worker's default (not named here, so older code can be measured too).
+            **({} if kept_values is None else {"kept_values": kept_values}),
         )
         self.consumed: Counter[str] = Counter()
 
@@ -216,7 +217,7 @@ def run_event_cost(
     warmup: int,
     stop_after_warmup: bool,
     saved: Path | None = None,
-    kept_values: int = KEPT_VALUES,
+    kept_values: int | None = None,
 ) -> dict[str, Any]:
     """Replay ``warmup + events`` workload events through the agents; figures per event.
 
