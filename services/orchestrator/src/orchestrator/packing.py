@@ -26,7 +26,7 @@ import operator
 import types
 import typing
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -46,9 +46,8 @@ _WRITERS: dict[type, Write] = {}
 _dict_of: Write = operator.attrgetter("__dict__")
 
 
-def _writer(model_type: type[BaseModel]) -> Write:
-    """A model's fields as a map: its ``__dict__``, less the fields marked ``exclude``, with
-    times at an offset other than zero as ISO text (copied only when there is one)."""
+def _special_fields(model_type: type[BaseModel]) -> tuple[set[str], list[str], list[str]]:
+    """A model's fields marked ``exclude``, its times and its lists of times."""
     excluded: set[str] = set()
     times: list[str] = []
     time_lists: list[str] = []
@@ -64,8 +63,25 @@ def _writer(model_type: type[BaseModel]) -> Write:
             times.append(name)
         elif origin is list and args == (datetime,):
             time_lists.append(name)
+    return excluded, times, time_lists
+
+
+def _writer(model_type: type[BaseModel]) -> Write:
+    """How to write a model: its ``__dict__`` when it has no special fields, the faster
+    :func:`_times_writer` when times are all it has, else :func:`general_writer`."""
+    excluded, times, time_lists = _special_fields(model_type)
     if not (excluded or times or time_lists):
         return _dict_of
+    if not (excluded or time_lists):
+        return _times_writer(tuple(times))
+    return general_writer(model_type)
+
+
+def general_writer(model_type: type[BaseModel]) -> Write:
+    """A model's fields as a map: its ``__dict__``, less the fields marked ``exclude``, with
+    times at an offset other than zero as ISO text (copied only when there is one). Any model
+    (the faster writers are tested against it)."""
+    excluded, times, time_lists = _special_fields(model_type)
 
     def write(model: Any) -> dict[str, Any]:
         fields: dict[str, Any] = model.__dict__
@@ -86,6 +102,25 @@ def _writer(model_type: type[BaseModel]) -> Write:
         return fields
 
     return write
+
+
+def _times_writer(times: tuple[str, ...]) -> Write:
+    """The writer of a model whose only special fields are times (most of a customer's models:
+    timeline entries, contacts): its ``__dict__`` as it is unless a time is at a non-zero
+    offset, the one check per time that costs little when it is UTC."""
+
+    def write_times(model: Any) -> dict[str, Any]:
+        fields: dict[str, Any] = model.__dict__
+        for name in times:
+            at = fields[name]
+            if at is not None and at.tzinfo is not UTC and at.utcoffset():
+                return {
+                    k: v.isoformat() if k in times and v is not None and v.utcoffset() else v
+                    for k, v in fields.items()
+                }
+        return fields
+
+    return write_times
 
 
 def _enc_hook(value: Any) -> Any:
