@@ -202,20 +202,14 @@ class ContactDesk:
             for body in requests
         ]
         if not self.watching():
-            return [
-                self._fallback(body, record.id, UNREACHABLE)
-                for body, record in zip(requests, records, strict=True)
-            ]
+            return self._all_fallback(requests, records, UNREACHABLE)
         ids = [record.id for record in records]
         futures = [self.awaited.expect(request_id) for request_id in ids]
         try:
             try:
                 await asyncio.to_thread(self.publish, records)
             except BrokerUnavailableError:
-                return [
-                    self._fallback(body, record.id, UNREACHABLE)
-                    for body, record in zip(requests, records, strict=True)
-                ]
+                return self._all_fallback(requests, records, UNREACHABLE)
             await asyncio.wait(futures, timeout=max(0.0, self.timeout_s - self._spent(now)))
         finally:
             self.awaited.forget(ids)
@@ -244,6 +238,14 @@ class ContactDesk:
             expires_at=data.expires_at,
             customer_id=data.customer_id,
         )
+
+    def _all_fallback(
+        self, requests: Sequence[ContactRequestBody], records: Sequence[CloudEvent[Any]], cause: str
+    ) -> list[ContactAnswer]:
+        return [
+            self._fallback(body, record.id, cause)
+            for body, record in zip(requests, records, strict=True)
+        ]
 
     def _fallback(self, body: ContactRequestBody, request_id: str, cause: str) -> ContactAnswer:
         opened = body.purpose in self.fail_open
