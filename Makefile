@@ -25,6 +25,17 @@ $(KAFKA_JARS): deploy/kafka/pom.xml
 	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies
 	@touch $@
 
+# The end of a recipe that collected "$$missing" Debian packages: installs them as root, else
+# names them and fails.
+INSTALL_MISSING = if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
 .PHONY: debian-packages
 # Prometheus (promtool) for the metrics server and rule tests; Alertmanager's amtool for the
 # example routing's test; Chromium for the browser tests; PostgreSQL's server (off the PATH, in
@@ -35,14 +46,7 @@ debian-packages:
 	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else \
-	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
-	  fi; \
-	fi
+	$(INSTALL_MISSING)
 
 run: setup ## Run the whole system locally: Kafka, topics, services, Prometheus (Ctrl-C stops)
 	$(UV) run --frozen lifecycle-admin run-local
@@ -100,14 +104,7 @@ container-packages:
 	for package in $(CONTAINER_PACKAGES); do \
 	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; \
 	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else \
-	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
-	  fi; \
-	fi
+	$(INSTALL_MISSING)
 
 images: setup container-packages ## Build the images with podman (base from Debian packages; no Docker, no registry)
 	deploy/docker/build-images

@@ -23,9 +23,7 @@ import subprocess
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -33,10 +31,9 @@ import yaml
 from kafka import KafkaProducer
 
 from lifecycle_admin.kafka_admin import create_topics
-from lifecycle_schemas.codec import encode_record
 from lifecycle_schemas.departments import Department
-from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.topics import TOPICS
+from lifecycle_testing.department_events import hot_lead, lead_scored
 from lifecycle_testing.department_services import (
     DevKeys,
     ServiceProcess,
@@ -157,25 +154,6 @@ def any_labels(_: dict[str, str]) -> bool:
     return True
 
 
-def lead_scored(contact_id: str, score: int) -> dict[str, Any]:
-    """A canonical marketing lead-scored event for a new contact."""
-    document: dict[str, Any] = json.loads(
-        encode_record(EXAMPLES["com.customerlifecycle.marketing.lead.scored.v1"])
-    )
-    document["id"] = document["correlationid"] = str(uuid.uuid4())
-    document.pop("causationid", None)
-    document["time"] = datetime.now(UTC).isoformat()
-    document["data"]["customer"] = {"marketing_contact_id": contact_id}
-    document["data"]["score"] = score
-    document.pop("subject", None)
-    return document
-
-
-def hot_lead(contact_id: str) -> list[dict[str, Any]]:
-    """A lead hot enough for sales, as the body of one POST."""
-    return [lead_scored(contact_id, 91)]
-
-
 def burst(kafka: KafkaNamespace, events: int) -> None:
     """``events`` lukewarm leads straight onto marketing's topic, as fast as Kafka takes them."""
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=20)
@@ -223,7 +201,7 @@ def test_alert_rules_fire_on_the_real_prometheus_server(
         # A hot lead through marketing's door: the sales hand-off's 3 s deadline passes.
         posted = httpx.post(
             f"{marketing.base_url}/v1/events",
-            json=hot_lead(f"hs-{uuid.uuid4().hex[:8]}"),
+            json=[hot_lead(f"hs-{uuid.uuid4().hex[:8]}")],
             headers=dev_keys.headers(Department.MARKETING),
             timeout=20,
         )

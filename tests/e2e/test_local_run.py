@@ -14,14 +14,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from company_simulator.cli import build_parser
 from lifecycle_admin.local_stack import LABEL_WIDTH, simulator_arguments, time_scale
 from lifecycle_admin.stack import SERVICES
 from lifecycle_testing.kafka import KafkaBroker
 from lifecycle_testing.local_stack import local_stack
-from lifecycle_testing.processes import poll_json
+from lifecycle_testing.processes import poll_json, scraped_samples
 from lifecycle_testing.waiting import eventually
 
 # The issue's promise: a dashboard full of live data within two minutes of make run.
@@ -31,8 +30,6 @@ EVENT = "com.customerlifecycle.{}.v1"
 
 def orchestrator_counters(url: str) -> dict[str, dict[str, float]]:
     """The orchestrator's counters that show a living company, summed by the label that matters."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-        text = response.read().decode()
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     wanted = {
         "lifecycle_events_processed_total": "type",
@@ -40,11 +37,10 @@ def orchestrator_counters(url: str) -> dict[str, dict[str, float]]:
         "lifecycle_handoff_deadlines_missed_total": "play",
         "lifecycle_consumer_lag": "partition",
     }
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            label = wanted.get(sample.name)
-            if label is not None:
-                sums[sample.name][sample.labels[label]] += sample.value
+    for sample in scraped_samples(url):
+        label = wanted.get(sample.name)
+        if label is not None:
+            sums[sample.name][sample.labels[label]] += sample.value
     return sums
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from lifecycle_schemas.codec import decode_record, encode_record
 from lifecycle_schemas.envelope import stable_id
 from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_schemas.identifiers import CustomerRef
 from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.playbook import event_type_of, short_type
 
@@ -34,21 +35,8 @@ def build_event(
     document["correlationid"] = id
     document.pop("causationid", None)
     document["time"] = at.isoformat()
-    first = next(
-        k
-        for k in (
-            "customer_id",
-            "crm_account_id",
-            "marketing_contact_id",
-            "helpdesk_requester_id",
-            "email",
-            "phone",
-        )
-        if k in customer
-    )
-    document["subject"] = (
-        f"{first}:{customer[first].lower() if first == 'email' else customer[first]}"
-    )
+    # The envelope requires the subject to be the reference's record key.
+    document["subject"] = CustomerRef.model_validate(customer).record_key()
     return decode_record(json.dumps(document).encode(), now=None)
 
 

@@ -23,7 +23,7 @@ from lifecycle_schemas.codec import encode_record, kafka_key
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_testing.orchestrator_io import department_event
-from lifecycle_testing.processes import free_port
+from lifecycle_testing.processes import exit_report, free_port, start_logged
 from lifecycle_testing.waiting import eventually
 from service_kit.api_keys import PLAIN_KEYS_FILE_NAME, write_development_keys
 
@@ -62,21 +62,11 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> ServiceProcess:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.process = start_logged(
             [sys.executable, "-m", f"{PACKAGES[self.department]}.cli", "serve"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            self.env,
+            self.log_path,
         )
-        process = self.process
-
-        def exited() -> str | None:
-            code = process.poll()
-            if code is None:
-                return None
-            return f"the service exited with {code}:\n{self.log_path.read_text()}"
-
         eventually(
             lambda: httpx.get(f"{self.base_url}/healthz", timeout=1).status_code,
             lambda status: status == 200,
@@ -84,7 +74,7 @@ class ServiceProcess:
             interval_s=0.1,
             what=f"{self.department.value}'s /healthz",
             retry_on=(httpx.HTTPError,),
-            give_up=exited,
+            give_up=exit_report(self.process, "the service", self.log_path),
         )
         return self
 

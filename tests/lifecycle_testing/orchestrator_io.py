@@ -11,9 +11,9 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from lifecycle_schemas.codec import KAFKA_HEADERS, decode_record, encode_record, kafka_key
-from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_schemas.codec import KAFKA_HEADERS, encode_record, kafka_key
 from lifecycle_schemas.topics import TOPICS, topic_for_type
+from lifecycle_testing.core_events import build_event
 from lifecycle_testing.kafka import KafkaNamespace
 from lifecycle_testing.waiting import eventually
 from orchestrator.core.identity import new_customer_id
@@ -21,20 +21,7 @@ from orchestrator.core.identity import new_customer_id
 
 def department_event(short: str, customer: dict[str, str], **fields: Any) -> Any:
     """A department event from the contract example of ``short``, about ``customer``, now."""
-    document = json.loads(encode_record(EXAMPLES[f"com.customerlifecycle.{short}.v1"]))
-    document["data"]["customer"] = customer
-    for name, value in fields.items():
-        if value is None:
-            document["data"].pop(name, None)
-        else:
-            document["data"][name] = value
-    document["id"] = str(uuid.uuid4())
-    document["correlationid"] = document["id"]
-    document.pop("causationid", None)
-    document["time"] = datetime.now(UTC).isoformat()
-    first = next(iter(customer))
-    document["subject"] = f"{first}:{customer[first]}"
-    return decode_record(json.dumps(document).encode(), now=None)
+    return build_event(short, customer, id=str(uuid.uuid4()), at=datetime.now(UTC), **fields)
 
 
 def values(messages: list[Any], customer_id: str | None = None) -> list[dict[str, Any]]:

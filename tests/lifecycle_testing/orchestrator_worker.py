@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from lifecycle_testing.kafka import KafkaNamespace
-from lifecycle_testing.processes import free_port, get_json
+from lifecycle_testing.processes import exit_report, free_port, get_json, start_logged
 from lifecycle_testing.waiting import eventually
 from service_kit.api_keys import ORCHESTRATOR_SCOPES, Scope, hash_key, new_key
 
@@ -101,21 +101,9 @@ class Worker:
             "ORCHESTRATOR_RATE_LIMIT": "10000/second",
             **self.environment,
         }
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        self.process = start_logged(
+            [sys.executable, "-m", "orchestrator.cli", "serve"], env, self.log_path
         )
-        process = self.process
-
-        def exited() -> str | None:
-            code = process.poll()
-            if code is None:
-                return None
-            return f"the worker exited with {code}:\n{self.log_path.read_text(errors='replace')}"
-
         eventually(
             lambda: get_json(f"{self.url}/readyz"),
             lambda body: body.get("status") == "ready",
@@ -123,7 +111,7 @@ class Worker:
             interval_s=0.25,
             what=f"the worker's /readyz (log {self.log_path})",
             retry_on=(urllib.error.URLError, OSError, ValueError),
-            give_up=exited,
+            give_up=exit_report(self.process, "the worker", self.log_path),
         )
         return self
 

@@ -8,9 +8,12 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from lifecycle_testing.waiting import eventually
 
@@ -40,6 +43,28 @@ def run_kafka_script(
     )
 
 
+def start_logged(
+    command: list[str], env: Mapping[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` with its stdout and stderr appended to ``log_path``."""
+    log = log_path.open("ab")
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def exit_report(
+    process: subprocess.Popen[Any], who: str, log_path: Path
+) -> Callable[[], str | None]:
+    """For ``eventually(give_up=...)``: stop waiting once ``process`` exited; show its log."""
+
+    def exited() -> str | None:
+        code = process.poll()
+        if code is None:
+            return None
+        return f"{who} exited with {code}:\n{log_path.read_text(errors='replace')}"
+
+    return exited
+
+
 def wait_for_line(
     log_path: Path, text: str, process: subprocess.Popen[Any], timeout_s: float
 ) -> str:
@@ -65,6 +90,14 @@ def get_json(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = 
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.loads(response.read())
+
+
+def scraped_samples(base_url: str, timeout_s: float = 5.0) -> list[Sample]:
+    """Every sample a service's ``/metrics`` exposes right now (``name`` with its suffix,
+    e.g. ``_total`` or ``_count``)."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=timeout_s) as response:
+        text = response.read().decode()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
 
 def poll_json(

@@ -247,9 +247,6 @@ CONTACT_REQUEST_OF_DEPARTMENT: dict[Department, RecordModel] = {
     Department.SALES: SalesContactRequested,
     Department.SERVICE_DESK: ServiceDeskContactRequested,
 }
-CONTACT_REQUEST_TYPES: frozenset[str] = frozenset(
-    model.record_type() for model in CONTACT_REQUEST_OF_DEPARTMENT.values()
-)
 ERASE_ACTION_OF_DEPARTMENT: dict[Department, type[Action[Any]]] = {
     Department.MARKETING: MarketingErasePersonalData,
     Department.SALES: SalesErasePersonalData,

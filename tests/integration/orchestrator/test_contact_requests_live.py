@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from lifecycle_schemas.departments import Department
 from lifecycle_schemas.outputs import ContactDecided
@@ -19,7 +18,7 @@ from lifecycle_testing.department_services import DevKeys, ServiceProcess, post,
 from lifecycle_testing.kafka import KafkaNamespace
 from lifecycle_testing.orchestrator_io import unique
 from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker
-from lifecycle_testing.processes import poll_json
+from lifecycle_testing.processes import poll_json, scraped_samples
 
 pytestmark = pytest.mark.kafka
 
@@ -181,12 +180,8 @@ def test_without_an_answer_promotions_fail_closed_and_service_contacts_fail_open
     assert (service["decision"], service["reason_code"]) == ("allow", "orchestrator-timeout")
     fallbacks = {
         (s.labels["purpose"], s.labels["decision"], s.labels["cause"]): s.value
-        for family in text_string_to_metric_families(
-            httpx.get(f"{marketing.base_url}/metrics", timeout=5).text
-        )
-        if family.name == "lifecycle_contact_request_fallbacks"
-        for s in family.samples
-        if s.name.endswith("_total")
+        for s in scraped_samples(marketing.base_url)
+        if s.name == "lifecycle_contact_request_fallbacks_total"
     }
     assert fallbacks == {
         ("promotional", "deny", "orchestrator-timeout"): 1.0,

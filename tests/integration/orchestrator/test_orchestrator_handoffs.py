@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from department_kit.actions import OutcomeRequest, build_outcome
 from lifecycle_schemas.codec import decode_record
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.orchestrator_worker import TEST_KEYS
-from lifecycle_testing.processes import poll_json
+from lifecycle_testing.processes import poll_json, scraped_samples
 from lifecycle_testing.waiting import eventually
 from orchestrator.core.identity import new_customer_id
 from service_kit.api_keys import Scope
@@ -34,14 +33,11 @@ def worker(make_worker: Callable[..., Any]) -> Any:
 
 def handoff_count(worker: Any, **labels: str) -> float:
     """How many hand-offs with these labels the worker's histogram has timed."""
-    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
     return sum(
         sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "lifecycle_handoff_duration_seconds"
-        for sample in family.samples
-        if sample.name.endswith("_count") and labels.items() <= sample.labels.items()
+        for sample in scraped_samples(worker.url)
+        if sample.name == "lifecycle_handoff_duration_seconds_count"
+        and labels.items() <= sample.labels.items()
     )
 
 

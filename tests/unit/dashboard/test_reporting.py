@@ -36,6 +36,12 @@ def test_metric_sums_group_by_a_label_and_skip_created_samples() -> None:
     }
     assert metric_sums(registry, "lifecycle_consumer_lag", None) == {"all": 12.0}
     assert metric_sums(registry, "lifecycle_unknown_total", None) == {}
+    # By several labels: their values joined (the flow's contact verdicts by decision and reason).
+    assert metric_sums(registry, "lifecycle_events_processed_total", ("source", "type")) == {
+        "sales: a": 3.0,
+        "sales: b": 2.0,
+        "marketing: a": 1.0,
+    }
 
 
 def test_simulation_summaries_read_what_is_there(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.core.playbook import budget_key, load_playbook
+from orchestrator.core.playbook import SegmentSpec, budget_key, load_playbook
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
 
@@ -19,6 +19,18 @@ def samples(metrics: OrchestratorMetrics) -> dict[tuple[str, tuple[tuple[str, st
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def with_new_lead_budget(
+    segments: tuple[SegmentSpec, ...], **changes: str
+) -> tuple[SegmentSpec, ...]:
+    """The shipped segments with ``changes`` made to the new-lead segment's budget."""
+    return tuple(
+        s.model_copy(update={"budget": s.budget.model_copy(update=changes)})
+        if s.id == "new-lead" and s.budget is not None
+        else s
+        for s in segments
+    )
 
 
 def test_declines_and_segment_budgets_are_read_when_scraped() -> None:
@@ -50,12 +62,7 @@ def test_declines_and_segment_budgets_are_read_when_scraped() -> None:
 
 def test_a_renewing_budget_exports_its_current_periods_spend() -> None:
     shipped = load_playbook()
-    segments = tuple(
-        s.model_copy(update={"budget": s.budget.model_copy(update={"period": "1d"})})
-        if s.id == "new-lead" and s.budget is not None
-        else s
-        for s in shipped.segments
-    )
+    segments = with_new_lead_budget(shipped.segments, period="1d")
     new_lead = next(s for s in segments if s.id == "new-lead")
     today = budget_key(new_lead, datetime.now(UTC))
     yesterday = budget_key(new_lead, datetime.now(UTC) - timedelta(days=1))
@@ -68,12 +75,7 @@ def test_a_renewing_budget_exports_its_current_periods_spend() -> None:
 
 def test_a_budget_in_another_currency_is_named_by_its_currency() -> None:
     shipped = load_playbook()
-    segments = tuple(
-        s.model_copy(update={"budget": s.budget.model_copy(update={"currency": "GBP"})})
-        if s.id == "new-lead" and s.budget is not None
-        else s
-        for s in shipped.segments
-    )
+    segments = with_new_lead_budget(shipped.segments, currency="GBP")
     metrics = OrchestratorMetrics(shipped.plays)
     metrics.watch_worker(WorkerView(), segments, lambda: {})
     scraped = samples(metrics)

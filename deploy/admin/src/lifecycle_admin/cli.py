@@ -167,6 +167,15 @@ def _create_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_prefix_option(command: argparse.ArgumentParser, names: str) -> None:
+    """``--prefix``, the namespace of a shared cluster, defaulting to $LIFECYCLE_TOPIC_PREFIX."""
+    command.add_argument(
+        "--prefix",
+        default=os.environ.get("LIFECYCLE_TOPIC_PREFIX", ""),
+        help=f"namespace prepended to every {names}",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle-admin", description=__doc__)
     add_version_option(parser, "lifecycle-admin")
@@ -180,11 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     topics = commands.add_parser("create-topics", help="create the registry's topics")
     topics.add_argument("--bootstrap", default=_bootstrap_default())
-    topics.add_argument(
-        "--prefix",
-        default=os.environ.get("LIFECYCLE_TOPIC_PREFIX", ""),
-        help="namespace prepended to every topic name",
-    )
+    _add_prefix_option(topics, "topic name")
     topics.add_argument(
         "--replication",
         type=int,
@@ -205,11 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         "create-acls", help="grant each service's ACLs (docs/configuration.md, Kafka security)"
     )
     acls.add_argument("--bootstrap", default=_bootstrap_default())
-    acls.add_argument(
-        "--prefix",
-        default=os.environ.get("LIFECYCLE_TOPIC_PREFIX", ""),
-        help="namespace prepended to every topic and group name",
-    )
+    _add_prefix_option(acls, "topic and group name")
     acls.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
     acls.set_defaults(handler=_create_acls)
 
@@ -217,11 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         "wait-topics", help="wait until every registry topic exists (before a worker starts)"
     )
     wait_topics.add_argument("--bootstrap", default=_bootstrap_default())
-    wait_topics.add_argument(
-        "--prefix",
-        default=os.environ.get("LIFECYCLE_TOPIC_PREFIX", ""),
-        help="namespace prepended to every topic name",
-    )
+    _add_prefix_option(wait_topics, "topic name")
     wait_topics.add_argument("--timeout", type=float, default=300.0, help="seconds")
     wait_topics.set_defaults(handler=_wait_topics)
 

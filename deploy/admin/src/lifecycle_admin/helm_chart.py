@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from lifecycle_admin.local_stack import repository_root
 from lifecycle_schemas.access import DEFAULT_PRINCIPALS, KafkaAcl, kafka_acls
 from lifecycle_schemas.departments import Service
 from lifecycle_schemas.topics import TOPICS
@@ -88,11 +89,6 @@ def generated_files(root: Path) -> dict[Path, str]:
         )
         + "\n",
     }
-
-
-def repository_root() -> Path:
-    """The checkout this module runs from (installed editable by uv)."""
-    return Path(__file__).resolve().parents[4]
 
 
 def main(argv: list[str] | None = None) -> int:

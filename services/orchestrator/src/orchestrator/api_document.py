@@ -123,6 +123,9 @@ class Flow(BaseModel):
     dead_letters: float
     deadlines_missed: dict[str, float] = Field(description="by department")
     suppressed: dict[str, float] = Field(description="candidates suppressed, by reason")
+    contact_requests: dict[str, float] = Field(
+        description="the departments' contact requests decided, by '<decision>: <reason>'"
+    )
     lag: float = Field(description="consumer lag in records")
 
 

@@ -58,8 +58,12 @@ def bounded_window(window: str) -> str:
     return window
 
 
-def metric_sums(registry: CollectorRegistry, name: str, label: str | None) -> dict[str, float]:
-    """A metric's samples summed by one label (or under ``"all"``), ``_created`` left out."""
+def metric_sums(
+    registry: CollectorRegistry, name: str, label: str | tuple[str, ...] | None
+) -> dict[str, float]:
+    """A metric's samples summed by one label, by several (their values joined by ``": "``),
+    or under ``"all"``; ``_created`` left out."""
+    labels = (label,) if isinstance(label, str) else label or ()
     sums: dict[str, float] = {}
     for family in registry.collect():
         if family.name != name.removesuffix("_total"):
@@ -67,21 +71,8 @@ def metric_sums(registry: CollectorRegistry, name: str, label: str | None) -> di
         for sample in family.samples:
             if sample.name.endswith("_created"):
                 continue
-            key = sample.labels.get(label, "") if label else "all"
+            key = ": ".join(sample.labels.get(n, "") for n in labels) if any(labels) else "all"
             sums[key] = sums.get(key, 0.0) + float(sample.value)
-    return sums
-
-
-def contact_request_sums(registry: CollectorRegistry) -> dict[str, float]:
-    """The departments' contact requests decided here, by ``"<decision>: <reason>"``."""
-    sums: dict[str, float] = {}
-    for family in registry.collect():
-        if family.name != "lifecycle_contact_requests_decided":
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_total"):
-                key = f"{sample.labels['decision']}: {sample.labels['reason']}"
-                sums[key] = sums.get(key, 0.0) + float(sample.value)
     return sums
 
 
@@ -303,9 +294,13 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
         tallies += await from_other_workers(
             f"/internal/process-tally?window_s={real.total_seconds()}"
         )
-        body = processes.report(processes.merge(tallies), playbook, real, settings.time_scale)
-        if not caller.may(Scope.CUSTOMERS_READ):
-            body = processes.without_customer_ids(body)
+        body = processes.report(
+            processes.merge(tallies),
+            playbook,
+            real,
+            settings.time_scale,
+            customer_ids=caller.may(Scope.CUSTOMERS_READ),
+        )
         return {"window": window, **body}
 
     @api.get(
@@ -335,7 +330,10 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
                 registry, "lifecycle_handoff_deadlines_missed_total", "department"
             ),
             "suppressed": metric_sums(registry, "lifecycle_candidates_suppressed_total", "reason"),
-            "contact_requests": contact_request_sums(registry),
+            # The departments' contact requests decided here, by "<decision>: <reason>".
+            "contact_requests": metric_sums(
+                registry, "lifecycle_contact_requests_decided_total", ("decision", "reason")
+            ),
             "lag": lag,
         }
 

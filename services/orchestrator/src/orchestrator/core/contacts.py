@@ -31,6 +31,7 @@ nothing: the department has applied its fallback by then.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ from lifecycle_schemas.vocabulary import ContactDecision, ContactPurpose
 from orchestrator.core import decide
 from orchestrator.core.control import in_control_group
 from orchestrator.core.decide import ContactAsk, Denial
+from orchestrator.core.messages import Decision, Publish, Reply
 from orchestrator.core.playbook import Playbook, parse_duration
 from orchestrator.core.state import MAX_CONTACT_LOG, Contact, CustomerState
 from orchestrator.core.views import build_context, customer_view, event_view
@@ -82,18 +84,18 @@ def decide_contact_request(
     channel = data.channel.value
     ask = ask_for(data.purpose, channel)
     control = in_control_group(state.customer_id, playbook.policy.control_group_share)
+    reserved_id = contact_id(request.id)
     denial: Denial | None
     if now > data.answer_by:
         denial = (ANSWER_TOO_LATE, "decided after the department stopped waiting (its fallback)")
     elif control:
-        exempt = ContactAsk(channel, ask.promotional, ask.consent, coordinated=False, erasure=False)
-        denial = decide.policy_denial(state, exempt, [], [])
+        denial = decide.policy_denial(state, replace(ask, coordinated=False), [], [])
     else:
         denial = _denial(state, request, ask, now, playbook, spent)
     expires_at = None
     if denial is None:
         expires_at = now + parse_duration(playbook.policy.contact_requests.reservation)
-        _reserve(state, channel, ask.promotional, contact_id(request.id), now, expires_at)
+        _reserve(state, channel, ask.promotional, reserved_id, now, expires_at)
         if control:
             code = CONTROL_GROUP
             reason = "the customer is in the control group: its own contacts are logged, not held"
@@ -106,7 +108,7 @@ def decide_contact_request(
     payload = ContactDecidedData.model_validate(
         {
             "customer_id": state.customer_id,
-            "contact_id": contact_id(request.id),
+            "contact_id": reserved_id,
             "request_id": request.id,
             "department": request.department.value,
             "channel": channel,
@@ -171,6 +173,11 @@ def _reserve(
         )
     )
     state.contact_log = kept[-MAX_CONTACT_LOG:]
+
+
+def answered(record: ContactDecided) -> list[Decision]:
+    """A decided request goes to the decision log and to the requesting department."""
+    return [Publish(record), Reply(record.data.department.value, record)]
 
 
 def summary(record: ContactDecided) -> str:

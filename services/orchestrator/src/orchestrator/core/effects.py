@@ -95,23 +95,18 @@ def records_for(
     decision: Decision, topics: OrchestratorTopics, seal: Seal = unsealed
 ) -> tuple[OutboxRecord, ...]:
     """The records of one decision."""
-    if isinstance(decision, Publish):
+    if isinstance(decision, Publish | Reply):
         record = decision.record
+        spec = (
+            contact_decisions_topic_for(Department(decision.department))
+            if isinstance(decision, Reply)
+            else topic_for_type(record.type)
+        )
         return (
             OutboxRecord(
-                topic=topic_for_type(record.type).name_in(topics.prefix),
+                topic=spec.name_in(topics.prefix),
                 key=kafka_key(record),
                 value=encode_record(record).decode(),
-                cloudevent_headers=True,
-            ),
-        )
-    if isinstance(decision, Reply):
-        topic = contact_decisions_topic_for(Department(decision.department))
-        return (
-            OutboxRecord(
-                topic=topic.name_in(topics.prefix),
-                key=kafka_key(decision.record),
-                value=encode_record(decision.record).decode(),
                 cloudevent_headers=True,
             ),
         )

@@ -115,13 +115,25 @@ def _rate(within: int, ended: int) -> float | None:
     return round(within / ended, 4) if ended else None
 
 
+def _listed(items: list[dict[str, Any]], customer_ids: bool) -> list[dict[str, Any]]:
+    if customer_ids:
+        return items
+    return [{k: v for k, v in item.items() if k != "customer_id"} for item in items]
+
+
 def report(
-    merged: dict[str, Any], playbook: Playbook, window: timedelta, time_scale: float
+    merged: dict[str, Any],
+    playbook: Playbook,
+    window: timedelta,
+    time_scale: float,
+    *,
+    customer_ids: bool = True,
 ) -> dict[str, Any]:
     """``GET /v1/processes``: every process with its owner, SLAs and figures.
 
     Seconds are real seconds (the worker's clock); ``time_scale`` says how many of the
-    customers' seconds pass in one (``ORCHESTRATOR_TIME_SCALE``).
+    customers' seconds pass in one (``ORCHESTRATOR_TIME_SCALE``). ``customer_ids``: whether
+    the listed hand-offs name their customer (not for a key without ``customers:read``).
     """
     processes = []
     for process in playbook.processes:
@@ -151,31 +163,12 @@ def report(
                 "handoffs": kinds,
                 **totals,
                 "sla_attainment": _rate(totals["within_sla"], totals["ended"]),
-                "oldest_open": entry["open"],
-                "worst_offenders": entry["offenders"],
+                "oldest_open": _listed(entry["open"], customer_ids),
+                "worst_offenders": _listed(entry["offenders"], customer_ids),
             }
         )
     return {
         "window_seconds": window.total_seconds(),
         "time_scale": time_scale,
         "processes": processes,
-    }
-
-
-def without_customer_ids(body: dict[str, Any]) -> dict[str, Any]:
-    """The report with every hand-off's ``customer_id`` left out (for reports-only keys)."""
-
-    def anonymous(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in item.items() if k != "customer_id"} for item in items]
-
-    return {
-        **body,
-        "processes": [
-            {
-                **process,
-                "oldest_open": anonymous(process["oldest_open"]),
-                "worst_offenders": anonymous(process["worst_offenders"]),
-            }
-            for process in body["processes"]
-        ],
     }

@@ -39,7 +39,6 @@ from orchestrator.core.messages import (
     MergeInto,
     Message,
     Publish,
-    Reply,
     merge_into,
 )
 from orchestrator.core.playbook import Playbook, short_type
@@ -94,7 +93,7 @@ def apply(
         # contact request is still answered (denied), and nothing of it kept.
         if contacts.is_contact_request(message):
             record = contacts.decide_contact_request(state, message, now, playbook, spent)
-            return state, [Publish(record), Reply(record.data.department.value, record)]
+            return state, contacts.answered(record)
         return state, []
     if state.alias_of is not None and not isinstance(message, DeadlineCheck | MergeInto):
         # A merged-away customer keeps nothing: everything goes on to the survivor.
@@ -195,7 +194,7 @@ def _contact_request(
         state.created_at = request.time
     record = contacts.decide_contact_request(state, request, now, playbook, spent, known=known)
     _timeline(state, now, "contact-request", request.type, contacts.summary(record), request.id)
-    return [Publish(record), Reply(record.data.department.value, record)]
+    return contacts.answered(record)
 
 
 def _department_event(
