@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle_schemas.access import ORCHESTRATOR_APP_ID
 from orchestrator.core.playbook import DEFAULT_PLAYBOOK_DIR
+from orchestrator.stored import KEPT_VALUES
 from service_kit.kafka_security import KafkaSecurity, kafka_security_from_environment
 from service_kit.rate_limits import check_rate_limit
 
@@ -80,10 +81,9 @@ class OrchestratorSettings(BaseSettings):
         description="seconds a stop (SIGTERM, SIGINT) may take before the worker exits with "
         "status 70",
     )
-    # Memory for speed: a kept value is not parsed again (docs/benchmarks.md, "The cost per
-    # event"); each costs about 2.5 times its stored bytes plus the bytes.
+    # Memory for speed: a kept value is not parsed again (orchestrator.stored.RecentValues).
     kept_values: int = Field(
-        default=256,
+        default=KEPT_VALUES,
         ge=0,
         alias="ORCHESTRATOR_KEPT_VALUES",
         description="returning customers whose last written table value the worker keeps as "

@@ -29,6 +29,7 @@ from orchestrator.core.reducer import apply
 from orchestrator.core.state import CustomerState
 from orchestrator.shredding import Unsealing
 from orchestrator.stored import (
+    KEPT_VALUES,
     Acknowledgements,
     PendingOutputs,
     RecentValues,
@@ -48,9 +49,6 @@ log = logging.getLogger("orchestrator.streaming")
 Observer = Callable[[Message, CustomerState, list[Decision], datetime], None]
 # The source offsets faust committed, by partition (anything with topic and partition).
 CommittedOffsets = Callable[[], Mapping[Any, int | None]]
-# Returning customers whose last written value is kept as objects (not parsed again at their
-# next record); the setting ORCHESTRATOR_KEPT_VALUES (docs/configuration.md) chooses it.
-KEPT_VALUES = 256
 # Source records whose outputs' acknowledgements are counted: more than a commit interval's
 # records at the bench's rates (older ones leave the outbox by their committed offset).
 ACKNOWLEDGEMENTS_COUNTED = 4_096
