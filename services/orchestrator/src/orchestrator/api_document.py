@@ -149,8 +149,8 @@ class History(BaseModel):
     )
     hour: dict[str, float] = Field(description="per series, its increase over the samples")
     departments: dict[str, dict[str, Any]] = Field(
-        description="per department: actions, declines, missed deadlines over the samples "
-        "and time to acknowledge (p50, p90 seconds)"
+        description="per department: events in, actions out (over the samples and per "
+        "minute), declines, missed deadlines and time to acknowledge (p50, p90 seconds)"
     )
     segments_spent: dict[str, list[tuple[int, float]]] = Field(
         description="per budgeted segment, [unix time, current period's spend, major units]"

@@ -74,7 +74,11 @@ def history_report(rings: list[list[history.Sample]]) -> dict[str, Any]:
     samples = history.merge(rings)
     names = {n for _, values in samples for n in values}
     departments = sorted(
-        {n.split(":", 1)[1] for n in names if n.startswith(("actions_out:", "declines:"))}
+        {
+            n.split(":", 1)[1]
+            for n in names
+            if n.startswith(("events_in:", "actions_out:", "declines:", "deadlines_missed:"))
+        }
         | {n.split(":")[1] for n in names if n.startswith(ACK_PREFIX)}
     )
 
@@ -86,7 +90,14 @@ def history_report(rings: list[list[history.Sample]]) -> dict[str, Any]:
         buckets = history.bucket_increases(samples, f"{ACK_PREFIX}{department}:", SPAN_S)
         finite = [b for b in buckets if b != float("inf")]
         per_department[department] = {
+            "events_in": hour(f"events_in:{department}"),
+            "events_in_per_minute": history.window_rate(
+                samples, f"events_in:{department}", RATE_WINDOW_S
+            )["per_minute"],
             "actions_out": hour(f"actions_out:{department}"),
+            "actions_out_per_minute": history.window_rate(
+                samples, f"actions_out:{department}", RATE_WINDOW_S
+            )["per_minute"],
             "declines": hour(f"declines:{department}"),
             "deadlines_missed": hour(f"deadlines_missed:{department}"),
             "acknowledged": buckets.get(float("inf"), 0.0),
