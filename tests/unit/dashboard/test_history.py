@@ -3,13 +3,14 @@ histogram quantiles, and one sample read from a Prometheus registry."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from orchestrator.core import history
-from orchestrator.flow_history import flow_sample, history_report
+from orchestrator.flow_history import Sampler, flow_sample, history_report
 
 
 def test_the_ring_keeps_one_sample_per_slot_and_only_its_span() -> None:
@@ -117,3 +118,32 @@ def test_a_sample_reads_the_series_from_the_registry_and_the_report_sums_workers
     assert (sales["actions_out"], sales["declines"], sales["acknowledged"]) == (6, 2, 6)
     # Rank 3 of 6, in (1, 10] which holds 4: 1 + 9 * 3/4.
     assert sales["acknowledge_p50_seconds"] == pytest.approx(7.75)
+
+
+def test_a_slow_conflict_scan_holds_no_sample_up() -> None:
+    asyncio.run(slow_conflict_scan())
+
+
+async def slow_conflict_scan() -> None:
+    registry = CollectorRegistry()
+    events = Counter("lifecycle_events_processed_total", "x", ["source", "type"], registry=registry)
+    events.labels(source="sales", type="a").inc(4)
+    scans: list[asyncio.Event] = []
+
+    async def never_done() -> float:  # a worker too busy to finish the scan
+        scans.append(asyncio.Event())
+        await scans[-1].wait()
+        return 7.0
+
+    sampler = Sampler(registry, never_done)
+    await asyncio.wait_for(sampler.sample(), timeout=5)
+    await asyncio.wait_for(sampler.sample(), timeout=5)
+    [(_, values)] = sampler.ring.samples()[-1:]
+    assert (values["events_in"], values["conflicting_contacts"]) == (4.0, 0.0)
+    await asyncio.sleep(0)
+    assert len(scans) == 1  # one scan at a time
+    scans[0].set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    await sampler.sample()
+    assert sampler.ring.samples()[-1][1]["conflicting_contacts"] == 7.0

@@ -123,7 +123,11 @@ def history_report(rings: list[list[history.Sample]]) -> dict[str, Any]:
 
 class Sampler:
     """Samples the worker's counters into its ring every ``STEP_S`` seconds, on the API's loop
-    (never the worker's: the registry is read as a Prometheus scrape reads it)."""
+    (never the worker's: the registry is read as a Prometheus scrape reads it).
+
+    Conflicting contacts come from a scan of the worker's customers, read a few dozen per turn
+    of the worker's loop: slow on a busy worker, so it runs beside the sampling, at most once a
+    ``CONFLICT_SCAN_EVERY_S``, and each sample takes the last count it finished."""
 
     def __init__(
         self, registry: CollectorRegistry, conflicts: Callable[[], Awaitable[float]]
@@ -131,29 +135,38 @@ class Sampler:
         self.registry = registry
         self.conflicts = conflicts
         self.ring = history.SampleRing(STEP_S, SPAN_S)
-        self._conflicts_at = -CONFLICT_SCAN_EVERY_S
+        self._scan: asyncio.Task[None] | None = None
+        self._scanned_at = -CONFLICT_SCAN_EVERY_S
         self._conflicts = 0.0
 
     async def sample(self) -> None:
-        """Take one sample now."""
+        """Take one sample now (a conflict scan due is started, not waited for)."""
         values = flow_sample(self.registry)
-        if time.monotonic() - self._conflicts_at >= CONFLICT_SCAN_EVERY_S:
-            try:
-                self._conflicts = await self.conflicts()
-                self._conflicts_at = time.monotonic()
-            except Exception:  # the worker busy or not started: the last count stands
-                log.warning("conflicting contacts not counted this time")
+        scanning = self._scan is not None and not self._scan.done()
+        if not scanning and time.monotonic() - self._scanned_at >= CONFLICT_SCAN_EVERY_S:
+            self._scanned_at = time.monotonic()
+            self._scan = asyncio.create_task(self._count_conflicts())
         values["conflicting_contacts"] = self._conflicts
         self.ring.record(time.time(), values)
 
+    async def _count_conflicts(self) -> None:
+        try:
+            self._conflicts = await self.conflicts()
+        except Exception:  # the worker busy or not started: the last count stands
+            log.warning("conflicting contacts not counted this time")
+
     async def run(self) -> None:
         """Sample until cancelled; a failed sample is logged and the next one taken."""
-        while True:
-            try:
-                await self.sample()
-            except Exception:
-                log.exception("dashboard history sample failed")
-            await asyncio.sleep(STEP_S - time.time() % STEP_S)
+        try:
+            while True:
+                try:
+                    await self.sample()
+                except Exception:
+                    log.exception("dashboard history sample failed")
+                await asyncio.sleep(STEP_S - time.time() % STEP_S)
+        finally:
+            if self._scan is not None:
+                self._scan.cancel()
 
 
 def install_history(

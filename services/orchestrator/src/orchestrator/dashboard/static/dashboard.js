@@ -31,8 +31,22 @@ async function getJson(path) {
   if (!reply.ok) throw new Error(`${path}: ${reply.status}`);
   return reply.json();
 }
+// The history changes once a sample (10 s): asked again only then, not at every refresh.
+const HISTORY_MAX_AGE_MS = 10000;
+let lastHistory = { at: 0, answer: null };
 function shared(path) {
-  if (!cycle.has(path)) cycle.set(path, getJson(path));
+  if (!cycle.has(path)) {
+    if (path === HISTORY && lastHistory.answer && Date.now() - lastHistory.at < HISTORY_MAX_AGE_MS) {
+      cycle.set(path, lastHistory.answer);
+    } else {
+      const answer = getJson(path);
+      if (path === HISTORY) {
+        lastHistory = { at: Date.now(), answer };
+        answer.catch(() => { lastHistory = { at: 0, answer: null }; });
+      }
+      cycle.set(path, answer);
+    }
+  }
   return cycle.get(path);
 }
 function mayReadCustomers() { return scopes.includes("customers:read"); }
