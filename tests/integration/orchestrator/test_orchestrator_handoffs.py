@@ -234,7 +234,7 @@ def test_the_dashboard_history_shows_the_last_minutes_to_a_reports_key_only(
 
     def counted(body: dict[str, Any]) -> bool:
         desk = body["departments"].get("service-desk", {})
-        return (
+        return bool(
             body["hour"]["events_in"] >= before["hour"]["events_in"] + 1
             and body["hour"]["actions_out"] >= before["hour"]["actions_out"] + 1
             and desk.get("acknowledged", 0) >= 1
