@@ -141,7 +141,7 @@ class History(BaseModel):
     step_seconds: int = Field(description="seconds between samples")
     span_seconds: int = Field(description="how far back the samples reach at most")
     workers: int = Field(description="workers whose samples are summed")
-    series: dict[str, list[tuple[int, float]]] = Field(
+    series: dict[str, list[list[float]]] = Field(
         description="per series, [unix time, increase since the previous sample]"
     )
     rates: dict[str, dict[str, float | None]] = Field(
@@ -152,7 +152,7 @@ class History(BaseModel):
         description="per department: events in, actions out (over the samples and per "
         "minute), declines, missed deadlines and time to acknowledge (p50, p90 seconds)"
     )
-    segments_spent: dict[str, list[tuple[int, float]]] = Field(
+    segments_spent: dict[str, list[list[float]]] = Field(
         description="per budgeted segment, [unix time, current period's spend, major units]"
     )
 
