@@ -4,8 +4,10 @@ control with intervals and its charts show the treated customers' conversions an
 siloed run of the same seed has conflicting contacts, the search finds customers by a phone number
 and by a bare CRM account id, each decision shows the facts behind it, and the process view shows
 every process's owner and received hand-off kinds with hand-offs timed against their SLAs. The
-orchestrator's and a department's API pages (Swagger UI) render with no request leaving
-127.0.0.1.
+last hour is charted from the workers' samples, rates say their window, missed deadlines stand
+against those set, the lift has its interval, and a chosen department and segment show their
+own figures. The dashboard and the orchestrator's and a department's API pages (Swagger UI)
+render with no request leaving 127.0.0.1.
 
 Screenshots go to ``test-artifacts/dashboard/``; the README's image (``docs/images/dashboard.png``)
 is refreshed only when ``LIFECYCLE_UPDATE_README_SCREENSHOT=1`` is set."""
