@@ -1,4 +1,4 @@
-"""``orchestrator serve | check DIR | replay --plays DIR --events FILE``."""
+"""``orchestrator serve | check DIR | playbook publish DIR | replay --plays DIR --events FILE``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,7 +48,9 @@ def serve() -> int:
         PartitionsMismatchError,
         prepare_cluster,
     )
+    from orchestrator.live_playbook import LivePlaybook
     from orchestrator.metrics import OrchestratorMetrics
+    from orchestrator.playbook_topic import read_all
     from orchestrator.serving import serve as run_worker_and_api
     from orchestrator.settings import load_settings
     from orchestrator.streaming import Topology
@@ -66,7 +69,7 @@ def serve() -> int:
     logging.getLogger("faust").setLevel(logging.WARNING)
     logging.getLogger("mode").setLevel(logging.WARNING)
     try:
-        playbook = load_playbook(settings.playbook_dir).time_scaled(settings.time_scale)
+        live = LivePlaybook(load_playbook(settings.playbook_dir), settings.time_scale)
     except PlaybookError as error:
         return _report_playbook_problems(error, settings.playbook_dir)
     try:
@@ -95,9 +98,20 @@ def serve() -> int:
     except PartitionsMismatchError as error:
         log.error("topics not co-partitioned", extra={"error": str(error)})
         return 1
+    # The latest published version before the first record (the topic is created with the
+    # internal topics above); the worker follows the topic from then on.
+    for record in asyncio.run(
+        read_all(
+            settings.kafka_bootstrap_servers,
+            settings.lifecycle_topic_prefix,
+            settings.kafka_security,
+        )
+    ):
+        live.receive(record)
+    playbook = live.active
     # Before faust builds its producer and consumer: the fixes patch their classes.
     faust_fixes.install()
-    topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), cluster)
+    topology = Topology(settings, playbook, OrchestratorMetrics(playbook.plays), cluster, live)
     access = Access(settings)
     if not access.keys.entries:
         log.warning("no API keys configured: every read of the API is refused (401)")
@@ -113,6 +127,7 @@ def serve() -> int:
             "replication_factor": cluster.replication_factor,
             "partitions": cluster.partitions,
             "time_scale": settings.time_scale,
+            "playbook_version": playbook.version.number,
         },
     )
     config = server_config(api, settings.host, settings.port, http, loop="asyncio", lifespan="on")
@@ -128,19 +143,74 @@ def _report_playbook_problems(error: PlaybookError, directory: Path) -> int:
 
 def check(directory: Path) -> int:
     """Validate a playbook directory and dry-run it over the contract examples."""
-    try:
-        playbook = load_playbook(directory)
-    except PlaybookError as error:
-        return _report_playbook_problems(error, directory)
-    invalid = _dry_run_problems(playbook)
-    for line in invalid:
-        print(line, file=sys.stderr)
-    if invalid:
+    playbook = _checked(directory)
+    if playbook is None:
         return 1
     print(
         f"{directory}: {len(playbook.segments)} segments, {len(playbook.plays)} plays, "
         f"{len(playbook.owner_rules)} owner rules, {len(playbook.processes)} process owners: OK"
     )
+    return 0
+
+
+def _checked(directory: Path) -> Playbook | None:
+    """The playbook if ``orchestrator check`` passes it, else None (its problems printed)."""
+    try:
+        playbook = load_playbook(directory)
+    except PlaybookError as error:
+        _report_playbook_problems(error, directory)
+        return None
+    invalid = _dry_run_problems(playbook)
+    for line in invalid:
+        print(line, file=sys.stderr)
+    return None if invalid else playbook
+
+
+def publish(directory: Path, note: str) -> int:
+    """Check a playbook directory as ``check`` does and publish it as the next version."""
+    import getpass
+
+    from aiokafka.errors import KafkaError
+    from pydantic import ValidationError
+
+    from lifecycle_schemas.playbook_versions import PlaybookPublication, playbook_digest
+    from orchestrator.core.playbook import read_playbook_files
+    from orchestrator.playbook_topic import publish as publish_version
+    from orchestrator.settings import load_settings
+    from service_kit.settings_errors import report_bad_settings
+
+    if not directory.is_dir() or _checked(directory) is None:
+        print(f"refused: {directory} is not a valid playbook; nothing published", file=sys.stderr)
+        return 1
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        return report_bad_settings(error, "orchestrator playbook publish")
+    files = read_playbook_files(directory)
+    publication = PlaybookPublication(
+        files=files,
+        digest=playbook_digest(files),
+        published_at=datetime.now(UTC),
+        published_by=f"cli:{getpass.getuser()}",
+        note=note,
+    )
+    try:
+        number = asyncio.run(
+            publish_version(
+                settings.kafka_bootstrap_servers,
+                settings.lifecycle_topic_prefix,
+                publication,
+                settings.kafka_security,
+            )
+        )
+    except KafkaError as error:
+        print(
+            f"not published: Kafka at {settings.kafka_bootstrap_servers} did not take it "
+            f"({type(error).__name__})",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"published playbook version {number} ({publication.digest})")
     return 0
 
 
@@ -232,6 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     checking = commands.add_parser("check", help="validate segment, play, policy, owner files")
     checking.add_argument("directory", type=Path)
+    versions = commands.add_parser("playbook", help="the live playbook's versions")
+    playbook_commands = versions.add_subparsers(dest="playbook_command", required=True)
+    publishing = playbook_commands.add_parser(
+        "publish",
+        help="check a playbook directory and publish it as the next version (every worker "
+        "switches to it); publishing an earlier version's files again rolls back",
+    )
+    publishing.add_argument("directory", type=Path)
+    publishing.add_argument("--note", default="", help="why (kept in the history)")
     replaying = commands.add_parser("replay", help="dry-run recorded events through the core")
     replaying.add_argument("--plays", type=Path, required=True)
     replaying.add_argument(
@@ -253,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve()
     if args.command == "check":
         return check(args.directory)
+    if args.command == "playbook":
+        return publish(args.directory, args.note)
     return replay(args.plays, args.events, args.profiles)
 
 
