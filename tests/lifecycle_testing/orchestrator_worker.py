@@ -135,6 +135,27 @@ class Worker:
         return get_json(f"{self.url}{path}", headers=self.headers)
 
 
+def publish_playbook(
+    namespace: KafkaNamespace, directory: Path, note: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``orchestrator playbook publish DIR`` on the namespace's playbook topic (a process, as
+    an operator runs it); its exit status and output are the caller's to judge."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": namespace.bootstrap_servers,
+        "LIFECYCLE_TOPIC_PREFIX": namespace.prefix,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "playbook", "publish", str(directory)]
+        + (["--note", note] if note else []),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
 @contextmanager
 def worker_starter(
     namespace: KafkaNamespace, playbook_dir: Path, tmp_path_factory: pytest.TempPathFactory
