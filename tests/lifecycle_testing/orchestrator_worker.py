@@ -135,24 +135,33 @@ class Worker:
         return get_json(f"{self.url}{path}", headers=self.headers)
 
 
-def publish_playbook(
-    namespace: KafkaNamespace, directory: Path, note: str = ""
+def orchestrator_command(
+    namespace: KafkaNamespace, *arguments: str, **environment: str
 ) -> subprocess.CompletedProcess[str]:
-    """``orchestrator playbook publish DIR`` on the namespace's playbook topic (a process, as
-    an operator runs it); its exit status and output are the caller's to judge."""
+    """``orchestrator ARGUMENTS`` on the namespace's topics (a process, as an operator runs
+    it); its exit status and output are the caller's to judge."""
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": namespace.bootstrap_servers,
         "LIFECYCLE_TOPIC_PREFIX": namespace.prefix,
+        **environment,
     }
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "playbook", "publish", str(directory)]
-        + (["--note", note] if note else []),
+        [sys.executable, "-m", "orchestrator.cli", *arguments],
         env=env,
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
+    )
+
+
+def publish_playbook(
+    namespace: KafkaNamespace, directory: Path, note: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``orchestrator playbook publish DIR`` on the namespace's playbook topic."""
+    return orchestrator_command(
+        namespace, "playbook", "publish", str(directory), *(["--note", note] if note else [])
     )
 
 

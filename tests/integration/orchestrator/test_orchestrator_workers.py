@@ -19,7 +19,12 @@ import pytest
 
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.kafka import KafkaNamespace
-from lifecycle_testing.orchestrator_worker import TEST_KEYS, Worker, publish_playbook
+from lifecycle_testing.orchestrator_worker import (
+    TEST_KEYS,
+    Worker,
+    orchestrator_command,
+    publish_playbook,
+)
 from lifecycle_testing.processes import poll_json
 from lifecycle_testing.waiting import eventually
 from orchestrator.core.engine import LocalEngine, published
@@ -337,3 +342,48 @@ def test_rolling_back_is_publishing_the_previous_files_and_a_broken_one_is_refus
     assert len(on_topic) == rolled_back
     for worker in pair:
         assert worker.get("/v1/playbook")["active"]["number"] == rolled_back
+
+
+def test_the_diff_replays_the_days_events_and_shows_what_a_budget_cut_changes(
+    kafka_io: Any, namespace: KafkaNamespace, playbook_dir: Path, tmp_path: Path
+) -> None:
+    # A day's worth: customers who bought, then looked at a product (a promotional offer).
+    for n in range(6):
+        ids = kafka_io.unique(f"diff{n}")
+        kafka_io.publish(
+            kafka_io.event("sales.deal.won", {"crm_account_id": ids["crm"], "email": ids["email"]}),
+            kafka_io.event(
+                "marketing.web.page-visited", {"email": ids["email"]}, product_interest="analytics"
+            ),
+        )
+    onboarding_budget = (
+        "budget: {amount_minor: 150000000, currency: EUR}\n    when: customer.is_customer"
+    )
+    cut = edited_copy(
+        playbook_dir,
+        tmp_path / "cut",
+        "segments.yaml",
+        onboarding_budget,
+        onboarding_budget.replace("150000000", "5000"),
+    )
+    done = orchestrator_command(
+        namespace,
+        "playbook",
+        "diff",
+        str(cut),
+        "--since",
+        "24h",
+        "--only-changed",
+        ORCHESTRATOR_PLAYBOOK_DIR=str(playbook_dir),
+    )
+    assert done.returncode == 0, done.stderr
+    header, _, *rows = done.stdout.strip().splitlines()
+    assert "department events since" in header
+    changed = {row.split()[1]: row for row in rows}
+    # Every offer to the new customers is suppressed under the cut: none lost elsewhere.
+    offer = changed["product-interest-offer"]
+    before, after = (int(n) for n in re.findall(r"(\d+) -> (\d+)", offer)[0])
+    assert before > 0, offer
+    assert after == 0, offer
+    assert "onboarding" in changed
+    assert "deal-won-onboarding" not in changed

@@ -1,4 +1,4 @@
-"""``orchestrator serve | check DIR | playbook publish DIR | replay --plays DIR --events FILE``."""
+"""``orchestrator serve | check DIR | playbook publish|diff DIR | replay --plays DIR``."""
 
 from __future__ import annotations
 
@@ -214,6 +214,54 @@ def publish(directory: Path, note: str) -> int:
     return 0
 
 
+def diff(directory: Path, since: str, only_changed: bool) -> int:
+    """Replay the recent department events under the active and the candidate playbook
+    (the pure core, no worker touched) and print what would change, per play and segment."""
+    from pydantic import ValidationError
+
+    from orchestrator.core import impact
+    from orchestrator.core.playbook import parse_duration
+    from orchestrator.live_playbook import LivePlaybook
+    from orchestrator.playbook_topic import read_all
+    from orchestrator.recent_events import read_recent_events
+    from orchestrator.settings import load_settings
+    from service_kit.settings_errors import report_bad_settings
+
+    try:
+        window = parse_duration(since)
+    except ValueError as error:
+        print(f"--since: {error}", file=sys.stderr)
+        return 2
+    candidate = _checked(directory)
+    if candidate is None:
+        print(f"refused: {directory} is not a valid playbook", file=sys.stderr)
+        return 1
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        return report_bad_settings(error, "orchestrator playbook diff")
+    live = LivePlaybook(load_playbook(settings.playbook_dir), settings.time_scale)
+    connection = (settings.kafka_bootstrap_servers, settings.lifecycle_topic_prefix)
+    for record in asyncio.run(read_all(*connection, settings.kafka_security)):
+        live.receive(record)
+    start = datetime.now(UTC) - window
+    recent = asyncio.run(read_recent_events(*connection, start, settings.kafka_security))
+    active = live.active
+    rows = impact.compare(
+        impact.replay(active, recent.events),
+        impact.replay(candidate.time_scaled(settings.time_scale), recent.events),
+    )
+    print(
+        f"active version {active.version} -> candidate {directory} "
+        f"({candidate.version.digest[:19]}): {len(recent.events)} department events since "
+        f"{start.isoformat(timespec='seconds')}"
+        + (f", {recent.skipped} records left out (not readable)" if recent.skipped else "")
+    )
+    for line in impact.render(rows, only_changed):
+        print(line)
+    return 0
+
+
 def _dry_run_problems(playbook: Playbook) -> list[str]:
     """Plays whose actions cannot be built from the contract examples."""
     engine = LocalEngine(playbook)
@@ -311,6 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publishing.add_argument("directory", type=Path)
     publishing.add_argument("--note", default="", help="why (kept in the history)")
+    diffing = playbook_commands.add_parser(
+        "diff",
+        help="replay the recent department events under the active and this playbook (the "
+        "pure core) and print the change in actions, suppressions and budget spend",
+    )
+    diffing.add_argument("directory", type=Path)
+    diffing.add_argument("--since", default="24h", help="how far back (30m, 24h, 7d)")
+    diffing.add_argument(
+        "--only-changed", action="store_true", help="leave out the plays and segments unchanged"
+    )
     replaying = commands.add_parser("replay", help="dry-run recorded events through the core")
     replaying.add_argument("--plays", type=Path, required=True)
     replaying.add_argument(
@@ -332,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve()
     if args.command == "check":
         return check(args.directory)
+    if args.command == "playbook" and args.playbook_command == "diff":
+        return diff(args.directory, args.since, args.only_changed)
     if args.command == "playbook":
         return publish(args.directory, args.note)
     return replay(args.plays, args.events, args.profiles)
