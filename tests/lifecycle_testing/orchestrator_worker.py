@@ -38,6 +38,8 @@ class OperatorKeys:
         default_factory=lambda: {scope: new_key() for scope in ORCHESTRATOR_SCOPES}
     )
     cluster_secret: str = field(default_factory=lambda: new_key().replace("lk_op_", "cluster-"))
+    # A segment manager: `segments:write` for the onboarding segment only.
+    segment_manager: str = field(default_factory=new_key)
 
     def keys_json(self) -> str:
         """``LIFECYCLE_API_KEYS`` for the workers."""
@@ -55,6 +57,12 @@ class OperatorKeys:
                 }
                 for scope, key in self.by_scope.items()
             ),
+            {
+                "id": "test-segment-manager",
+                "scopes": [Scope.SEGMENTS_WRITE.value],
+                "segments": ["onboarding"],
+                "sha256": hash_key(self.segment_manager),
+            },
         ]
         return json.dumps({"keys": entries})
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from lifecycle_schemas.topics import TOPICS
@@ -30,6 +31,7 @@ from lifecycle_testing.waiting import eventually
 from orchestrator.core.engine import LocalEngine, published
 from orchestrator.core.identity import new_customer_id
 from orchestrator.core.playbook import load_playbook
+from service_kit.api_keys import Scope
 
 pytestmark = pytest.mark.kafka
 
@@ -387,3 +389,53 @@ def test_the_diff_replays_the_days_events_and_shows_what_a_budget_cut_changes(
     assert after == 0, offer
     assert "onboarding" in changed
     assert "deal-won-onboarding" not in changed
+
+
+def test_a_segment_manager_changes_their_budget_and_every_worker_switches(
+    pair: tuple[Worker, Worker], playbook_dir: Path
+) -> None:
+    first, second = pair
+    url = f"{first.url}/v1/segments/onboarding"
+    manager = {"Authorization": f"Bearer {TEST_KEYS.segment_manager}"}
+    body = {"budget": {"amount_minor": 7_500_000, "currency": "EUR"}, "note": "Q1 cut"}
+    # A key without the scope, or with it but not naming the segment, changes nothing.
+    for headers in (
+        TEST_KEYS.headers(Scope.REPORTS_READ),
+        TEST_KEYS.headers(Scope.SEGMENTS_WRITE),
+        TEST_KEYS.headers(),
+    ):
+        assert httpx.patch(url, json=body, headers=headers, timeout=30).status_code == 403
+    assert (
+        httpx.patch(f"{first.url}/v1/segments/new-lead", json=body, headers=manager, timeout=30)
+    ).status_code == 403
+    # Budget and nothing else; a bad currency is named by its field.
+    wrong = httpx.patch(
+        url, json={"budget": {"amount_minor": 1, "currency": "eur"}}, headers=manager
+    )
+    assert wrong.status_code == 422
+    assert "/budget/currency" in wrong.text
+    assert httpx.patch(url, json={**body, "when": "true"}, headers=manager).status_code == 422
+
+    changed = httpx.patch(url, json=body, headers=manager, timeout=30)
+    assert changed.status_code == 200, changed.text
+    answer = changed.json()
+    assert answer["budget"] == {"amount_minor": 7_500_000, "currency": "EUR"}
+    assert answer["budget_before"]["amount_minor"] == 150_000_000
+    active_everywhere(pair, answer["version"])
+    for worker in pair:
+        segments = {s["segment_id"]: s for s in worker.get("/v1/segments")["segments"]}
+        assert segments["onboarding"]["budget"]["amount_minor"] == 7_500_000
+        assert segments["new-lead"]["budget"]["amount_minor"] == 40_000_000
+    (latest, *_) = second.get("/v1/playbook")["history"]
+    assert (latest["published_by"], latest["note"]) == ("api:test-segment-manager", "Q1 cut")
+    # Audit-logged by the worker that took the change: who, which segment, what, no customer.
+    audit = [
+        json.loads(line)
+        for line in first.log_path.read_text().splitlines()
+        if '"segment changed"' in line
+    ]
+    assert [(a["key_id"], a["segment_id"], a["version"]) for a in audit] == [
+        ("test-segment-manager", "onboarding", answer["version"])
+    ]
+    # Put back: the module's other tests expect the playbook's own budgets.
+    published_version(first.namespace, playbook_dir)

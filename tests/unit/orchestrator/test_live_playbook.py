@@ -20,6 +20,7 @@ from orchestrator.core.playbook import (
     parse_playbook,
     read_playbook_files,
 )
+from orchestrator.core.segment_edits import UnknownSegmentError, with_segment_budget
 from orchestrator.kafka_setup import ClusterLayout
 from orchestrator.live_playbook import LivePlaybook
 from orchestrator.metrics import OrchestratorMetrics
@@ -167,3 +168,24 @@ def test_a_switch_reaches_every_part_that_decides_counts_or_reports(tmp_path: Pa
     for part in (topology, topology.customer_agent, topology.upkeep, topology.observation):
         assert part.playbook.version == cut.version, part
     assert metrics.registry.get_sample_value("lifecycle_playbook_version") == 5
+
+
+def test_a_segment_managers_budget_change_is_new_files_that_compile() -> None:
+    edited, before = with_segment_budget(
+        FILES, "new-lead", {"amount_minor": 1_000, "currency": "EUR", "period": "30d"}, "api:k"
+    )
+    assert before == {"amount_minor": 40_000_000, "currency": "EUR"}
+    playbook = parse_playbook(edited, 9)
+    budgets = {s.id: s.budget for s in playbook.segments}
+    new_lead = budgets["new-lead"]
+    assert new_lead is not None
+    assert (new_lead.amount_minor, new_lead.period) == (1_000, "30d")
+    # Nothing else changed: every other segment, play and rule as before.
+    original = parse_playbook(FILES)
+    assert {k: v for k, v in budgets.items() if k != "new-lead"} == {
+        s.id: s.budget for s in original.segments if s.id != "new-lead"
+    }
+    assert (playbook.plays, playbook.policy) == (original.plays, original.policy)
+    assert edited["segments.yaml"].startswith("# Segment new-lead's budget last changed by api:k")
+    with pytest.raises(UnknownSegmentError):
+        with_segment_budget(FILES, "no-such-segment", {"amount_minor": 1}, "api:k")

@@ -37,6 +37,7 @@ from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
 from orchestrator.peers import PeerClient
 from orchestrator.reporting import Reading, install_reporting
+from orchestrator.segment_changes import install_segment_changes
 from orchestrator.sessions import install_sessions
 from orchestrator.streaming import Topology
 from orchestrator.worker_port import WorkerPort
@@ -475,4 +476,5 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
         return {"served_by": served_by(), **(await port.read(topology.live.report))}
 
     install_reporting(api, topology, access, Reading(port, peers, other_workers))
+    install_segment_changes(api, topology, access, port)
     return api

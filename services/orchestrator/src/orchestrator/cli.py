@@ -15,9 +15,7 @@ from typing import Any, cast
 
 from lifecycle_schemas.codec import RecordDecodeError, decode_record, encode_record
 from lifecycle_schemas.events import DepartmentEvent
-from lifecycle_schemas.examples import EXAMPLES
 from lifecycle_schemas.outcomes import Outcome
-from lifecycle_schemas.outputs import DecisionRecorded
 from orchestrator.core.engine import LocalEngine
 from orchestrator.core.messages import (
     Decision,
@@ -29,7 +27,14 @@ from orchestrator.core.messages import (
     Publish,
     Reply,
 )
-from orchestrator.core.playbook import Playbook, PlaybookError, load_playbook
+from orchestrator.core.playbook import (
+    Playbook,
+    PlaybookError,
+    load_playbook,
+    parse_playbook,
+    read_playbook_files,
+)
+from orchestrator.core.playbook_checks import dry_run_problems
 
 log = logging.getLogger("orchestrator")
 
@@ -69,7 +74,8 @@ def serve() -> int:
     logging.getLogger("faust").setLevel(logging.WARNING)
     logging.getLogger("mode").setLevel(logging.WARNING)
     try:
-        live = LivePlaybook(load_playbook(settings.playbook_dir), settings.time_scale)
+        texts = read_playbook_files(settings.playbook_dir)
+        live = LivePlaybook(parse_playbook(texts), settings.time_scale, texts)
     except PlaybookError as error:
         return _report_playbook_problems(error, settings.playbook_dir)
     try:
@@ -160,7 +166,7 @@ def _checked(directory: Path) -> Playbook | None:
     except PlaybookError as error:
         _report_playbook_problems(error, directory)
         return None
-    invalid = _dry_run_problems(playbook)
+    invalid = dry_run_problems(playbook)
     for line in invalid:
         print(line, file=sys.stderr)
     return None if invalid else playbook
@@ -174,7 +180,6 @@ def publish(directory: Path, note: str) -> int:
     from pydantic import ValidationError
 
     from lifecycle_schemas.playbook_versions import PlaybookPublication, playbook_digest
-    from orchestrator.core.playbook import read_playbook_files
     from orchestrator.playbook_topic import publish as publish_version
     from orchestrator.settings import load_settings
     from service_kit.settings_errors import report_bad_settings
@@ -260,24 +265,6 @@ def diff(directory: Path, since: str, only_changed: bool) -> int:
     for line in impact.render(rows, only_changed):
         print(line)
     return 0
-
-
-def _dry_run_problems(playbook: Playbook) -> list[str]:
-    """Plays whose actions cannot be built from the contract examples."""
-    engine = LocalEngine(playbook)
-    examples = sorted(
-        (r for r in EXAMPLES.values() if isinstance(r, DepartmentEvent)), key=lambda r: r.time
-    )
-    problems: set[str] = set()
-    for event in examples:
-        for decision in engine.submit_event(event, event.time):
-            if isinstance(decision, Publish) and isinstance(decision.record, DecisionRecorded):
-                problems.update(
-                    f"plays.yaml: play {c.play_id}: {c.reason}"
-                    for c in decision.record.data.candidates
-                    if c.reason_code == "invalid-action"
-                )
-    return sorted(problems)
 
 
 def _records(path: Path) -> Iterator[Any]:

@@ -18,7 +18,7 @@ record with a number at or below the last one read is ignored (a re-read from th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,9 +59,13 @@ class VersionEntry:
 class LivePlaybook:
     """The versions read so far and the active one; ``on_switch`` is told of each new one."""
 
-    def __init__(self, files: Playbook, time_scale: float = 1.0) -> None:
+    def __init__(
+        self, files: Playbook, time_scale: float = 1.0, texts: Mapping[str, str] | None = None
+    ) -> None:
         self.time_scale = time_scale
         self.active = files.time_scaled(time_scale)
+        # The active version's files as text (what a segment manager's change starts from).
+        self.active_files: dict[str, str] = dict(texts or {})
         self.history: list[VersionEntry] = [
             VersionEntry(files.version.number, files.version.digest, None, "files", "")
         ]
@@ -99,6 +103,7 @@ class LivePlaybook:
             return
         self.history.append(entry)
         self.active = playbook.time_scaled(self.time_scale)
+        self.active_files = dict(publication.files)
         self.on_switch(self.active)
         log.info(
             "playbook version active",

@@ -44,13 +44,17 @@ class Scope(StrEnum):
     # The orchestrator.
     CUSTOMERS_READ = "customers:read"  # personal data: every read is audit-logged
     REPORTS_READ = "reports:read"  # aggregates, no personal data
+    # A segment manager: the budget of the segments the key names (PATCH /v1/segments/{id}).
+    SEGMENTS_WRITE = "segments:write"
     ADMIN = "admin"  # anything that changes state
 
 
 DEPARTMENT_SCOPES = frozenset(
     {Scope.EVENTS_WRITE, Scope.ACTIONS_READ, Scope.ACTIONS_WRITE, Scope.CONTACTS_REQUEST}
 )
-ORCHESTRATOR_SCOPES = frozenset({Scope.CUSTOMERS_READ, Scope.REPORTS_READ, Scope.ADMIN})
+ORCHESTRATOR_SCOPES = frozenset(
+    {Scope.CUSTOMERS_READ, Scope.REPORTS_READ, Scope.SEGMENTS_WRITE, Scope.ADMIN}
+)
 
 
 class ApiKeyEntry(BaseModel):
@@ -62,6 +66,8 @@ class ApiKeyEntry(BaseModel):
     department: Department | None = None
     scopes: frozenset[Scope]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # The segments a `segments:write` key may change (`*`: every one); none without the list.
+    segments: frozenset[str] = frozenset()
 
 
 class ApiKeyFile(BaseModel):
