@@ -51,8 +51,8 @@ debian-packages:
 run: setup ## Run the whole system locally: Kafka, topics, services, Prometheus (Ctrl-C stops)
 	$(UV) run --frozen lifecycle-admin run-local
 
-test: setup ## Run the whole test suite (starts its own broker on free ports)
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+test: setup ## Run the whole test suite: the live end-to-end tests alone, then the rest on 2 workers (each its own broker on free ports)
+	UV="$(UV)" tests/run $(PYTEST_ARGS)
 
 test-unit: setup ## Run only the fast tests that need no broker
 	$(UV) run --frozen pytest tests/unit $(PYTEST_ARGS)

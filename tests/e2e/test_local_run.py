@@ -91,6 +91,7 @@ def test_the_simulator_and_the_orchestrator_get_one_speed(
     assert parsed.days_per_minute * 24 * 60 == scale
 
 
+@pytest.mark.alone
 def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
     kafka_broker: KafkaBroker, tmp_path: Path
 ) -> None:

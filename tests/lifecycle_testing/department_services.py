@@ -61,7 +61,9 @@ class ServiceProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> ServiceProcess:
+    # 90 s: a live process still importing on a loaded 2-core CI host is slow, not broken (one
+    # took over 30 s at load 12); a process that exits fails the wait at once (give_up).
+    def start(self, timeout_s: float = 90.0) -> ServiceProcess:
         self.process = start_logged(
             [sys.executable, "-m", f"{PACKAGES[self.department]}.cli", "serve"],
             self.env,

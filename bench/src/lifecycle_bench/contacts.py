@@ -23,7 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lifecycle_bench.ingest import REQUEST_DEADLINE_S, _Client, _percentile, _wait_ready
+from lifecycle_bench.ingest import (
+    REQUEST_DEADLINE_S,
+    _Client,
+    _percentile,
+    marketing_service,
+    open_loop,
+)
 
 # Customers the load cycles through (their caps deny some requests: a verdict all the same).
 CUSTOMERS = 2_000
@@ -71,16 +77,7 @@ async def _single(url: str, key: str, rate: float, seconds: float, run: str) -> 
         if outcome != "200":
             refusals[outcome] = refusals.get(outcome, 0) + 1
 
-    started = time.perf_counter()
-    tasks = []
-    for number in range(total):
-        # Open-loop pacing: request n leaves at n / rate, whatever the answers do.
-        delay = started + number / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(number)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - started
+    elapsed = await open_loop(total, rate, one)
     client.close()
     return {
         "offered_requests_per_second": rate,
@@ -153,45 +150,21 @@ def run_contacts(
 ) -> dict[str, Any]:
     """A worker and the marketing service on the broker, driven from a third process."""
     from lifecycle_admin.kafka_admin import create_topics
-    from lifecycle_bench.orchestrator_run import OrchestratorWorker, free_port, wait_until_ready
-    from service_kit.api_keys import write_development_keys
+    from lifecycle_bench.orchestrator_run import OrchestratorWorker, wait_until_ready
 
     create_topics(bootstrap, prefix=prefix)
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-contacts-") as directory:
         worker = OrchestratorWorker(bootstrap, prefix, Path(directory) / "worker").start()
-        hashed = write_development_keys(Path(directory) / "keys")
-        plain = json.loads((hashed.parent / "department-api-keys.plain.json").read_text())
-        environment = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "LIFECYCLE_TOPIC_PREFIX": prefix,
-            "MARKETING_PORT": str(port),
-            "DEPARTMENT_DATA_DIR": str(Path(directory) / "data"),
-            "LIFECYCLE_API_KEYS_FILE": str(hashed),
-            "DEPARTMENT_RATE_LIMIT": "1000000/second",
-            # A slow answer is measured, not cut short by the fallback.
-            "DEPARTMENT_CONTACT_TIMEOUT_S": "10",
-        }
-        service = subprocess.Popen(
-            [sys.executable, "-m", "marketing_service.cli", "serve"],
-            env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
         try:
-            wait_until_ready([worker], 120)
-            base = f"http://127.0.0.1:{port}"
-            _wait_ready(f"{base}/readyz", service, 60)
-            key = plain["keys"]["local-marketing"]
-            return {
-                "single": _drive(base, key, "single", rate, seconds, 0),
-                "batches": _drive(base, key, "batches", rate, 0, batches),
-            }
+            # A slow answer is measured, not cut short by the fallback.
+            settings = {"DEPARTMENT_CONTACT_TIMEOUT_S": "10"}
+            with marketing_service(bootstrap, prefix, Path(directory), settings) as (_, base, key):
+                wait_until_ready([worker], 120)
+                return {
+                    "single": _drive(base, key, "single", rate, seconds, 0),
+                    "batches": _drive(base, key, "batches", rate, 0, batches),
+                }
         finally:
-            service.terminate()
-            try:
-                service.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                service.kill()
             worker.stop()
 
 

@@ -21,6 +21,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -139,6 +141,22 @@ class _Client:
         self._idle.clear()
 
 
+async def open_loop(
+    total: int, rate: float, one: Callable[[int], Coroutine[Any, Any, None]]
+) -> float:
+    """Run ``one(0)`` .. ``one(total - 1)``, request n leaving at n / rate whatever the answers
+    do (open-loop pacing); the seconds from the first request's start to the last answer."""
+    started = time.perf_counter()
+    tasks = []
+    for number in range(total):
+        delay = started + number / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(number)))
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - started
+
+
 async def _single_events(
     url: str, key: str, rate: float, seconds: float, run: str
 ) -> dict[str, Any]:
@@ -167,16 +185,7 @@ async def _single_events(
             refused += 1
             refusals[outcome] = refusals.get(outcome, 0) + 1
 
-    started = time.perf_counter()
-    tasks = []
-    for number in range(total):
-        # Open-loop pacing: request n leaves at n / rate, whatever the answers do.
-        delay = started + number / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(number)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - started
+    elapsed = await open_loop(total, rate, one)
     client.close()
     return {
         "offered_requests_per_second": rate,
@@ -305,47 +314,59 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float) ->
     raise RuntimeError("the department service did not become ready")
 
 
-def run_ingest(bootstrap: str, prefix: str, rate: float, seconds: float) -> dict[str, Any]:
-    """Start the marketing service on the broker and drive it from a second process."""
-    from lifecycle_admin.kafka_admin import create_topics
+@contextmanager
+def marketing_service(
+    bootstrap: str, prefix: str, directory: Path, settings: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+    """The marketing service as a process of its own on the broker, ready: the process, its
+    base URL and the plain development key of local-marketing; stopped on leaving."""
     from lifecycle_bench.orchestrator_run import free_port
     from service_kit.api_keys import write_development_keys
 
-    create_topics(bootstrap, prefix=prefix)
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as directory:
-        hashed = write_development_keys(Path(directory) / "keys")
-        plain = json.loads((hashed.parent / "department-api-keys.plain.json").read_text())
-        key = plain["keys"]["local-marketing"]
-        environment = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "LIFECYCLE_TOPIC_PREFIX": prefix,
-            "MARKETING_PORT": str(port),
-            "DEPARTMENT_DATA_DIR": str(Path(directory) / "data"),
-            "LIFECYCLE_API_KEYS_FILE": str(hashed),
-            # The bench measures throughput: one key sends far past a department's limit.
-            "DEPARTMENT_RATE_LIMIT": "1000000/second",
-        }
-        service = subprocess.Popen(
-            [sys.executable, "-m", "marketing_service.cli", "serve"],
-            env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+    hashed = write_development_keys(directory / "keys")
+    plain = json.loads((hashed.parent / "department-api-keys.plain.json").read_text())
+    environment = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "LIFECYCLE_TOPIC_PREFIX": prefix,
+        "MARKETING_PORT": str(port),
+        "DEPARTMENT_DATA_DIR": str(directory / "data"),
+        "LIFECYCLE_API_KEYS_FILE": str(hashed),
+        # The bench measures throughput: one key sends far past a department's limit.
+        "DEPARTMENT_RATE_LIMIT": "1000000/second",
+        **settings,
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "marketing_service.cli", "serve"],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(f"{base}/readyz", service, 60)
+        yield service, base, plain["keys"]["local-marketing"]
+    finally:
+        service.terminate()
         try:
-            base = f"http://127.0.0.1:{port}"
-            _wait_ready(f"{base}/readyz", service, 60)
-            url = f"{base}/v1/events"
-            result = {
-                "single_events": _drive(service, url, key, "single", rate, seconds),
-                "batches": _drive(service, url, key, "batches", rate, seconds),
-            }
-        finally:
-            service.terminate()
-            try:
-                service.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                service.kill()
-    return result
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            service.kill()
+
+
+def run_ingest(bootstrap: str, prefix: str, rate: float, seconds: float) -> dict[str, Any]:
+    """Start the marketing service on the broker and drive it from a second process."""
+    from lifecycle_admin.kafka_admin import create_topics
+
+    create_topics(bootstrap, prefix=prefix)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-ingest-") as directory,
+        marketing_service(bootstrap, prefix, Path(directory), {}) as (service, base, key),
+    ):
+        url = f"{base}/v1/events"
+        return {
+            "single_events": _drive(service, url, key, "single", rate, seconds),
+            "batches": _drive(service, url, key, "batches", rate, seconds),
+        }
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import pytest
 from playwright.sync_api import sync_playwright
 
 from lifecycle_testing.kafka import KafkaBroker
@@ -292,6 +293,7 @@ def swagger_ui_renders_offline(browser: Any, url: str, operations: int) -> None:
     page.close()
 
 
+@pytest.mark.alone
 def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
     reports_only = new_key()
     environment = {

@@ -34,7 +34,7 @@ from department_kit.api_document import (
 from department_kit.contacts import install_contact_routes
 from department_kit.department import NativePayloadError
 from department_kit.event_claims import AcceptedEvent
-from department_kit.ingest import Validation, media_type, parse_body, validate_items
+from department_kit.ingest import Validation, parse_body, parse_strict, require_json, validate_items
 from department_kit.runtime import (
     AcceptAttempt,
     BatchOutcome,
@@ -45,9 +45,7 @@ from department_kit.runtime import (
     utc_now,
 )
 from department_kit.store import StoredAction
-from lifecycle_schemas import guarded_json
 from lifecycle_schemas.catalogue import AnyDepartmentEvent
-from lifecycle_schemas.codec import MAX_INTEGER_DIGITS, MAX_NESTING_DEPTH
 from service_kit.api_docs import install_api_docs
 from service_kit.api_keys import ApiKeyEntry, Scope
 from service_kit.http import (
@@ -723,49 +721,9 @@ def create_app(runtime: DepartmentRuntime, *, background: bool = True) -> FastAP
         _key: Annotated[ApiKeyEntry, Depends(require(Scope.ACTIONS_WRITE))],
     ) -> dict[str, Any]:
         """Record accepted, completed, declined (reason required) or failed; publish it."""
-        if media_type(request.headers.get("content-type")) != "application/json":
-            raise ProblemError(
-                415, "unsupported-media-type", "Unsupported content type", "send application/json"
-            )
+        require_json(request.headers.get("content-type"))
         body = await read_body(request)
-        try:
-            # The guards of /v1/events (duplicate keys, finite numbers, depth), then strict types.
-            guarded_json.loads(
-                body.decode("utf-8"),
-                max_depth=MAX_NESTING_DEPTH,
-                max_integer_digits=MAX_INTEGER_DIGITS,
-            )
-        except UnicodeDecodeError:
-            raise ProblemError(
-                400,
-                "invalid-outcome",
-                "Invalid outcome",
-                errors=[FieldProblem(pointer="", rule="not_utf8", detail="the body is not UTF-8")],
-            ) from None
-        except guarded_json.JsonGuardError as refused:
-            raise ProblemError(
-                400,
-                "invalid-outcome",
-                "Invalid outcome",
-                errors=[
-                    FieldProblem(pointer=refused.pointer, rule=refused.rule, detail=refused.message)
-                ],
-            ) from None
-        try:
-            outcome = OutcomeRequest.model_validate_json(body, strict=True)
-        except ValidationError as error:
-            problems = [
-                FieldProblem(
-                    pointer="/" + "/".join(str(p) for p in detail["loc"]),
-                    rule=detail["type"],
-                    detail=detail["msg"],
-                )
-                for detail in error.errors(include_url=False, include_input=False)
-            ]
-            status = 400 if any(p.rule == "json_invalid" for p in problems) else 422
-            raise ProblemError(
-                status, "invalid-outcome", "Invalid outcome", errors=problems
-            ) from None
+        outcome = parse_strict(body, OutcomeRequest, "invalid-outcome", "Invalid outcome")
         result = await run_in_threadpool(runtime.record_outcome, action_id, outcome)
         return {"action": action_view(runtime, result.action)}
 

@@ -20,19 +20,16 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from department_kit.ingest import media_type
+from department_kit.ingest import Model, parse_strict, require_json
 from department_kit.kafka_io import BrokerUnavailableError, IncomingRecord, OutgoingRecord
 from department_kit.metrics import DepartmentMetrics
-from lifecycle_schemas import guarded_json
 from lifecycle_schemas.catalogue import CONTACT_REQUEST_OF_DEPARTMENT
 from lifecycle_schemas.codec import (
-    MAX_INTEGER_DIGITS,
-    MAX_NESTING_DEPTH,
     RecordDecodeError,
     decode_record,
     encode_record,
@@ -46,10 +43,8 @@ from lifecycle_schemas.outputs import ContactDecided
 from lifecycle_schemas.vocabulary import Code, ContactChannel, ContactDecision, ContactPurpose
 from service_kit.api_keys import ApiKeyEntry, Scope
 from service_kit.http import inline_json_schema, problem_responses
-from service_kit.problems import FieldProblem, ProblemError
 
 logger = logging.getLogger(__name__)
-Model = TypeVar("Model", bound=BaseModel)
 
 MAX_BATCH_CUSTOMERS = 1000
 UNREACHABLE = "orchestrator-unreachable"
@@ -207,20 +202,14 @@ class ContactDesk:
             for body in requests
         ]
         if not self.watching():
-            return [
-                self._fallback(body, record.id, UNREACHABLE)
-                for body, record in zip(requests, records, strict=True)
-            ]
+            return self._all_fallback(requests, records, UNREACHABLE)
         ids = [record.id for record in records]
         futures = [self.awaited.expect(request_id) for request_id in ids]
         try:
             try:
                 await asyncio.to_thread(self.publish, records)
             except BrokerUnavailableError:
-                return [
-                    self._fallback(body, record.id, UNREACHABLE)
-                    for body, record in zip(requests, records, strict=True)
-                ]
+                return self._all_fallback(requests, records, UNREACHABLE)
             await asyncio.wait(futures, timeout=max(0.0, self.timeout_s - self._spent(now)))
         finally:
             self.awaited.forget(ids)
@@ -250,6 +239,14 @@ class ContactDesk:
             customer_id=data.customer_id,
         )
 
+    def _all_fallback(
+        self, requests: Sequence[ContactRequestBody], records: Sequence[CloudEvent[Any]], cause: str
+    ) -> list[ContactAnswer]:
+        return [
+            self._fallback(body, record.id, cause)
+            for body, record in zip(requests, records, strict=True)
+        ]
+
     def _fallback(self, body: ContactRequestBody, request_id: str, cause: str) -> ContactAnswer:
         opened = body.purpose in self.fail_open
         decision = ContactDecision.ALLOW if opened else ContactDecision.DENY
@@ -272,34 +269,6 @@ def outgoing_requests(topic: str, records: Sequence[CloudEvent[Any]]) -> list[Ou
     return [OutgoingRecord(topic, kafka_key(record), encode_record(record)) for record in records]
 
 
-def parse_strict(body: bytes, model: type[Model], slug: str, title: str) -> Model:
-    """A JSON body through the guards of ``/v1/events`` (duplicate keys, finite numbers, depth),
-    then the model with strict types; a problem (400, 422) with field paths otherwise."""
-    try:
-        guarded_json.loads(
-            body.decode("utf-8"), max_depth=MAX_NESTING_DEPTH, max_integer_digits=MAX_INTEGER_DIGITS
-        )
-    except UnicodeDecodeError:
-        problem = FieldProblem(pointer="", rule="not_utf8", detail="the body is not UTF-8")
-        raise ProblemError(400, slug, title, errors=[problem]) from None
-    except guarded_json.JsonGuardError as refused:
-        problem = FieldProblem(pointer=refused.pointer, rule=refused.rule, detail=refused.message)
-        raise ProblemError(400, slug, title, errors=[problem]) from None
-    try:
-        return model.model_validate_json(body, strict=True)
-    except ValidationError as error:
-        problems = [
-            FieldProblem(
-                pointer="/" + "/".join(str(p) for p in detail["loc"]),
-                rule=detail["type"],
-                detail=detail["msg"],
-            )
-            for detail in error.errors(include_url=False, include_input=False)
-        ]
-        status = 400 if any(p.rule == "json_invalid" for p in problems) else 422
-        raise ProblemError(status, slug, title, errors=problems) from None
-
-
 def install_contact_routes(
     app: FastAPI,
     desk: ContactDesk,
@@ -309,10 +278,7 @@ def install_contact_routes(
     """``POST /v1/contact-requests`` and ``POST /v1/contact-requests/batch``."""
 
     async def json_body(request: Request, model: type[Model]) -> Model:
-        if media_type(request.headers.get("content-type")) != "application/json":
-            raise ProblemError(
-                415, "unsupported-media-type", "Unsupported content type", "send application/json"
-            )
+        require_json(request.headers.get("content-type"))
         body = await read_body(request)
         return parse_strict(body, model, "invalid-contact-request", "Invalid contact request")
 

@@ -13,9 +13,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from lifecycle_schemas import guarded_json
@@ -86,6 +86,43 @@ def _malformed(pointer: str, rule: str, detail: str) -> ProblemError:
 def media_type(content_type: str | None) -> str:
     """The media type of a Content-Type header, lower-case, without parameters."""
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def require_json(content_type: str | None) -> None:
+    """415 unless the Content-Type is ``application/json`` (a body for :func:`parse_strict`)."""
+    if media_type(content_type) != "application/json":
+        raise ProblemError(
+            415, "unsupported-media-type", "Unsupported content type", "send application/json"
+        )
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_strict(body: bytes, model: type[Model], slug: str, title: str) -> Model:
+    """A JSON body through the guards of ``/v1/events`` (duplicate keys, finite numbers, depth),
+    then the model with strict types; a problem (400, 422) with field paths otherwise."""
+    try:
+        _loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        problem = FieldProblem(pointer="", rule="not_utf8", detail="the body is not UTF-8")
+        raise ProblemError(400, slug, title, errors=[problem]) from None
+    except JsonGuardError as refused:
+        problem = FieldProblem(pointer=refused.pointer, rule=refused.rule, detail=refused.message)
+        raise ProblemError(400, slug, title, errors=[problem]) from None
+    try:
+        return model.model_validate_json(body, strict=True)
+    except ValidationError as error:
+        problems = [
+            FieldProblem(
+                pointer="/" + "/".join(str(p) for p in detail["loc"]),
+                rule=detail["type"],
+                detail=detail["msg"],
+            )
+            for detail in error.errors(include_url=False, include_input=False)
+        ]
+        status = 400 if any(p.rule == "json_invalid" for p in problems) else 422
+        raise ProblemError(status, slug, title, errors=problems) from None
 
 
 def parse_body(body: bytes, content_type: str | None, max_items: int) -> ParsedBody:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -287,44 +288,21 @@ def settings_class(department: Department) -> type[DepartmentSettings]:
     (``SALES_HOST``, ``SALES_PORT``, ``SALES_WEBHOOK_URL``, ``SALES_WEBHOOK_SECRET``), so that a
     bad value is reported, and listed in ``serve --help``, by the variable's name."""
     own = env_prefix(department)
-    described = {name: field.description for name, field in DepartmentSettings.model_fields.items()}
+
+    def own_variable(name: str, annotation: Any, default: Any, **limits: Any) -> tuple[Any, Any]:
+        inherited = DepartmentSettings.model_fields[name].description
+        variable = f"{own}{name.upper()}"
+        return annotation, Field(
+            default=default, validation_alias=variable, description=inherited, **limits
+        )
+
     return create_model(
         f"{department.value.title().replace('-', '')}Settings",
         __base__=DepartmentSettings,
-        host=(
-            str,
-            Field(
-                default="127.0.0.1",
-                validation_alias=f"{own}HOST",
-                description=described["host"],
-            ),
-        ),
-        port=(
-            int,
-            Field(
-                default=DEFAULT_PORTS[department],
-                ge=1,
-                le=65535,
-                validation_alias=f"{own}PORT",
-                description=described["port"],
-            ),
-        ),
-        webhook_url=(
-            str | None,
-            Field(
-                default=None,
-                validation_alias=f"{own}WEBHOOK_URL",
-                description=described["webhook_url"],
-            ),
-        ),
-        webhook_secret=(
-            str | None,
-            Field(
-                default=None,
-                validation_alias=f"{own}WEBHOOK_SECRET",
-                description=described["webhook_secret"],
-            ),
-        ),
+        host=own_variable("host", str, "127.0.0.1"),
+        port=own_variable("port", int, DEFAULT_PORTS[department], ge=1, le=65535),
+        webhook_url=own_variable("webhook_url", str | None, None),
+        webhook_secret=own_variable("webhook_secret", str | None, None),
     )
 
 

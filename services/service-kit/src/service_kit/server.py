@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from typing import Any, ClassVar
 
 import httptools
@@ -30,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from service_kit.http import new_request_id
 from service_kit.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
 
 log = logging.getLogger("service_kit.server")
@@ -245,7 +245,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         head.extend(
             [
                 b"content-type: " + PROBLEM_CONTENT_TYPE.encode() + b"\r\n",
-                b"x-request-id: " + os.urandom(8).hex().encode() + b"\r\n",
+                b"x-request-id: " + new_request_id().encode() + b"\r\n",
                 b"content-length: " + str(len(body)).encode() + b"\r\n",
                 b"connection: close\r\n\r\n",
             ]
