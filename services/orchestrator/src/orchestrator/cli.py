@@ -42,7 +42,7 @@ log = logging.getLogger("orchestrator")
 def serve() -> int:
     """Run the faust worker with its HTTP API until interrupted."""
     # Imported here so that check and replay start without faust, Kafka or uvicorn.
-    from aiokafka.errors import KafkaConnectionError
+    from aiokafka.errors import KafkaConnectionError, KafkaError
     from pydantic import ValidationError
 
     from orchestrator import faust_fixes
@@ -106,13 +106,19 @@ def serve() -> int:
         return 1
     # The latest published version before the first record (the topic is created with the
     # internal topics above); the worker follows the topic from then on.
-    for record in asyncio.run(
-        read_all(
-            settings.kafka_bootstrap_servers,
-            settings.lifecycle_topic_prefix,
-            settings.kafka_security,
+    try:
+        published = asyncio.run(
+            read_all(
+                settings.kafka_bootstrap_servers,
+                settings.lifecycle_topic_prefix,
+                settings.kafka_security,
+            )
         )
-    ):
+    except KafkaError as error:
+        # Deciding under an older version than the group's would be worse than not starting.
+        log.error("cannot read the playbook versions", extra={"error": repr(error)})
+        return 1
+    for record in published:
         live.receive(record)
     playbook = live.active
     # Before faust builds its producer and consumer: the fixes patch their classes.
