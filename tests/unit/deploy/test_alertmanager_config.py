@@ -38,8 +38,10 @@ def shipped_alerts() -> list[dict[str, str]]:
     alerts: list[dict[str, str]] = []
     for rule in (r for g in groups for r in g["rules"] if "alert" in r):
         labels = {"alertname": rule["alert"], **rule["labels"]}
-        # A department comes from the rule's labels or from the metric (`by (department, ...)`).
-        if "department" in labels or "by (department" in rule["expr"]:
+        # A department comes from the rule's labels, from the metric (`by (department, ...)`) or
+        # from a label_replace that writes it (`"department", "$1", ...`).
+        expr = rule["expr"]
+        if "department" in labels or "by (department" in expr or '"department", "$1"' in expr:
             alerts.extend({**labels, "department": d} for d in DEPARTMENTS)
         else:
             alerts.append(labels)
