@@ -90,6 +90,33 @@ class Plays(BaseModel):
     plays: list[PlayReport]
 
 
+class PlaybookVersionEntry(BaseModel):
+    """One playbook version the worker has read (0: its own files)."""
+
+    number: int = Field(ge=0, description="the publication's offset on the topic plus one")
+    digest: str = Field(description="sha256 of the files: a rollback repeats an earlier one")
+    published_at: str | None
+    published_by: str = Field(description="`cli:<user>`, `api:<key id>`, or `files`")
+    note: str
+    status: Literal["active", "superseded", "refused"]
+    problem: str | None = Field(description="why the worker refused it")
+
+
+class ActivePlaybook(BaseModel):
+    number: int
+    digest: str
+    segments: int
+    plays: int
+
+
+class PlaybookVersions(BaseModel):
+    """The version the worker decides under and every version it has read, newest first."""
+
+    served_by: str
+    active: ActivePlaybook
+    history: list[PlaybookVersionEntry]
+
+
 class ProofOfValue(BaseModel):
     """Treated versus control: each measure per group with its count and 95 % interval."""
 
