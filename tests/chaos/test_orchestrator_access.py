@@ -47,9 +47,11 @@ def canaries() -> tuple[str, str]:
 
 PERSONAL = ("/v1/customers/{id}", "/v1/customers/{id}/timeline", "/v1/customers/{id}/decisions",
             "/v1/dashboard/customers")  # fmt: skip
-REPORTS = ("/v1/segments", "/v1/plays", "/v1/dashboard/flow", "/v1/dashboard/funnel",
+REPORTS = ("/v1/segments", "/v1/plays", "/v1/playbook", "/v1/dashboard/flow",
+           "/v1/dashboard/funnel", "/v1/dashboard/history",
            "/v1/reports/proof-of-value")  # fmt: skip
-INTERNAL = ("/internal/worker-stats", "/internal/proof-tally", "/internal/portfolio-tally")
+INTERNAL = ("/internal/worker-stats", "/internal/proof-tally", "/internal/portfolio-tally",
+            "/internal/flow-samples")  # fmt: skip
 OPEN = ("/healthz", "/readyz", "/metrics")
 MIB = 1024 * 1024
 

@@ -44,10 +44,16 @@ def orchestrator_counters(url: str) -> dict[str, dict[str, float]]:
     return sums
 
 
-def company_seen(url: str) -> tuple[list[str], float]:
-    """What is still missing from a living company, and the worker's consumer lag."""
+def company_seen(url: str) -> tuple[list[str], float, dict[str, float], dict[str, float]]:
+    """What is still missing from a living company, the worker's consumer lag, and the missed
+    deadlines and actions by play (which say, on a miss, how far the hand-offs got)."""
     counters = orchestrator_counters(url)
-    return living_company(counters), sum(counters["lifecycle_consumer_lag"].values())
+    return (
+        living_company(counters),
+        sum(counters["lifecycle_consumer_lag"].values()),
+        dict(counters["lifecycle_handoff_deadlines_missed_total"]),
+        dict(counters["lifecycle_actions_emitted_total"]),
+    )
 
 
 def living_company(counters: dict[str, dict[str, float]]) -> list[str]:
@@ -168,7 +174,8 @@ def test_local_run_serves_live_traffic_then_stops_on_ctrl_c(
             # On a miss: what is missing, how far behind the worker is, how busy the machine.
             describe=lambda seen: (
                 f"missing {seen[0]}, orchestrator consumer lag {seen[1]:g} records, "
-                f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+                f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, "
+                f"deadlines missed by play {seen[2]}, actions by play {seen[3]}"
             ),
         )
         progress = [

@@ -15,6 +15,8 @@ from lifecycle_bench.suite import ALL_PIPELINES, THROUGHPUT_PIPELINES, BenchOpti
 from lifecycle_testing.kafka import KafkaBroker
 
 
+# About 2-4 minutes (every pipeline starts its own processes); past the suite's 300 s at load 20.
+@pytest.mark.timeout(900)
 def test_a_quick_benchmark_measures_every_pipeline_and_writes_json_markdown_and_chart(
     kafka_broker: KafkaBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -80,7 +80,9 @@ class ServiceProcess:
         )
         return self
 
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
+    # Ready: Kafka reached and the inbox open; 30 s ran out at load 15-21 (see START_TIMEOUT_S
+    # in orchestrator_worker.py).
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
         poll_until(
             lambda: httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200, timeout_s
         )

@@ -25,7 +25,10 @@ from lifecycle_testing.processes import exit_report, free_port, get_json, start_
 from lifecycle_testing.waiting import eventually
 from service_kit.api_keys import ORCHESTRATOR_SCOPES, Scope, hash_key, new_key
 
-START_TIMEOUT_S = 60.0
+# A worker is ready once it joined its group and restored its tables: 5-15 s on a quiet 2-core
+# machine; over 60 s was seen with the broker's group coordinator slow at load 15-21. A worker
+# that exits fails the wait at once (give_up), so the long ceiling only waits on live ones.
+START_TIMEOUT_S = 150.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class OperatorKeys:
         default_factory=lambda: {scope: new_key() for scope in ORCHESTRATOR_SCOPES}
     )
     cluster_secret: str = field(default_factory=lambda: new_key().replace("lk_op_", "cluster-"))
+    # A segment manager: `segments:write` for the onboarding segment only.
+    segment_manager: str = field(default_factory=new_key)
 
     def keys_json(self) -> str:
         """``LIFECYCLE_API_KEYS`` for the workers."""
@@ -55,6 +60,12 @@ class OperatorKeys:
                 }
                 for scope, key in self.by_scope.items()
             ),
+            {
+                "id": "test-segment-manager",
+                "scopes": [Scope.SEGMENTS_WRITE.value],
+                "segments": ["onboarding"],
+                "sha256": hash_key(self.segment_manager),
+            },
         ]
         return json.dumps({"keys": entries})
 
@@ -133,6 +144,36 @@ class Worker:
 
     def get(self, path: str) -> Any:
         return get_json(f"{self.url}{path}", headers=self.headers)
+
+
+def orchestrator_command(
+    namespace: KafkaNamespace, *arguments: str, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """``orchestrator ARGUMENTS`` on the namespace's topics (a process, as an operator runs
+    it); its exit status and output are the caller's to judge."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": namespace.bootstrap_servers,
+        "LIFECYCLE_TOPIC_PREFIX": namespace.prefix,
+        **environment,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def publish_playbook(
+    namespace: KafkaNamespace, directory: Path, note: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``orchestrator playbook publish DIR`` on the namespace's playbook topic."""
+    return orchestrator_command(
+        namespace, "playbook", "publish", str(directory), *(["--note", note] if note else [])
+    )
 
 
 @contextmanager

@@ -346,11 +346,16 @@ def marketing_service(
         _wait_ready(f"{base}/readyz", service, 60)
         yield service, base, plain["keys"]["local-marketing"]
     finally:
-        service.terminate()
-        try:
-            service.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            service.kill()
+        stop_process(service)
+
+
+def stop_process(process: subprocess.Popen[Any], grace_s: float = 30.0) -> None:
+    """SIGTERM, and SIGKILL when it has not exited after ``grace_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def run_ingest(bootstrap: str, prefix: str, rate: float, seconds: float) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from lifecycle_admin.kafka_admin import create_topics, wait_for_broker
 from lifecycle_admin.local_stack import repository_root
 from lifecycle_bench.ceiling import TRANSFORMS, PipelineResult, run_passthrough
 from lifecycle_bench.contacts import run_contacts
-from lifecycle_bench.ingest import run_ingest
+from lifecycle_bench.ingest import run_ingest, stop_process
 from lifecycle_bench.latency import run_latency, summarise_latency
 from lifecycle_bench.orchestrator_run import run_orchestrator
 from lifecycle_bench.peer_protocol import RESULT_PREFIX, PeerSettings
@@ -181,11 +181,7 @@ def run_peer(name: str, settings: PeerSettings, timeout_s: float) -> PipelineRes
                 result = json.loads(line.split(RESULT_PREFIX, 1)[1].strip())
                 return PipelineResult(name, int(result["records"]), float(result["seconds"]))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
     tail = "".join(output[-30:])
     raise RuntimeError(f"{name} reported no result (exit {process.returncode}):\n{tail}")
 

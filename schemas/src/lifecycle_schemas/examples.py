@@ -142,6 +142,7 @@ from lifecycle_schemas.outputs import (
     LinkedIdentifier,
     OwnerChanged,
     OwnerChangedData,
+    PlaybookVersionRef,
     ProfileAttribute,
     SegmentChangeData,
     SegmentEntered,
@@ -987,6 +988,8 @@ handoff_deadline_missed = _output(
     "handoff-deadline-missed",
     call_customer,
 )
+# The seventh published playbook version (docs/orchestrator.md, live playbook).
+EXAMPLE_PLAYBOOK_VERSION = PlaybookVersionRef(number=7, digest="sha256:" + "3f9a0c52e1d8b7a6" * 4)
 decision_recorded = _output(
     DecisionRecorded,
     DecisionRecordedData(
@@ -1029,6 +1032,7 @@ decision_recorded = _output(
                 reason="Excludes the retention offer, which scored higher.",
             ),
         ),
+        playbook=EXAMPLE_PLAYBOOK_VERSION,
     ),
     "decision-recorded",
     complaint_received,
@@ -1135,6 +1139,7 @@ contact_decided = _output(
         reason="within the contact policy: reserved against the caps",
         expires_at=marketing_contact_requested.time + timedelta(hours=1),
         control_group=False,
+        playbook=EXAMPLE_PLAYBOOK_VERSION,
     ),
     "contact-decided",
     marketing_contact_requested,

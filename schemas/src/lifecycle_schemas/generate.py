@@ -42,6 +42,7 @@ from lifecycle_schemas.envelope import (
     CloudEvent,
 )
 from lifecycle_schemas.examples import EXAMPLES
+from lifecycle_schemas.playbook_versions import PlaybookPublication
 from lifecycle_schemas.topics import TOPICS, RecordKey, TopicSpec, topic_for_type
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -65,6 +66,12 @@ _KEY_MEANING = {
     RecordKey.ORIGINAL_KEY: "The key of the record that failed, unchanged.",
     RecordKey.SUBJECT_KEY: "'<kid>/<writer>/<key id>': the subject's pseudonym, the department "
     "that wrote the key, a random id.",
+    RecordKey.PUBLICATION_ID: "A fresh id per published playbook version (never reused).",
+}
+# The message of each topic whose values are not contract records, by its key.
+_RAW_MESSAGES = {
+    RecordKey.SUBJECT_KEY: "SubjectKey",
+    RecordKey.PUBLICATION_ID: "PlaybookPublication",
 }
 
 
@@ -131,7 +138,7 @@ def render_asyncapi() -> str:
         }
         if not spec.value_types:
             # Not contract records: key records of crypto-shredding, or any bytes.
-            raw = "SubjectKey" if spec.key is RecordKey.SUBJECT_KEY else "DeadLetter"
+            raw = _RAW_MESSAGES.get(spec.key, "DeadLetter")
             channel_messages = {raw: {"$ref": f"#/components/messages/{raw}"}}
         config: dict[str, Any] = {"cleanup.policy": [spec.cleanup_policy.value]}
         if spec.retention_ms is not None:
@@ -224,6 +231,13 @@ def render_asyncapi() -> str:
                 "key": {"type": "string", "description": "The key, base64."},
             },
         },
+    }
+    messages["PlaybookPublication"] = {
+        "name": "PlaybookPublication",
+        "title": "Published playbook version",
+        "summary": "One playbook version: its four YAML files as text (lifecycle_schemas."
+        "playbook_versions); its version number is the record's offset plus one.",
+        "payload": PlaybookPublication.model_json_schema(mode="validation"),
     }
     document = {
         "asyncapi": ASYNCAPI_VERSION,

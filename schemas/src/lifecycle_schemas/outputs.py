@@ -186,12 +186,27 @@ class Candidate(ValueObject):
         return self
 
 
+class PlaybookVersionRef(ValueObject):
+    """The playbook version a decision was made under (docs/orchestrator.md, live playbook)."""
+
+    number: Annotated[int, Field(ge=0)] = Field(
+        description="0: the worker's own playbook files; n: the nth published version's "
+        "number (its offset on the playbook-versions topic plus one)."
+    )
+    digest: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] = Field(
+        description="sha256 of the playbook's files: the same content, the same digest."
+    )
+
+
 class DecisionRecordedData(CustomerIdData):
     decision_id: EventId
     trigger_event_id: EventId
     trigger_event_type: RecordType
     control_group: bool = Field(description="The customer is held out of treatment.")
     candidates: Annotated[tuple[Candidate, ...], Field(max_length=MAX_CANDIDATES)]
+    playbook: PlaybookVersionRef | None = Field(
+        default=None, description="The playbook version the decision was made under."
+    )
 
 
 class DecisionRecorded(OrchestratorRecord[DecisionRecordedData]):
@@ -226,6 +241,9 @@ class ContactDecidedData(CustomerIdData):
         "is reported or until then.",
     )
     control_group: bool = Field(description="The customer is held out of treatment.")
+    playbook: PlaybookVersionRef | None = Field(
+        default=None, description="The playbook version the request was decided under."
+    )
 
 
 class ContactDecided(OrchestratorRecord[ContactDecidedData]):

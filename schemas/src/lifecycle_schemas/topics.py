@@ -94,6 +94,8 @@ class RecordKey(StrEnum):
     ORIGINAL_KEY = "original-key"
     # A subject key record: "<kid>/<writer>/<key id>" (lifecycle_schemas.shredding).
     SUBJECT_KEY = "subject-key"
+    # A fresh id per published playbook version (lifecycle_schemas.playbook_versions).
+    PUBLICATION_ID = "publication-id"
 
 
 # Partitions of the co-partitioned topics unless a deployment chooses otherwise
@@ -208,6 +210,7 @@ class TopicRegistry:
     marketing_contact_decisions: TopicSpec
     sales_contact_decisions: TopicSpec
     service_desk_contact_decisions: TopicSpec
+    playbook_versions: TopicSpec
 
     def all(self) -> tuple[TopicSpec, ...]:
         """Every topic, in declaration order."""
@@ -349,6 +352,24 @@ TOPICS = TopicRegistry(
     sales_contact_decisions=_contact_decisions(Department.SALES, Service.SALES),
     service_desk_contact_decisions=_contact_decisions(
         Department.SERVICE_DESK, Service.SERVICE_DESK
+    ),
+    playbook_versions=TopicSpec(
+        name="lifecycle.orchestrator.playbook-versions.v1",
+        key=RecordKey.PUBLICATION_ID,
+        # Publications (lifecycle_schemas.playbook_versions), not contract records.
+        value_types=(),
+        description="Internal: every published playbook version (the files as text), read by "
+        "every orchestrator worker from the start; a version's number is its offset plus one.",
+        # `orchestrator playbook publish` and PATCH /v1/segments run as the orchestrator.
+        producers=(Service.ORCHESTRATOR,),
+        consumers=(Service.ORCHESTRATOR,),
+        # One partition: its order is the order of versions.
+        partitions=1,
+        copartitioned=False,
+        # Every publication has a key of its own, so compaction keeps the whole history.
+        cleanup_policy=CleanupPolicy.COMPACT,
+        retention_ms=None,
+        internal=True,
     ),
 )
 

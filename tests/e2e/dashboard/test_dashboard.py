@@ -4,8 +4,10 @@ control with intervals and its charts show the treated customers' conversions an
 siloed run of the same seed has conflicting contacts, the search finds customers by a phone number
 and by a bare CRM account id, each decision shows the facts behind it, and the process view shows
 every process's owner and received hand-off kinds with hand-offs timed against their SLAs. The
-orchestrator's and a department's API pages (Swagger UI) render with no request leaving
-127.0.0.1.
+last hour is charted from the workers' samples, rates say their window, missed deadlines stand
+against those set, the lift has its interval, and a chosen department and segment show their
+own figures. The dashboard and the orchestrator's and a department's API pages (Swagger UI)
+render with no request leaving 127.0.0.1.
 
 Screenshots go to ``test-artifacts/dashboard/``; the README's image (``docs/images/dashboard.png``)
 is refreshed only when ``LIFECYCLE_UPDATE_README_SCREENSHOT=1`` is set."""
@@ -45,7 +47,19 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPOSITORY_ROOT / "test-artifacts" / "dashboard"
 README_SCREENSHOT = REPOSITORY_ROOT / "docs" / "images" / "dashboard.png"
 UPDATE_README_SCREENSHOT = os.environ.get("LIFECYCLE_UPDATE_README_SCREENSHOT") == "1"
-VIEWS = ("flow", "funnel", "customer", "plays", "processes", "proof")
+VIEWS = (
+    "flow",
+    "history",
+    "deadlines",
+    "funnel",
+    "customer",
+    "plays",
+    "processes",
+    "proof",
+    "department",
+    "segment",
+)
+HISTORY_SERIES = 5
 HANDOFF_KINDS = {"lead-to-sales", "sale-to-onboarding", "case-escalation", "reassignment"}
 
 
@@ -269,10 +283,8 @@ def check_process_view(page: Any, base: str) -> None:
     )
 
 
-def swagger_ui_renders_offline(browser: Any, url: str, operations: int) -> None:
-    """``url``'s API page renders in Chromium at least ``operations`` operations while every
-    request the page makes stays on 127.0.0.1 (any other is refused and recorded)."""
-    page = browser.new_page()
+def kept_on_this_machine(page: Any) -> list[str]:
+    """Every request ``page`` makes from now on, recorded; one leaving 127.0.0.1 is refused."""
     requested: list[str] = []
 
     def only_here(route: Any) -> None:
@@ -284,13 +296,85 @@ def swagger_ui_renders_offline(browser: Any, url: str, operations: int) -> None:
             route.continue_()
 
     page.route("**/*", only_here)
-    page.goto(f"{url}/docs")
-    page.wait_for_selector(".opblock", timeout=30_000)
-    assert page.locator(".opblock").count() >= operations
+    return requested
+
+
+def none_left_this_machine(requested: list[str]) -> None:
     away = [u for u in requested if urlsplit(u).scheme in ("http", "https")]
     assert away, "the page made no request at all"
     assert [u for u in away if urlsplit(u).hostname != "127.0.0.1"] == []
+
+
+def swagger_ui_renders_offline(browser: Any, url: str, operations: int) -> None:
+    """``url``'s API page renders in Chromium at least ``operations`` operations while every
+    request the page makes stays on 127.0.0.1 (any other is refused and recorded)."""
+    page = browser.new_page()
+    requested = kept_on_this_machine(page)
+    page.goto(f"{url}/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    assert page.locator(".opblock").count() >= operations
+    none_left_this_machine(requested)
     page.close()
+
+
+def check_history_and_deadlines(page: Any) -> None:
+    """The last hour's charts draw the counters' samples; rates come from a real window;
+    missed deadlines stand against those set; the proof of value gives each lift."""
+    page_shows(
+        page,
+        "Number(document.querySelector('#history-charts svg[data-series=\"events_in\"]')"
+        "?.dataset.total) > 0",
+        "events in the last hour's chart",
+    )
+    assert page.locator("#history-charts svg").count() == HISTORY_SERIES
+    assert "per minute over the last" in page.locator("#flow-window").inner_text()
+    share = page_shows(
+        page,
+        "Number(document.getElementById('deadlines-share').dataset.set) > 0"
+        " && document.getElementById('deadlines-share').textContent",
+        "missed deadlines against those set",
+    )
+    assert share.endswith("%")
+    lifts = page.locator("#lift-rows tr[data-measure]")
+    assert lifts.count() == 5
+    conversion = page.locator('#lift-rows tr[data-measure="conversion_rate"]')
+    assert conversion.get_attribute("data-lift") != ""
+    assert " to " in conversion.locator("td").nth(4).inner_text()
+
+
+def check_department_and_segment(page: Any, base: str) -> None:
+    """A department chosen shows how fast it takes hand-offs up and its open ones; a segment
+    chosen shows its budget spent over the last hour, as its manager sees it."""
+    history = poll_json(
+        f"{base}/v1/dashboard/history",
+        lambda b: any(d.get("acknowledged", 0) > 0 for d in b["departments"].values()),
+        LIVE_DATA_TIMEOUT_S,
+        headers=OPERATOR,
+    )
+    department = next(n for n, d in history["departments"].items() if d["acknowledged"] > 0)
+    page.select_option("#department-select", department)
+    page_shows(
+        page,
+        f"document.querySelector('section#department[data-department=\"{department}\"].live')"
+        " && document.getElementById('department-ack').textContent.includes('/')",
+        f"{department}'s time to acknowledge",
+    )
+    assert f"department={department}" in page.url
+    assert page.locator("#department-aging svg").count() == 1
+    funnel = poll_json(
+        f"{base}/v1/dashboard/funnel",
+        lambda b: any(v > 0 for v in b["segment_spend_minor"].values()),
+        LIVE_DATA_TIMEOUT_S,
+        headers=OPERATOR,
+    )
+    segment = next(s for s, v in funnel["segment_spend_minor"].items() if v > 0)
+    page.select_option("#segment-select", segment)
+    page_shows(
+        page,
+        f"document.querySelector('section#segment[data-segment=\"{segment}\"].live')"
+        " && Number(document.querySelector('#segment-spend-chart svg').dataset.total) > 0",
+        f"segment {segment}'s budget spent over the last hour",
+    )
 
 
 @pytest.mark.alone
@@ -338,6 +422,7 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                requested = kept_on_this_machine(page)
                 sign_in(page, base, operator_key)
                 # The key became an HttpOnly, SameSite=Strict cookie; the page holds no key.
                 [cookie] = page.context.cookies()
@@ -385,6 +470,9 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                 assert chart_value(page, "conversion rate", "treated") > 0
                 assert chart_value(page, "revenue per customer", "treated") > 0
                 assert page.locator("#sim-charts svg").count() == 6
+                check_history_and_deadlines(page)
+                check_department_and_segment(page, base)
+                none_left_this_machine(requested)
                 assert page.locator("#customer-id").inner_text()
                 assert page.locator("#customer-card .why li").count() > 0
                 for view in VIEWS:
@@ -403,12 +491,18 @@ def test_dashboard_shows_live_data_in_every_view(kafka_broker: KafkaBroker, tmp_
                 )
                 assert "customers:read" in forbidden
                 assert reader.locator("#customer-card").is_hidden()
-                for view in ("flow", "funnel", "plays", "processes", "proof"):
+                for view in (v for v in VIEWS if v != "customer"):
                     page_shows(
                         reader,
                         f"document.querySelector('section#{view}.live') !== null",
                         f"live data in the {view} view to a reports:read key",
                     )
+                # The overdue list names no customer to a key without customers:read.
+                overdue = reader.locator("#overdue-rows tr")
+                assert all(
+                    overdue.nth(i).locator("td").nth(2).inner_text() == "\u2013"
+                    for i in range(overdue.count())
+                )
                 reader.locator("section#customer").screenshot(
                     path=ARTIFACTS / "customer-forbidden.png"
                 )

@@ -16,7 +16,7 @@ from department_kit.actions import OutcomeRequest, build_outcome
 from lifecycle_schemas.codec import decode_record
 from lifecycle_schemas.topics import TOPICS
 from lifecycle_testing.orchestrator_worker import TEST_KEYS
-from lifecycle_testing.processes import poll_json, scraped_samples
+from lifecycle_testing.processes import get_json, poll_json, scraped_samples
 from lifecycle_testing.waiting import eventually
 from orchestrator.core.identity import new_customer_id
 from service_kit.api_keys import Scope
@@ -217,3 +217,40 @@ def test_the_process_view_refuses_a_window_beyond_a_hundred_years_naming_it(work
         problem = json.loads(refused.value.read())
         assert refused.value.code == 422, problem
         assert [e["pointer"] for e in problem["errors"]] == ["/window"], problem
+
+
+def test_the_dashboard_history_shows_the_last_minutes_to_a_reports_key_only(
+    worker: Any, kafka_io: Any
+) -> None:
+    url = f"{worker.url}/v1/dashboard/history"
+    reports = TEST_KEYS.headers(Scope.REPORTS_READ)
+    before = get_json(url, headers=reports)
+    assert before["step_seconds"] == 10
+    ids = kafka_io.unique("history")
+    customer_id = new_customer_id(f"crm_account_id:{ids['crm']}")
+    # Given a deal won, and the service desk taking up the onboarding it starts
+    kafka_io.publish(kafka_io.event("sales.deal.won", {"crm_account_id": ids["crm"]}))
+    accept(kafka_io, action_for(kafka_io, customer_id, "start-onboarding.v1"))
+
+    def counted(body: dict[str, Any]) -> bool:
+        desk = body["departments"].get("service-desk", {})
+        return bool(
+            body["hour"]["events_in"] >= before["hour"]["events_in"] + 1
+            and body["hour"]["actions_out"] >= before["hour"]["actions_out"] + 1
+            and desk.get("acknowledged", 0) >= 1
+        )
+
+    # Then within a sample or two the last hour has them, over a real window
+    body = poll_json(url, counted, TIMEOUT_S, reports)
+    assert body["workers"] == 1
+    rate = body["rates"]["events_in"]
+    assert rate["per_minute"] > 0
+    assert rate["window_seconds"] >= body["step_seconds"]
+    assert sum(n for _, n in body["series"]["events_in"]) == body["hour"]["events_in"]
+    assert body["departments"]["service-desk"]["acknowledge_p50_seconds"] > 0
+    # Aggregates only: no customer id, and a key without reports:read is refused
+    assert customer_id not in json.dumps(body)
+    for headers, status in ((TEST_KEYS.headers(Scope.CUSTOMERS_READ), 403), ({}, 401)):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5)
+        assert refused.value.code == status

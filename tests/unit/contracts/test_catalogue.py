@@ -271,12 +271,14 @@ def test_topics_carry_only_catalogued_types(spec: TopicSpec) -> None:
     assert len(set(spec.value_types)) == len(spec.value_types)
     # The dead-letter topic holds any bytes; the orchestrator's identity and command topics hold
     # its private messages (orchestrator.core.messages), the keys topic key records
-    # (lifecycle_schemas.shredding): none of them contract records.
+    # (lifecycle_schemas.shredding), the playbook topic publications
+    # (lifecycle_schemas.playbook_versions): none of them contract records.
     if spec in (
         TOPICS.dead_letter,
         TOPICS.identity_messages,
         TOPICS.customer_commands,
         TOPICS.subject_keys,
+        TOPICS.playbook_versions,
     ):
         assert spec.value_types == ()
     else:

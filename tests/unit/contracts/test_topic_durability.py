@@ -24,6 +24,7 @@ def test_the_orchestrators_internal_topics_are_in_the_registry() -> None:
         "lifecycle.orchestrator.events-by-customer.v1",
         "lifecycle.orchestrator.identity-messages.v1",
         "lifecycle.orchestrator.customer-commands.v1",
+        "lifecycle.orchestrator.playbook-versions.v1",
     }
     for spec in TOPICS.all():
         if spec.internal:

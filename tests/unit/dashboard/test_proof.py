@@ -214,3 +214,52 @@ def test_hand_off_times_are_broken_down_by_kind_and_group() -> None:
     assert (onboarding["control"]["hours"]["median"], onboarding["control"]["waiting"]) == (10.0, 0)
     assert by_kind["control"]["case-escalation"]["hours"]["median"] == 0.5
     assert by_kind["treated"]["case-escalation"]["hours"]["n"] == 0
+
+
+def test_rate_lift_is_newcombes_hybrid_score_interval() -> None:
+    # Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 against 48/80 gives
+    # 0.2 with the interval 0.0524 to 0.3339 (method 10).
+    lift = proof.rate_difference(proof.wilson(56, 70), proof.wilson(48, 80))
+    assert lift["value"] == pytest.approx(0.2)
+    assert lift["low"] == pytest.approx(0.0524, abs=1e-4)
+    assert lift["high"] == pytest.approx(0.3339, abs=1e-4)
+    # A group with nobody in it has no rate: no lift either.
+    assert proof.rate_difference(proof.wilson(3, 10), proof.wilson(0, 0))["value"] is None
+
+
+def test_mean_lift_adds_the_groups_variances() -> None:
+    treated = proof.mean_interval(total=50.0, sum_sq=300.0, n=10)  # mean 5, variance 5.556
+    control = proof.mean_interval(total=30.0, sum_sq=100.0, n=10)  # mean 3, variance 1.111
+    lift = proof.mean_difference(treated, control)
+    half = proof.Z_95 * ((50 / 9) / 10 + (10 / 9) / 10) ** 0.5
+    assert lift["value"] == pytest.approx(2.0)
+    assert (lift["low"], lift["high"]) == pytest.approx((2.0 - half, 2.0 + half), abs=1e-5)
+
+
+def test_report_gives_each_lift_and_says_whether_its_interval_holds_zero() -> None:
+    share = 0.5
+    ids = [f"c{n}" for n in range(400)]
+    control = [i for i in ids if in_control_group(i, share)]
+    treated = [i for i in ids if not in_control_group(i, share)]
+    # Every treated customer buys, no control customer does: a lift far from zero.
+    states = [customer(i, purchases=1, revenue=1000) for i in treated]
+    states += [customer(i) for i in control]
+    report = proof.report(proof.tally(states, share), share)
+    conversion = report["lift"]["conversion_rate"]
+    assert conversion["value"] == 1.0
+    assert 0 < conversion["low"] < conversion["high"] <= 1.0
+    assert conversion["significant"] is True
+    revenue = report["lift"]["revenue_per_customer_eur"]
+    assert revenue["value"] == pytest.approx(10.0)
+    # Nobody churned in either group: no difference, and an interval around zero.
+    churn = report["lift"]["churn_rate"]
+    assert churn["value"] == 0.0
+    assert churn["low"] < 0 < churn["high"]
+    assert churn["significant"] is False
+    assert set(report["lift"]) == {
+        "conversion_rate",
+        "churn_rate",
+        "conflicting_contact_rate",
+        "revenue_per_customer_eur",
+        "missed_deadlines_per_customer",
+    }

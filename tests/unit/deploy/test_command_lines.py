@@ -220,3 +220,19 @@ def test_keys_create_refuses_what_no_service_would_accept(
     assert "already has a key with the id 'ops'" in capsys.readouterr().err
     assert len(json.loads(keys_file.read_text())["keys"]) == 1
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o640  # the file keeps its mode
+
+
+def test_keys_create_names_the_segments_a_segment_managers_key_may_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = entry_point("lifecycle-admin")
+    keys_file = tmp_path / "api-keys.json"
+    create = ["keys", "create", "--file", str(keys_file), "--scopes"]
+    assert admin([*create, "reports:read", "--segments", "new-lead"]) == 1
+    assert "segments:write" in capsys.readouterr().err
+    manager = [*create, "segments:write", "--segments", "new-lead,onboarding", "--id", "dg"]
+    assert admin(manager) == 0
+    key = capsys.readouterr().out.strip()
+    (entry,) = load_keys(keys_file, None).entries
+    assert (entry.id, entry.segments) == ("dg", frozenset({"new-lead", "onboarding"}))
+    assert load_keys(keys_file, None).identify(key) == entry

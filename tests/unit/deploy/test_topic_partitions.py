@@ -1,5 +1,5 @@
 """Partitions are a deployment choice: `create-topics --partitions N` or LIFECYCLE_TOPIC_PARTITIONS
-size every co-partitioned topic; the dead-letter topic keeps its one partition."""
+size every co-partitioned topic; the dead-letter and playbook topics keep their one partition."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from lifecycle_schemas.topics import DEFAULT_PARTITIONS, TOPICS
 def test_a_deployment_count_sizes_every_copartitioned_topic() -> None:
     counts = {spec.name: spec.partitions_in(16) for spec in TOPICS.all()}
     assert counts.pop(TOPICS.dead_letter.name) == 1
+    # Its order is the order of versions (lifecycle_schemas.playbook_versions).
+    assert counts.pop(TOPICS.playbook_versions.name) == 1
     assert set(counts.values()) == {16}
 
 

@@ -20,6 +20,9 @@ PACED_LOOPS = {
     ("tests/unit/orchestrator/test_faust_fixes.py", "drain"): "a buffer that hands over slowly",
     ("tests/chaos/test_security.py", "raw_answer"): "a slow client (slowloris), by design",
     ("tests/chaos/test_orchestrator_access.py", "publish_paced"): "events flowing during an attack",
+    ("tests/integration/orchestrator/test_orchestrator_workers.py", "produce"): (
+        "deals flowing while a playbook version is published"
+    ),
 }
 
 

@@ -154,7 +154,7 @@ def _create_key(args: argparse.Namespace) -> int:
     department: Department | None = args.department
     key_id = args.id or f"{department.value if department else 'operator'}-{token_hex(4)}"
     try:
-        key = add_key(keys_file, key_id, department, args.scopes)
+        key = add_key(keys_file, key_id, department, args.scopes, args.segments)
     except ApiKeyConfigError as error:
         print(f"lifecycle-admin: {error}", file=sys.stderr)
         return 1
@@ -266,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_scopes,
         required=True,
         help="comma-separated: " + ", ".join(scope.value for scope in Scope),
+    )
+    create_key.add_argument(
+        "--segments",
+        type=lambda text: frozenset(name.strip() for name in text.split(",") if name.strip()),
+        default=frozenset(),
+        help="with segments:write: the segments the key may change (comma-separated; * for all)",
     )
     create_key.add_argument("--id", default=None, help="key id (default: <department>-<random>)")
     create_key.add_argument(

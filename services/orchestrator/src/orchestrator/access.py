@@ -54,10 +54,16 @@ class Caller:
     key_id: str
     scopes: frozenset[KeyScope]
     via: str  # "key", "session" or "routed"
+    # The segments a `segments:write` key may change (`*`: every one).
+    segments: frozenset[str] = frozenset()
 
     def may(self, scope: KeyScope) -> bool:
         """Whether the key holds ``scope``."""
         return scope in self.scopes
+
+    def manages(self, segment_id: str) -> bool:
+        """Whether the key may change ``segment_id`` (with `segments:write`)."""
+        return segment_id in self.segments or "*" in self.segments
 
 
 class Access:
@@ -104,15 +110,15 @@ class Access:
         """The caller of ``request``, or None when it presents no valid key or session."""
         if self.from_cluster(request) and (routed := request.headers.get(ROUTED_KEY_HEADER)):
             entry = self.keys.by_id(routed)
-            return None if entry is None else Caller(entry.id, entry.scopes, "routed")
+            return None if entry is None else _caller(entry, "routed")
         presented = _presented_key(request)
         if presented is not None:
             entry = self.keys.identify(presented)
-            return None if entry is None else Caller(entry.id, entry.scopes, "key")
+            return None if entry is None else _caller(entry, "key")
         session = request.cookies.get(SESSION_COOKIE)
         if session is not None:
             entry = self.session_entry(session)
-            return None if entry is None else Caller(entry.id, entry.scopes, "session")
+            return None if entry is None else _caller(entry, "session")
         return None
 
     def require(self, scope: KeyScope) -> Callable[[Request], Awaitable[Caller]]:
@@ -179,6 +185,10 @@ class Access:
                 "route": route,
             },
         )
+
+
+def _caller(entry: ApiKeyEntry, via: str) -> Caller:
+    return Caller(entry.id, entry.scopes, via, entry.segments)
 
 
 def _presented_key(request: Request) -> str | None:

@@ -24,6 +24,7 @@ from lifecycle_schemas.identifiers import IdentifierKind, normalise_email, norma
 from orchestrator import erasure_marks
 from orchestrator.access import Access, Caller, HostAllowList
 from orchestrator.api_document import (
+    PlaybookVersions,
     Plays,
     Readiness,
     Segments,
@@ -36,6 +37,7 @@ from orchestrator.core.state import CustomerState
 from orchestrator.observed import merge_exports, plays_report
 from orchestrator.peers import PeerClient
 from orchestrator.reporting import Reading, install_reporting
+from orchestrator.segment_changes import install_segment_changes
 from orchestrator.sessions import install_sessions
 from orchestrator.streaming import Topology
 from orchestrator.worker_port import WorkerPort
@@ -456,5 +458,23 @@ def create_api(topology: Topology, access: Access, port: WorkerPort) -> FastAPI:
             item["name"], item["version"] = names[item["play_id"]]
         return {"workers": workers, "plays": report}
 
+    @api.get(
+        "/v1/playbook",
+        tags=["reports"],
+        summary="The playbook versions",
+        response_model=None,
+        responses={
+            200: {"model": PlaybookVersions, "description": "Active version and history"},
+            **REPORT_RESPONSES,
+        },
+        dependencies=[reports_read],
+    )
+    async def playbook_versions() -> dict[str, Any]:
+        """The playbook version this worker decides under and every version it has read from
+        the playbook topic, newest first (refused ones with why). Every worker reads the same
+        topic: another worker may be a moment behind. Needs `reports:read`."""
+        return {"served_by": served_by(), **(await port.read(topology.live.report))}
+
     install_reporting(api, topology, access, Reading(port, peers, other_workers))
+    install_segment_changes(api, topology, access, port)
     return api

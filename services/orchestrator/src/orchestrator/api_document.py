@@ -90,6 +90,33 @@ class Plays(BaseModel):
     plays: list[PlayReport]
 
 
+class PlaybookVersionEntry(BaseModel):
+    """One playbook version the worker has read (0: its own files)."""
+
+    number: int = Field(ge=0, description="the publication's offset on the topic plus one")
+    digest: str = Field(description="sha256 of the files: a rollback repeats an earlier one")
+    published_at: str | None
+    published_by: str = Field(description="`cli:<user>`, `api:<key id>`, or `files`")
+    note: str
+    status: Literal["active", "superseded", "refused"]
+    problem: str | None = Field(description="why the worker refused it")
+
+
+class ActivePlaybook(BaseModel):
+    number: int
+    digest: str
+    segments: int
+    plays: int
+
+
+class PlaybookVersions(BaseModel):
+    """The version the worker decides under and every version it has read, newest first."""
+
+    served_by: str
+    active: ActivePlaybook
+    history: list[PlaybookVersionEntry]
+
+
 class ProofOfValue(BaseModel):
     """Treated versus control: each measure per group with its count and 95 % interval."""
 
@@ -100,6 +127,9 @@ class ProofOfValue(BaseModel):
     time_scale: float
     groups: dict[str, dict[str, Any]] = Field(description="measures by group (treated, control)")
     simulation: dict[str, Any] = Field(description="the simulator's run summaries, by mode")
+    lift: dict[str, dict[str, Any]] = Field(
+        description="treated minus control per measure, with its 95 % interval"
+    )
 
 
 class Processes(BaseModel):
@@ -127,6 +157,31 @@ class Flow(BaseModel):
         description="the departments' contact requests decided, by '<decision>: <reason>'"
     )
     lag: float = Field(description="consumer lag in records")
+
+
+class History(BaseModel):
+    """The last hour of the group's counters, sampled every few seconds by each worker and
+    summed over the workers."""
+
+    model_config = ConfigDict(extra="allow")
+
+    step_seconds: int = Field(description="seconds between samples")
+    span_seconds: int = Field(description="how far back the samples reach at most")
+    workers: int = Field(description="workers whose samples are summed")
+    series: dict[str, list[list[float]]] = Field(
+        description="per series, [unix time, increase since the previous sample]"
+    )
+    rates: dict[str, dict[str, float | None]] = Field(
+        description="per series: per minute over the rate window, its real length, increase"
+    )
+    hour: dict[str, float] = Field(description="per series, its increase over the samples")
+    departments: dict[str, dict[str, Any]] = Field(
+        description="per department: events in, actions out (over the samples and per "
+        "minute), declines, missed deadlines and time to acknowledge (p50, p90 seconds)"
+    )
+    segments_spent: dict[str, list[list[float]]] = Field(
+        description="per budgeted segment, [unix time, current period's spend, major units]"
+    )
 
 
 class Funnel(BaseModel):

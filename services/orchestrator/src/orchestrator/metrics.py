@@ -66,6 +66,11 @@ class OrchestratorMetrics(ServiceMetrics):
             ["reason"],
             registry=r,
         )
+        self.playbook_version = Gauge(
+            "lifecycle_playbook_version",
+            "The playbook version this worker decides under (0: its own files)",
+            registry=r,
+        )
         self.customers = Gauge(
             "lifecycle_customers", "Customers per lifecycle stage", ["stage", "status"], registry=r
         )

@@ -28,6 +28,7 @@ from orchestrator.api_document import Flow, Funnel, Processes, ProofOfValue, Rec
 from orchestrator.core import processes, proof
 from orchestrator.core.playbook import DURATION_PATTERN, parse_duration
 from orchestrator.core.state import ActionStatus, CustomerState
+from orchestrator.flow_history import Sampler, install_history
 from orchestrator.peers import PeerClient
 from orchestrator.streaming import Topology
 from orchestrator.worker_port import WorkerPort
@@ -166,6 +167,20 @@ class Reading:
     other_workers: Callable[[], list[str]]  # run on the worker's loop
 
 
+async def ask_other_workers(reading: Reading, access: Access, path: str) -> list[Any]:
+    """What every other worker of the group answers on ``path`` (JSON)."""
+    answers = []
+    for url in await reading.port.read(reading.other_workers):
+        try:
+            async with reading.peers.session().get(
+                f"{url}{path}", headers=access.cluster_headers()
+            ) as reply:
+                answers.append(await reply.json(content_type=None))
+        except Exception:  # a worker that is gone leaves its customers out, not the answer
+            log.warning("worker tally unavailable", extra={"worker": url, "path": path})
+    return answers
+
+
 def install_reporting(api: FastAPI, topology: Topology, access: Access, reading: Reading) -> None:
     """Add the dashboard page, its static files and the reporting routes to ``api``."""
     port = reading.port
@@ -194,6 +209,20 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
         topology.view, topology.playbook.segments, lambda: topology.segment_spend
     )
 
+    async def conflicting_contacts() -> float:
+        """Conflicting contacts of this worker's live customers (as the proof of value counts
+        them), for the dashboard's last hour."""
+        groups = proof.tally(await local_states(), share())
+        return float(sum(group.conflicting_contacts for group in groups.values()))
+
+    install_history(
+        api,
+        Sampler(topology.metrics.registry, conflicting_contacts),
+        lambda path: ask_other_workers(reading, access, path),
+        reports_read,
+        cluster_only,
+    )
+
     api.mount(
         "/dashboard/static",
         StaticFiles(directory=DASHBOARD_DIR / "static"),
@@ -213,17 +242,7 @@ def install_reporting(api: FastAPI, topology: Topology, access: Access, reading:
         return proof.export(proof.tally(await local_states(), share()))
 
     async def from_other_workers(path: str) -> list[Any]:
-        """What every other worker of the group answers on ``path`` (JSON)."""
-        answers = []
-        for url in await port.read(reading.other_workers):
-            try:
-                async with reading.peers.session().get(
-                    f"{url}{path}", headers=access.cluster_headers()
-                ) as reply:
-                    answers.append(await reply.json(content_type=None))
-            except Exception:  # a worker that is gone leaves its customers out, not the answer
-                log.warning("worker tally unavailable", extra={"worker": url, "path": path})
-        return answers
+        return await ask_other_workers(reading, access, path)
 
     def budget_keys() -> dict[str, str]:
         return topology.playbook.current_budget_keys(datetime.now(UTC))

@@ -44,13 +44,17 @@ class Scope(StrEnum):
     # The orchestrator.
     CUSTOMERS_READ = "customers:read"  # personal data: every read is audit-logged
     REPORTS_READ = "reports:read"  # aggregates, no personal data
+    # A segment manager: the budget of the segments the key names (PATCH /v1/segments/{id}).
+    SEGMENTS_WRITE = "segments:write"
     ADMIN = "admin"  # anything that changes state
 
 
 DEPARTMENT_SCOPES = frozenset(
     {Scope.EVENTS_WRITE, Scope.ACTIONS_READ, Scope.ACTIONS_WRITE, Scope.CONTACTS_REQUEST}
 )
-ORCHESTRATOR_SCOPES = frozenset({Scope.CUSTOMERS_READ, Scope.REPORTS_READ, Scope.ADMIN})
+ORCHESTRATOR_SCOPES = frozenset(
+    {Scope.CUSTOMERS_READ, Scope.REPORTS_READ, Scope.SEGMENTS_WRITE, Scope.ADMIN}
+)
 
 
 class ApiKeyEntry(BaseModel):
@@ -62,6 +66,8 @@ class ApiKeyEntry(BaseModel):
     department: Department | None = None
     scopes: frozenset[Scope]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # The segments a `segments:write` key may change (`*`: every one); none without the list.
+    segments: frozenset[str] = frozenset()
 
 
 class ApiKeyFile(BaseModel):
@@ -127,7 +133,11 @@ def load_keys(keys_file: Path | None, keys_json: str | None) -> KeyRing:
 
 
 def _entry(
-    key_id: str, key: str, department: Department | None, scopes: Iterable[Scope]
+    key_id: str,
+    key: str,
+    department: Department | None,
+    scopes: Iterable[Scope],
+    segments: Iterable[str] = (),
 ) -> dict[str, object]:
     entry: dict[str, object] = {
         "id": key_id,
@@ -136,6 +146,8 @@ def _entry(
     }
     if department is not None:
         entry["department"] = department.value
+    if segments:
+        entry["segments"] = sorted(segments)
     return entry
 
 
@@ -179,7 +191,11 @@ def write_development_keys(directory: Path) -> Path:
 
 
 def add_key(
-    keys_file: Path, key_id: str, department: Department | None, scopes: Iterable[Scope]
+    keys_file: Path,
+    key_id: str,
+    department: Department | None,
+    scopes: Iterable[Scope],
+    segments: Iterable[str] = (),
 ) -> str:
     """Issue a new key: add its hashed entry to ``keys_file`` (created when missing) and return
     the key itself, which is stored nowhere (show it once).
@@ -205,7 +221,10 @@ def add_key(
             raise ApiKeyConfigError(f"{keys_file} already has a key with the id {key_id!r}")
         existing = list(json.loads(text)["keys"])
     key = new_key(department)
-    entry = _entry(key_id, key, department, granted)
+    named = frozenset(segments)
+    if named and Scope.SEGMENTS_WRITE not in granted:
+        raise ApiKeyConfigError("segments are for a key with the segments:write scope")
+    entry = _entry(key_id, key, department, granted, named)
     try:
         ApiKeyEntry.model_validate(entry)
     except ValidationError as error:

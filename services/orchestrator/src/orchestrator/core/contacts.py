@@ -120,6 +120,7 @@ def decide_contact_request(
             "reason": reason[:200],
             "expires_at": expires_at,
             "control_group": control,
+            "playbook": playbook.version.as_record(),
         },
         strict=False,
     )

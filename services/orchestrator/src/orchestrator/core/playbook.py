@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -22,11 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lifecycle_schemas.catalogue import ACTION_TYPES, DEPARTMENT_EVENT_TYPES, department_of
 from lifecycle_schemas.envelope import TYPE_PREFIX
+from lifecycle_schemas.playbook_versions import PLAYBOOK_FILES, playbook_digest
 from lifecycle_schemas.vocabulary import ActionPriority, HandoffKind, LifecycleStage
 from orchestrator.core.expressions import top_level_fields
 from orchestrator.core.timescale import WALL_CLOCK, Calendar
 
-PLAYBOOK_FILES = ("segments.yaml", "plays.yaml", "policy.yaml", "owners.yaml")
 DEFAULT_PLAYBOOK_DIR = Path(__file__).resolve().parent.parent / "playbook"
 
 # Milliseconds are there for time-scaled playbooks (Playbook.time_scaled): 1h / 1440 = 2500ms.
@@ -342,6 +343,26 @@ class Expression:
         return self.program.execute(context)
 
 
+@dataclass(frozen=True)
+class PlaybookVersion:
+    """Which playbook decides: its number (0: the worker's own files; n: the nth published
+    version, ``lifecycle_schemas.playbook_versions``) and the digest of its files."""
+
+    number: int
+    digest: str
+
+    def as_record(self) -> dict[str, Any]:
+        """As the decision log names it (``PlaybookVersionRef``)."""
+        return {"number": self.number, "digest": self.digest}
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.digest[:19]})"
+
+
+# A playbook built in code (tests) rather than from files.
+UNVERSIONED = PlaybookVersion(0, playbook_digest({}))
+
+
 # A ``customer.<field>`` an expression reads.
 CUSTOMER_FIELD = re.compile(r"\bcustomer\.(\w+)")
 # ``customer`` not followed by ``.field`` (``customer["x"]``, ``has(customer)``, ...).
@@ -361,6 +382,8 @@ class Playbook:
     processes: tuple[ProcessSpec, ...] = ()
     # The customers' calendar: simulated days under ORCHESTRATOR_TIME_SCALE (time_scaled).
     calendar: Calendar = WALL_CLOCK
+    # Which version this is: every decision made with it names it.
+    version: PlaybookVersion = UNVERSIONED
 
     def expression(self, source: str) -> Expression:
         """The compiled expression for a source text that the playbook holds."""
@@ -479,6 +502,7 @@ class Playbook:
             expressions=self.expressions,
             processes=processes,
             calendar=Calendar(self.calendar.time_scale * factor),
+            version=self.version,
         )
 
 
@@ -514,13 +538,12 @@ def _field_path(loc: Loc) -> str:
 
 
 def _read(
-    directory: Path, name: str, model: type[Spec], problems: list[Problem]
+    files: Mapping[str, str], name: str, model: type[Spec], problems: list[Problem]
 ) -> tuple[Spec | None, Lines]:
-    path = directory / name
-    if not path.exists():
+    text = files.get(name)
+    if text is None:
         problems.append(Problem(name, None, "", "file is missing"))
         return None, {}
-    text = path.read_text(encoding="utf-8")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -581,14 +604,30 @@ def _template_sources(value: Any) -> list[str]:
     return []
 
 
-def load_playbook(directory: Path | str = DEFAULT_PLAYBOOK_DIR) -> Playbook:
-    """Read, validate and compile a playbook directory; raise :class:`PlaybookError`."""
+def read_playbook_files(directory: Path | str = DEFAULT_PLAYBOOK_DIR) -> dict[str, str]:
+    """The texts of a playbook directory's files, by name (a missing file is left out)."""
     directory = Path(directory)
+    return {
+        name: (directory / name).read_text(encoding="utf-8")
+        for name in PLAYBOOK_FILES
+        if (directory / name).exists()
+    }
+
+
+def load_playbook(directory: Path | str = DEFAULT_PLAYBOOK_DIR) -> Playbook:
+    """Read, validate and compile a playbook directory (version 0: the files themselves);
+    raise :class:`PlaybookError`."""
+    return parse_playbook(read_playbook_files(directory))
+
+
+def parse_playbook(files: Mapping[str, str], number: int = 0) -> Playbook:
+    """Validate and compile a playbook from its files' texts, as version ``number``; raise
+    :class:`PlaybookError` listing every problem with its file, line and field."""
     problems: list[Problem] = []
-    segments, segment_lines = _read(directory, "segments.yaml", SegmentsFile, problems)
-    plays, play_lines = _read(directory, "plays.yaml", PlaysFile, problems)
-    policy, policy_lines = _read(directory, "policy.yaml", PolicySpec, problems)
-    owners, owner_lines = _read(directory, "owners.yaml", OwnersFile, problems)
+    segments, segment_lines = _read(files, "segments.yaml", SegmentsFile, problems)
+    plays, play_lines = _read(files, "plays.yaml", PlaysFile, problems)
+    policy, policy_lines = _read(files, "policy.yaml", PolicySpec, problems)
+    owners, owner_lines = _read(files, "owners.yaml", OwnersFile, problems)
     if problems:
         raise PlaybookError(problems)
     assert isinstance(segments, SegmentsFile)
@@ -653,6 +692,7 @@ def load_playbook(directory: Path | str = DEFAULT_PLAYBOOK_DIR) -> Playbook:
         owner_rules=tuple(owners.rules),
         expressions=expressions,
         processes=tuple(owners.processes),
+        version=PlaybookVersion(number, playbook_digest(files)),
     )
 
 

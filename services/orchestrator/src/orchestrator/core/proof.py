@@ -198,7 +198,53 @@ def report(groups: dict[str, GroupTally], share: float, time_scale: float = 1.0)
         "confidence": 0.95,
         "time_scale": time_scale,
         "groups": measures,
+        "lift": lifts(measures["treated"], measures["control"]),
     }
+
+
+# The measures whose treated-minus-control difference the report gives: rates, then means.
+RATE_MEASURES = ("conversion_rate", "churn_rate", "conflicting_contact_rate")
+MEAN_MEASURES = ("revenue_per_customer_eur", "missed_deadlines_per_customer")
+
+
+def rate_difference(treated: dict[str, Any], control: dict[str, Any]) -> dict[str, Any]:
+    """Treated minus control of two rates (:func:`wilson`), with Newcombe's hybrid score
+    interval: built from each group's Wilson interval, so sound where they are (small groups,
+    rates near 0 or 1) and never wider than the two rates allow."""
+    p1, p2 = treated["value"], control["value"]
+    if p1 is None or p2 is None:
+        return {"value": None, "low": None, "high": None}
+    low = (p1 - p2) - math.sqrt((p1 - treated["low"]) ** 2 + (control["high"] - p2) ** 2)
+    high = (p1 - p2) + math.sqrt((treated["high"] - p1) ** 2 + (p2 - control["low"]) ** 2)
+    return {"value": round(p1 - p2, 6), "low": round(low, 6), "high": round(high, 6)}
+
+
+def mean_difference(
+    treated: dict[str, Any], control: dict[str, Any], z: float = Z_95
+) -> dict[str, Any]:
+    """Treated minus control of two means (:func:`mean_interval`), with the normal
+    approximation's interval (each group's standard error read back from its interval)."""
+    m1, m2 = treated["value"], control["value"]
+    if m1 is None or m2 is None:
+        return {"value": None, "low": None, "high": None}
+    se1 = (treated["high"] - treated["low"]) / (2 * z)
+    se2 = (control["high"] - control["low"]) / (2 * z)
+    half = z * math.sqrt(se1 * se1 + se2 * se2)
+    return {
+        "value": round(m1 - m2, 6),
+        "low": round(m1 - m2 - half, 6),
+        "high": round(m1 - m2 + half, 6),
+    }
+
+
+def lifts(treated: dict[str, Any], control: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per measure, treated minus control with its 95 % interval; an interval that does not
+    hold 0 is ``significant``."""
+    found = {m: rate_difference(treated[m], control[m]) for m in RATE_MEASURES}
+    found |= {m: mean_difference(treated[m], control[m]) for m in MEAN_MEASURES}
+    for lift in found.values():
+        lift["significant"] = lift["low"] is not None and not lift["low"] <= 0 <= lift["high"]
+    return found
 
 
 def _in_hours(interval: dict[str, Any], time_scale: float) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from orchestrator.core.messages import (
     Publish,
     merge_into,
 )
-from orchestrator.core.playbook import Playbook, short_type
+from orchestrator.core.playbook import Playbook, PlaybookVersion, short_type
 from orchestrator.core.state import (
     LIVE,
     MAX_APPLIED_EVENT_IDS,
@@ -288,7 +288,9 @@ def _reevaluate(
             hold_out(proposals)
         decide.record_winners(state, proposals, now, trigger, playbook)
         if proposals:
-            records.extend(_decision_records(state, proposals, now, trigger, control))
+            records.extend(
+                _decision_records(state, proposals, now, trigger, control, playbook.version)
+            )
     decisions: list[Decision] = [Publish(r) for r in records]
     decisions.extend(_profile(state, now, playbook.calendar, trigger, control))
     return decisions
@@ -300,6 +302,7 @@ def _decision_records(
     now: datetime,
     trigger: decide.Trigger,
     control: bool,
+    version: PlaybookVersion,
 ) -> list[Any]:
     winners = [p.record for p in proposals if p.verdict is Verdict.WON]
     log_id = decision_id(state.customer_id, trigger.id)
@@ -310,6 +313,7 @@ def _decision_records(
         "trigger_event_type": trigger.type,
         "control_group": control,
         "candidates": decide.candidates(proposals),
+        "playbook": version.as_record(),
     }
     log = DecisionRecorded.build(
         DecisionRecorded.data_model().model_validate(data, strict=False),  # type: ignore[arg-type]

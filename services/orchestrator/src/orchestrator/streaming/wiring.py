@@ -16,8 +16,10 @@ from orchestrator.core.effects import OrchestratorTopics
 from orchestrator.core.playbook import Playbook
 from orchestrator.kafka_access import faust_broker_credentials
 from orchestrator.kafka_setup import ClusterLayout
+from orchestrator.live_playbook import LivePlaybook
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.observed import WorkerView
+from orchestrator.playbook_topic import VersionReader
 from orchestrator.settings import OrchestratorSettings
 from orchestrator.shredding import shredder_for
 from orchestrator.streaming.customer_agent import CustomerAgent
@@ -113,9 +115,12 @@ class Topology:
         playbook: Playbook,
         metrics: OrchestratorMetrics,
         cluster: ClusterLayout,
+        live: LivePlaybook | None = None,
     ) -> None:
         self.settings = settings
         self.playbook = playbook
+        # The versions read from the playbook topic (none: the files' playbook stays).
+        self.live = live if live is not None else LivePlaybook(playbook)
         self.metrics = metrics
         self.cluster = cluster
         self.view = WorkerView()
@@ -142,6 +147,7 @@ class Topology:
         # Crypto-shredding (LIFECYCLE_SHREDDING); a no-op shredder when off.
         shredder = shredder_for(settings, metrics, app)
         self.spend = SegmentSpend()
+        self.observation = Observation(metrics, self.view, playbook)
         self.identity_agent = IdentityAgent(
             self.identities,
             self.sender,
@@ -156,7 +162,7 @@ class Topology:
             topics,
             playbook,
             self.spend,
-            Observation(metrics, self.view, playbook),
+            self.observation,
             self.committed_offsets,
             kept_values=settings.kept_values,
         )
@@ -183,6 +189,30 @@ class Topology:
         app.timer(settings.deadline_check_interval_s)(keep_running(self.upkeep.check_deadlines))
         app.on_rebalance_complete.connect(cast(Any, self.upkeep.on_rebalanced))
         app.timer(GAUGES_INTERVAL_S)(keep_running(self.upkeep.refresh_gauges))
+        metrics.playbook_version.set(playbook.version.number)
+        if live is not None:
+            self.live.on_switch = self.switch_playbook
+            reader = VersionReader(
+                settings.kafka_bootstrap_servers, prefix, settings.kafka_security
+            )
+
+            async def follow_playbook_versions() -> None:
+                await reader.follow(self.live.receive)
+
+            async def stop_reading(sender: Any, *args: Any, **kwargs: Any) -> None:
+                await reader.stop()
+
+            app.task(follow_playbook_versions)
+            app.on_before_shutdown.connect(cast(Any, stop_reading))
+
+    def switch_playbook(self, playbook: Playbook) -> None:
+        """Decide under ``playbook`` from the next record on (``orchestrator.live_playbook``
+        says when that is): every part that decides, counts or reports reads it."""
+        self.playbook = playbook
+        self.customer_agent.playbook = playbook
+        self.upkeep.playbook = playbook
+        self.observation.playbook = playbook
+        self.metrics.playbook_version.set(playbook.version.number)
 
     @property
     def segment_spend(self) -> dict[str, int]:

@@ -5,9 +5,13 @@
 "use strict";
 
 const POLL_MS = 3000;
-let previousFlow = null;
+const HISTORY = "/v1/dashboard/history";
 let scopes = [];
 let polling = null;
+// One answer per path and refresh, shared by the views that read it.
+let cycle = new Map();
+// The department and segment shown, kept in the address (#department=sales&segment=...).
+const chosen = new URLSearchParams(location.hash.slice(1));
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -26,6 +30,24 @@ async function getJson(path) {
   if (reply.status === 401) showLogin("the session ended; sign in again");
   if (!reply.ok) throw new Error(`${path}: ${reply.status}`);
   return reply.json();
+}
+// The history changes once a sample (10 s): asked again only then, not at every refresh.
+const HISTORY_MAX_AGE_MS = 10000;
+let lastHistory = { at: 0, answer: null };
+function shared(path) {
+  if (!cycle.has(path)) {
+    if (path === HISTORY && lastHistory.answer && Date.now() - lastHistory.at < HISTORY_MAX_AGE_MS) {
+      cycle.set(path, lastHistory.answer);
+    } else {
+      const answer = getJson(path);
+      if (path === HISTORY) {
+        lastHistory = { at: Date.now(), answer };
+        answer.catch(() => { lastHistory = { at: 0, answer: null }; });
+      }
+      cycle.set(path, answer);
+    }
+  }
+  return cycle.get(path);
 }
 function mayReadCustomers() { return scopes.includes("customers:read"); }
 function fmt(n, digits = 0) {
@@ -58,23 +80,56 @@ function barChart(title, rows, unit = "", digits = 0) {
   return chart;
 }
 
+// A line over the samples (the last hour at most); points: [[unix seconds, value], ...]
+// (increases or levels). The axis spans the samples there are, five minutes at the least.
+function lineChart(title, points, { series = "", span = 3600, unit = "", digits = 0 } = {}) {
+  const width = 300, height = 120, left = 44, top = 20, bottom = 16, plotW = width - left - 6;
+  const plotH = height - top - bottom;
+  const now = points.length ? points[points.length - 1][0] : Date.now() / 1000;
+  span = Math.min(span, Math.max(300, points.length ? now - points[0][0] : 0));
+  const max = Math.max(1e-9, ...points.map(p => p[1]));
+  const total = points.reduce((a, p) => a + p[1], 0);
+  const chart = svg("svg", { width, height, role: "img", "aria-label": title, class: "line-chart",
+    "data-series": series, "data-points": points.length, "data-total": total });
+  chart.append(svg("text", { x: 0, y: 12, "font-size": 11, "font-weight": "bold" }, title));
+  chart.append(svg("text", { x: left - 4, y: top + 8, "font-size": 9, "text-anchor": "end" }, fmt(max, digits) + unit));
+  chart.append(svg("text", { x: left - 4, y: top + plotH, "font-size": 9, "text-anchor": "end" }, "0"));
+  chart.append(svg("text", { x: left, y: height - 2, "font-size": 9 }, `-${Math.round(span / 60)} min`));
+  chart.append(svg("text", { x: width - 6, y: height - 2, "font-size": 9, "text-anchor": "end" }, "now"));
+  chart.append(svg("rect", { x: left, y: top, width: plotW, height: plotH, fill: "#f8fafc", stroke: "#e3e7eb" }));
+  const xy = ([t, v]) => [left + Math.max(0, (t - (now - span)) / span) * plotW, top + (1 - v / max) * plotH];
+  if (points.length > 0) {
+    const line = points.map(p => xy(p).map(n => n.toFixed(1)).join(",")).join(" ");
+    const [firstX] = xy(points[0]), [lastX] = xy(points[points.length - 1]);
+    chart.append(svg("polygon", { points: `${firstX},${top + plotH} ${line} ${lastX},${top + plotH}`,
+      fill: "#a8dadc", opacity: 0.6 }));
+    chart.append(svg("polyline", { points: line, fill: "none", stroke: "#1d3557", "stroke-width": 1.2 }));
+  } else {
+    chart.append(svg("text", { x: left + 8, y: top + plotH / 2, "font-size": 10, fill: "#8a94a0" },
+      "no samples yet"));
+  }
+  return chart;
+}
+
 async function refreshFlow() {
-  const flow = await getJson("/v1/dashboard/flow");
+  const [flow, history] = await Promise.all([shared("/v1/dashboard/flow"), shared(HISTORY)]);
   const departments = new Set([...Object.keys(flow.events_in), ...Object.keys(flow.actions_out)]);
-  const minutes = previousFlow ? (flow.at - previousFlow.at) / 60 : 0;
-  const rate = (now, before) => (minutes > 0 ? (now - (before || 0)) / minutes : null);
+  const per = history.departments || {};
   const rows = document.getElementById("flow-rows");
   rows.replaceChildren();
   for (const d of [...departments].sort()) {
     rows.append(el("tr", {}, el("td", {}, d), el("td", {}, fmt(flow.events_in[d] || 0)),
-      el("td", {}, fmt(rate(flow.events_in[d] || 0, previousFlow?.events_in[d]), 1)),
+      el("td", {}, fmt(per[d]?.events_in_per_minute, 1)),
       el("td", {}, fmt(flow.actions_out[d] || 0)),
-      el("td", {}, fmt(rate(flow.actions_out[d] || 0, previousFlow?.actions_out[d]), 1))));
+      el("td", {}, fmt(per[d]?.actions_out_per_minute, 1))));
   }
-  document.getElementById("flow-events").textContent =
-    fmt(rate(sum(flow.events_in), previousFlow && sum(previousFlow.events_in)), 0);
-  document.getElementById("flow-actions").textContent =
-    fmt(rate(sum(flow.actions_out), previousFlow && sum(previousFlow.actions_out)), 0);
+  const rates = history.rates;
+  document.getElementById("flow-events").textContent = fmt(rates.events_in.per_minute, 1);
+  document.getElementById("flow-actions").textContent = fmt(rates.actions_out.per_minute, 1);
+  document.getElementById("flow-window").textContent = rates.events_in.per_minute === null
+    ? "rates per minute: waiting for a second sample of the counters"
+    : `per minute over the last ${fmt(rates.events_in.window_seconds)} s of samples, summed over ` +
+      `${history.workers} worker(s); totals: this worker since it started`;
   document.getElementById("flow-dead").textContent = fmt(flow.dead_letters);
   document.getElementById("flow-lag").textContent = fmt(flow.lag);
   document.getElementById("flow-missed").textContent = fmt(sum(flow.deadlines_missed));
@@ -84,8 +139,154 @@ async function refreshFlow() {
     "departments' contact requests by verdict and reason",
     asked.map(([label, value]) => ({ label, value,
       colour: label.startsWith("deny") ? "#e63946" : "#2a9d8f" })))] : []));
-  previousFlow = flow;
   markLive("flow", sum(flow.events_in) > 0);
+}
+
+const HISTORY_SERIES = { events_in: "events in", actions_out: "actions out", declines: "declines",
+  deadlines_missed: "deadlines missed", conflicting_contacts: "conflicting contacts" };
+
+async function refreshHistory() {
+  const history = await shared(HISTORY);
+  const step = history.step_seconds, span = history.span_seconds;
+  document.getElementById("history-note").textContent =
+    `each point: the increase in ${step} s, summed over ${history.workers} worker(s); every ` +
+    `worker keeps its own last ${fmt(span / 60)} min from its start (conflicting contacts are ` +
+    "counted from the customers once a minute); Prometheus keeps the longer history";
+  document.getElementById("history-charts").replaceChildren(
+    ...Object.entries(HISTORY_SERIES).map(([key, label]) => lineChart(
+      `${label}: ${fmt(history.hour[key])} in the hour, ${fmt(history.rates[key].per_minute, 1)}/min`,
+      history.series[key], { series: key, span })));
+  markLive("history", history.hour.events_in > 0);
+}
+
+// Hand-offs (a play's action: its deadline) missed against those set in the process view's
+// window, and the open ones past their SLA now, furthest past first.
+async function refreshDeadlines() {
+  const [view, history] = await Promise.all([shared("/v1/processes"), shared(HISTORY)]);
+  const scale = view.time_scale;
+  let set = 0, missed = 0, overdue = 0;
+  const late = [];
+  for (const p of view.processes) {
+    set += p.open + p.ended;
+    missed += p.open_overdue + p.ended - p.within_sla;
+    overdue += p.open_overdue;
+    late.push(...p.oldest_open.filter(o => o.overdue_seconds > 0));
+  }
+  late.sort((a, b) => b.overdue_seconds - a.overdue_seconds);
+  document.getElementById("deadlines-share").textContent = set ? `${fmt(missed / set * 100, 1)} %` : "–";
+  document.getElementById("deadlines-share").dataset.set = set;
+  document.getElementById("deadlines-missed").textContent = fmt(missed);
+  document.getElementById("deadlines-set").textContent = fmt(set);
+  document.getElementById("deadlines-overdue").textContent = fmt(overdue);
+  document.getElementById("deadlines-note").textContent =
+    `hand-offs open now or taken up in the last ${view.window}; missed: past their SLA, open or ` +
+    `taken up late. Actions past their deadline in the last hour: ${fmt(history.hour.deadlines_missed)} ` +
+    `of ${fmt(history.hour.actions_out)} sent. Overdue now (the ${fmt(late.length)} among the ` +
+    "oldest open of each process):";
+  const rows = document.getElementById("overdue-rows");
+  rows.replaceChildren(...late.map(o => el("tr", { "data-overdue-seconds": o.overdue_seconds },
+    el("td", {}, o.handoff), el("td", {}, `${o.from_department} → ${o.to_department}`),
+    el("td", {}, o.customer_id ?? "–"), el("td", {}, customerTime(o.age_seconds, scale)),
+    el("td", { class: "flag" }, customerTime(o.overdue_seconds, scale)))));
+  markLive("deadlines", set > 0);
+}
+
+function fillSelect(id, options, wanted) {
+  const select = document.getElementById(id);
+  const values = options.map(([value]) => value);
+  const keep = values.includes(select.value) ? select.value : (values.includes(wanted) ? wanted : values[0]);
+  if (select.options.length !== options.length || [...select.options].some((o, i) => o.value !== values[i])) {
+    select.replaceChildren(...options.map(([value, label]) => el("option", { value }, label)));
+  }
+  if (keep !== undefined) select.value = keep;
+  return select.value;
+}
+
+// One department: its open hand-offs within and past their SLA, how fast it takes work up,
+// and why it declines.
+async function refreshDepartment() {
+  const [history, view, { plays }] = await Promise.all([shared(HISTORY), shared("/v1/processes"), shared("/v1/plays")]);
+  const names = new Set([...Object.keys(history.departments),
+    ...view.processes.map(p => p.owner.department)]);
+  const d = fillSelect("department-select", [...names].sort().map(n => [n, n]), chosen.get("department"));
+  if (!d) return;
+  const scale = view.time_scale;
+  let open = 0, pastSla = 0;
+  const aging = [];
+  for (const p of view.processes.filter(p => p.owner.department === d)) {
+    for (const h of p.handoffs) {
+      open += h.open;
+      pastSla += h.open_overdue;
+      aging.push({ label: `${h.handoff}: within SLA`, value: h.open - h.open_overdue, colour: "#2a9d8f" },
+        { label: `${h.handoff}: past SLA`, value: h.open_overdue, colour: "#e63946" });
+    }
+  }
+  const figures = history.departments[d] || {};
+  document.getElementById("department-open").textContent = `${fmt(open)} (${fmt(pastSla)})`;
+  document.getElementById("department-ack").textContent = figures.acknowledged
+    ? `${customerTime(figures.acknowledge_p50_seconds, scale)} / ${customerTime(figures.acknowledge_p90_seconds, scale)}`
+    : "–";
+  document.getElementById("department-declines").textContent =
+    `${fmt(figures.declines)} / ${fmt(figures.actions_out)}`;
+  document.getElementById("department-missed").textContent = fmt(figures.deadlines_missed);
+  document.getElementById("department-aging").replaceChildren(barChart(
+    `${d}: open hand-offs it receives`, aging.length ? aging : [{ label: "receives no hand-off", value: null }]));
+  const reasons = new Map();
+  for (const p of plays) {
+    for (const r of p.declines_by_department_and_reason.filter(r => r.department === d)) {
+      const entry = reasons.get(r.reason) || { count: 0, plays: new Set() };
+      entry.count += r.count;
+      entry.plays.add(p.name);
+      reasons.set(r.reason, entry);
+    }
+  }
+  const body = document.getElementById("department-reasons");
+  body.replaceChildren(...[...reasons].sort((a, b) => b[1].count - a[1].count).map(([reason, e]) =>
+    el("tr", { "data-reason": reason }, el("td", {}, reason), el("td", {}, fmt(e.count)),
+      el("td", {}, [...e.plays].join(", ")))));
+  if (!reasons.size) body.append(el("tr", {}, el("td", { colspan: 3, class: "muted" }, "no declines")));
+  document.getElementById("department").dataset.department = d;
+  markLive("department", (figures.events_in || 0) + (figures.actions_out || 0) + open > 0);
+}
+
+// One segment, as its manager sees it: members, budget spent over the last hour, its plays.
+async function refreshSegment() {
+  const [segments, funnel, history, { plays }] = await Promise.all([shared("/v1/segments"),
+    shared("/v1/dashboard/funnel"), shared(HISTORY), shared("/v1/plays")]);
+  const list = segments.segments;
+  const budgeted = list.find(s => s.budget) || list[0];
+  const id = fillSelect("segment-select", list.map(s => [s.segment_id, s.name]),
+    chosen.get("segment") || budgeted?.segment_id);
+  const s = list.find(x => x.segment_id === id);
+  if (!s) return;
+  document.getElementById("segment-manager").textContent =
+    `manager: ${s.manager.display_name || s.manager.owner_id}; members: ${s.expression}`;
+  document.getElementById("segment-members").textContent = fmt(s.members);
+  const spent = funnel.segment_spend_minor[id] || 0;
+  document.getElementById("segment-spent").textContent = fmt(spent / 100);
+  document.getElementById("segment-budget").textContent = s.budget ? fmt(s.budget.amount_minor / 100) : "none";
+  document.getElementById("segment-spend-chart").replaceChildren(lineChart(
+    s.budget ? "budget spent, current period (EUR)" : "no budget: nothing is charged",
+    history.segments_spent[id] || [], { series: "spent", span: history.span_seconds }));
+  const byId = new Map(plays.map(p => [p.play_id, p]));
+  const open = Object.entries(funnel.segment_open_actions[id] || {}).sort((a, b) => b[1] - a[1]);
+  document.getElementById("segment-plays").replaceChildren(...open.map(([play, n]) => {
+    const p = byId.get(play);
+    return el("tr", { "data-play": play }, el("td", {}, p ? p.name : play), el("td", {}, fmt(n)),
+      el("td", {}, p ? `${fmt(p.decline_rate * 100)} %` : "–"),
+      el("td", { class: p?.flagged ? "flag" : "" }, p?.flagged ? "flagged" : ""));
+  }));
+  document.getElementById("segment").dataset.segment = id;
+  markLive("segment", s.members > 0);
+}
+
+for (const [id, key] of [["department-select", "department"], ["segment-select", "segment"]]) {
+  document.getElementById(id).addEventListener("change", event => {
+    chosen.set(key, event.target.value);
+    window.history.replaceState(null, "", `#${chosen}`);
+    cycle = new Map();
+    (key === "department" ? refreshDepartment() : refreshSegment()).catch(() => {});
+  });
 }
 
 // Spent against the budget: a bar, the amount and the share; over budget, promotions stop.
@@ -111,7 +312,7 @@ function activePlays(openByPlay) {
 }
 
 async function refreshFunnel() {
-  const [funnel, segments] = await Promise.all([getJson("/v1/dashboard/funnel"), getJson("/v1/segments")]);
+  const [funnel, segments] = await Promise.all([shared("/v1/dashboard/funnel"), shared("/v1/segments")]);
   const order = ["engage", "transact", "fulfil", "service"];
   const stages = Object.keys(funnel.stages).sort((a, b) => order.indexOf(a) - order.indexOf(b));
   const rows = stages.map(s => ({ label: s,
@@ -130,7 +331,7 @@ async function refreshFunnel() {
 }
 
 async function refreshPlays() {
-  const { plays } = await getJson("/v1/plays");
+  const { plays } = await shared("/v1/plays");
   const body = document.getElementById("play-rows");
   body.replaceChildren();
   for (const p of plays) {
@@ -220,7 +421,7 @@ function customerTime(seconds, timeScale) {
 }
 
 async function refreshProcesses() {
-  const view = await getJson("/v1/processes");
+  const view = await shared("/v1/processes");
   const scale = view.time_scale;
   document.getElementById("process-note").textContent =
     `SLA attainment: hand-offs taken up within their SLA / all taken up in the last ${view.window}` +
@@ -294,6 +495,26 @@ function simHandoffKindsChart(sim, modes) {
   return barChart("hand-off taken up, by kind (median hours)", rows, " h", 1);
 }
 
+// Treated minus control per measure, with its 95 % interval; "significant" when the
+// interval leaves out zero.
+const LIFTS = { conversion_rate: ["conversion rate", 100, " pp", 1], churn_rate: ["churn rate", 100, " pp", 1],
+  conflicting_contact_rate: ["customers with a conflicting contact", 100, " pp", 1],
+  revenue_per_customer_eur: ["revenue per customer", 1, " €", 0],
+  missed_deadlines_per_customer: ["missed deadlines per customer", 1, "", 2] };
+
+function liftRows(report) {
+  const signed = (v, scale, digits) => (v === null ? "–" : `${v > 0 ? "+" : ""}${fmt(v * scale, digits)}`);
+  document.getElementById("lift-rows").replaceChildren(...Object.entries(LIFTS).map(([m, [label, scale, unit, digits]]) => {
+    const lift = report.lift[m], t = report.groups.treated[m], c = report.groups.control[m];
+    return el("tr", { "data-measure": m, "data-lift": lift.value ?? "" }, el("td", {}, label),
+      el("td", {}, t.value === null ? "–" : fmt(t.value * scale, digits)),
+      el("td", {}, c.value === null ? "–" : fmt(c.value * scale, digits)),
+      el("td", {}, lift.value === null ? "–" : signed(lift.value, scale, digits) + unit),
+      el("td", {}, lift.low === null ? "–" : `${signed(lift.low, scale, digits)} to ${signed(lift.high, scale, digits)}${unit}`),
+      el("td", { class: lift.significant ? "significant" : "muted" }, lift.value === null ? "" : (lift.significant ? "significant" : "holds 0")));
+  }));
+}
+
 async function refreshProof() {
   const report = await getJson("/v1/reports/proof-of-value");
   const t = report.groups.treated, c = report.groups.control;
@@ -313,6 +534,7 @@ async function refreshProof() {
       pair("missed_deadlines_per_customer"), "", 2),
     handoffChart(t, c),
     handoffKindsChart(t, c));
+  liftRows(report);
   const sim = report.simulation || {};
   const modes = Object.keys(sim);
   const sims = document.getElementById("sim-charts");
@@ -333,8 +555,10 @@ async function refreshProof() {
 }
 
 async function refresh() {
-  const results = await Promise.allSettled([refreshFlow(), refreshFunnel(), refreshPlays(), refreshRecent(),
-    refreshProcesses(), refreshProof()]);
+  cycle = new Map();
+  const results = await Promise.allSettled([refreshFlow(), refreshHistory(), refreshDeadlines(),
+    refreshFunnel(), refreshPlays(), refreshRecent(), refreshProcesses(), refreshProof(),
+    refreshDepartment(), refreshSegment()]);
   const failed = results.filter(r => r.status === "rejected").length;
   document.getElementById("updated").textContent =
     `updated ${new Date().toLocaleTimeString()}${failed ? ` (${failed} view(s) unavailable)` : ""}`;
