@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -68,6 +69,17 @@ class PlaybookPublication(BaseModel):
         description="Who published it: `cli:<host user>` or `api:<key id>`."
     )
     note: Annotated[str, Field(max_length=500)] = ""
+
+    @classmethod
+    def now(cls, files: dict[str, str], published_by: str, note: str = "") -> PlaybookPublication:
+        """A publication of ``files`` made now, with their digest."""
+        return cls(
+            files=files,
+            digest=playbook_digest(files),
+            published_at=datetime.now(UTC),
+            published_by=published_by,
+            note=note,
+        )
 
     @model_validator(mode="after")
     def _digest_matches(self) -> PlaybookPublication:

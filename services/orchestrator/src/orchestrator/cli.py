@@ -185,7 +185,7 @@ def publish(directory: Path, note: str) -> int:
     from aiokafka.errors import KafkaError
     from pydantic import ValidationError
 
-    from lifecycle_schemas.playbook_versions import PlaybookPublication, playbook_digest
+    from lifecycle_schemas.playbook_versions import PlaybookPublication
     from orchestrator.playbook_topic import publish as publish_version
     from orchestrator.settings import load_settings
     from service_kit.settings_errors import report_bad_settings
@@ -198,13 +198,7 @@ def publish(directory: Path, note: str) -> int:
     except ValidationError as error:
         return report_bad_settings(error, "orchestrator playbook publish")
     files = read_playbook_files(directory)
-    publication = PlaybookPublication(
-        files=files,
-        digest=playbook_digest(files),
-        published_at=datetime.now(UTC),
-        published_by=f"cli:{getpass.getuser()}",
-        note=note,
-    )
+    publication = PlaybookPublication.now(files, f"cli:{getpass.getuser()}", note)
     try:
         number = asyncio.run(
             publish_version(

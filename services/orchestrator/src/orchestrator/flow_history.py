@@ -33,6 +33,13 @@ RATE_WINDOW_S = 300
 CONFLICT_SCAN_EVERY_S = 60.0
 SERIES = ("events_in", "actions_out", "declines", "deadlines_missed", "conflicting_contacts")
 ACK_PREFIX = "ack:"  # ack:<department>:<le>, the hand-off duration's buckets per department
+# Counter -> (series, the label it is also split by, only samples with this label value).
+COUNTED: dict[str, tuple[str, str, tuple[str, str] | None]] = {
+    "lifecycle_events_processed_total": ("events_in", "source", None),
+    "lifecycle_actions_emitted_total": ("actions_out", "department", None),
+    "lifecycle_action_outcomes_received_total": ("declines", "department", ("outcome", "declined")),
+    "lifecycle_handoff_deadlines_missed_total": ("deadlines_missed", "department", None),
+}
 
 
 def flow_sample(registry: CollectorRegistry) -> dict[str, float]:
@@ -49,19 +56,12 @@ def flow_sample(registry: CollectorRegistry) -> dict[str, float]:
     for family in registry.collect():
         for s in family.samples:
             labels, value = s.labels, float(s.value)
-            if s.name == "lifecycle_events_processed_total":
-                add("events_in", value)
-                add(f"events_in:{labels.get('source', '')}", value)
-            elif s.name == "lifecycle_actions_emitted_total":
-                add("actions_out", value)
-                add(f"actions_out:{labels.get('department', '')}", value)
-            elif s.name == "lifecycle_action_outcomes_received_total":
-                if labels.get("outcome") == "declined":
-                    add("declines", value)
-                    add(f"declines:{labels.get('department', '')}", value)
-            elif s.name == "lifecycle_handoff_deadlines_missed_total":
-                add("deadlines_missed", value)
-                add(f"deadlines_missed:{labels.get('department', '')}", value)
+            counted = COUNTED.get(s.name)
+            if counted is not None:
+                series, by, only = counted
+                if only is None or labels.get(only[0]) == only[1]:
+                    add(series, value)
+                    add(f"{series}:{labels.get(by, '')}", value)
             elif s.name == "lifecycle_handoff_duration_seconds_bucket":
                 add(f"{ACK_PREFIX}{labels.get('to_department', '')}:{labels.get('le', '')}", value)
             elif s.name.startswith("lifecycle_segment_budget_spent_"):

@@ -11,13 +11,12 @@ customer is in it.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from lifecycle_schemas.playbook_versions import PlaybookPublication, playbook_digest
+from lifecycle_schemas.playbook_versions import PlaybookPublication
 from orchestrator.access import Access, Caller
 from orchestrator.core.playbook import (
     DURATION_PATTERN,
@@ -112,13 +111,7 @@ def install_segment_changes(
                 errors=[FieldProblem(pointer="/budget", rule="playbook", detail=problems[0])],
             )
         note = change.note or f"segment {segment_id}: budget changed"
-        publication = PlaybookPublication(
-            files=edited,
-            digest=playbook_digest(edited),
-            published_at=datetime.now(UTC),
-            published_by=f"api:{caller.key_id}",
-            note=note,
-        )
+        publication = PlaybookPublication.now(edited, f"api:{caller.key_id}", note)
         version = await publish(
             settings.kafka_bootstrap_servers,
             settings.lifecycle_topic_prefix,

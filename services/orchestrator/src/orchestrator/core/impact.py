@@ -15,7 +15,7 @@ over its periods).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,40 +85,18 @@ class Change:
 def compare(active: Tally, candidate: Tally) -> list[Change]:
     """A row per play and per segment either replay counted anything for."""
     rows: list[Change] = []
-    plays = sorted(
-        set(active.actions)
-        | set(active.suppressed)
-        | set(candidate.actions)
-        | set(candidate.suppressed)
+    rows += _rows(
+        "play",
+        (active.actions, candidate.actions),
+        (active.suppressed, candidate.suppressed),
+        (active.spend_minor, candidate.spend_minor),
     )
-    for play in plays:
-        rows.append(
-            Change(
-                "play",
-                play,
-                (active.actions[play], candidate.actions[play]),
-                (active.suppressed[play], candidate.suppressed[play]),
-                (active.spend_minor[play], candidate.spend_minor[play]),
-            )
-        )
-    segments = sorted(
-        set(active.segment_actions)
-        | set(active.segment_suppressed)
-        | set(active.segment_spend_minor)
-        | set(candidate.segment_actions)
-        | set(candidate.segment_suppressed)
-        | set(candidate.segment_spend_minor)
+    rows += _rows(
+        "segment",
+        (active.segment_actions, candidate.segment_actions),
+        (active.segment_suppressed, candidate.segment_suppressed),
+        (active.segment_spend_minor, candidate.segment_spend_minor),
     )
-    for segment in segments:
-        rows.append(
-            Change(
-                "segment",
-                segment,
-                (active.segment_actions[segment], candidate.segment_actions[segment]),
-                (active.segment_suppressed[segment], candidate.segment_suppressed[segment]),
-                (active.segment_spend_minor[segment], candidate.segment_spend_minor[segment]),
-            )
-        )
     return rows
 
 
@@ -146,3 +124,23 @@ def render(rows: list[Change], only_changed: bool = False) -> list[str]:
 def event_short_types(events: Iterable[Any]) -> Counter[str]:
     """How many events of each type were replayed (for the report's header)."""
     return Counter(short_type(event.type) for event in events)
+
+
+def _rows(
+    kind: str,
+    actions: tuple[Mapping[str, int], Mapping[str, int]],
+    suppressed: tuple[Mapping[str, int], Mapping[str, int]],
+    spend: tuple[Mapping[str, int], Mapping[str, int]],
+) -> list[Change]:
+    """A row per name either side counted any of the three measures for (0 where it did not)."""
+    names = sorted(set().union(*actions, *suppressed, *spend))
+    return [
+        Change(
+            kind,
+            name,
+            (actions[0].get(name, 0), actions[1].get(name, 0)),
+            (suppressed[0].get(name, 0), suppressed[1].get(name, 0)),
+            (spend[0].get(name, 0), spend[1].get(name, 0)),
+        )
+        for name in names
+    ]
